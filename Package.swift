@@ -1,0 +1,95 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "BatchGate",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "batchgate", targets: ["batchgate"]),
+        .library(name: "BatchGateServer", targets: ["BatchGateServer"]),
+        .library(name: "BatchGateSimulators", targets: ["BatchGateSimulators"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        // System libraries. Only BatchGateTransport imports libcurl, only BatchGateConfig imports libyaml.
+        .systemLibrary(
+            name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(
+            name: "CLibYAML", path: "Sources/CLibYAML", pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]),
+
+        // Models, the lifecycle state machine, errors and plugin protocols. No I/O.
+        .target(name: "BatchGateCore"),
+        .target(name: "BatchGateConfig", dependencies: ["BatchGateCore", "CLibYAML"]),
+        .target(
+            name: "BatchGateTransport",
+            dependencies: ["BatchGateCore", "CCurl", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "BatchGateStore",
+            dependencies: [
+                "BatchGateCore", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "BatchGateProviders",
+            dependencies: ["BatchGateCore", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "BatchGateServer",
+            dependencies: [
+                "BatchGateCore", "BatchGateConfig", "BatchGateTransport", "BatchGateStore",
+                "BatchGateProviders",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "BatchGateSimulators",
+            dependencies: [
+                "BatchGateCore", "BatchGateTransport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "batchgate",
+            dependencies: [
+                "BatchGateServer", "BatchGateSimulators", "BatchGateConfig", "BatchGateCore",
+                "BatchGateTransport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        .testTarget(name: "BatchGateCoreTests", dependencies: ["BatchGateCore"]),
+        .testTarget(
+            name: "BatchGateConfigTests", dependencies: ["BatchGateConfig", "BatchGateCore"]),
+        .testTarget(
+            name: "BatchGateTransportTests",
+            dependencies: [
+                "BatchGateTransport", "BatchGateCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]),
+        .testTarget(name: "BatchGateStoreTests", dependencies: ["BatchGateStore", "BatchGateCore"]),
+        .testTarget(
+            name: "BatchGateProvidersTests",
+            dependencies: [
+                "BatchGateProviders", "BatchGateCore", "BatchGateSimulators", "BatchGateTransport",
+            ],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "BatchGateServerTests",
+            dependencies: [
+                "BatchGateServer", "BatchGateSimulators", "BatchGateCore", "BatchGateTransport",
+                "BatchGateStore", "BatchGateConfig",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]),
+    ]
+)

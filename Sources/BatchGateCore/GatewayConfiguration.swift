@@ -1,0 +1,194 @@
+/// The whole of `providers.yaml`, typed (CONTRACT §5). Built by `BatchGateConfig`.
+public struct GatewayConfiguration: Sendable {
+    public var server: ServerSettings
+    public var store: StoreSettings
+    public var apiKeys: [APIKeySettings]
+    public var webhooks: WebhookSettings
+    /// Providers in file order.
+    public var providers: [ProviderSettings]
+    /// Routes in file order.
+    public var routes: [RouteSettings]
+
+    public init(
+        server: ServerSettings = ServerSettings(), store: StoreSettings = .sqlite(path: "./batchgate.sqlite"),
+        apiKeys: [APIKeySettings] = [], webhooks: WebhookSettings = WebhookSettings(),
+        providers: [ProviderSettings] = [], routes: [RouteSettings] = []
+    ) {
+        self.server = server
+        self.store = store
+        self.apiKeys = apiKeys
+        self.webhooks = webhooks
+        self.providers = providers
+        self.routes = routes
+    }
+
+    /// The provider with that name.
+    public func provider(named name: String) -> ProviderSettings? { providers.first { $0.name == name } }
+    /// The route with that name.
+    public func route(named name: String) -> RouteSettings? { routes.first { $0.name == name } }
+}
+
+/// `server:`
+public struct ServerSettings: Sendable, Hashable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    /// Base of `polling_url`, `cancel_url` and of the webhook URLs given to vendors.
+    public var publicURL: String = "http://127.0.0.1:8080"
+    public var maxBodyBytes: Int = 1_048_576
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, publicURL: String = "http://127.0.0.1:8080", maxBodyBytes: Int = 1_048_576) {
+        self.host = host
+        self.port = port
+        self.publicURL = publicURL
+        self.maxBodyBytes = maxBodyBytes
+    }
+}
+
+/// `store:`
+public enum StoreSettings: Sendable, Hashable {
+    case sqlite(path: String)
+    case postgres(url: String)
+}
+
+/// One entry of `auth.api_keys`.
+public struct APIKeySettings: Sendable, Hashable {
+    public var tenant: String
+    public var key: String
+
+    public init(tenant: String, key: String) {
+        self.tenant = tenant
+        self.key = key
+    }
+}
+
+/// `webhooks:` (deliveries to clients).
+public struct WebhookSettings: Sendable, Hashable {
+    public var maxAttempts: Int = 8
+    public var initialBackoff: Duration = .seconds(1)
+    public var maxBackoff: Duration = .seconds(600)
+    public var timeout: Duration = .seconds(30)
+    public var allowInsecureLoopback: Bool = false
+
+    public init(maxAttempts: Int = 8, initialBackoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(600), timeout: Duration = .seconds(30), allowInsecureLoopback: Bool = false) {
+        self.maxAttempts = maxAttempts
+        self.initialBackoff = initialBackoff
+        self.maxBackoff = maxBackoff
+        self.timeout = timeout
+        self.allowInsecureLoopback = allowInsecureLoopback
+    }
+}
+
+/// A typed value of a provider's kind-specific option.
+public enum ConfigValue: Sendable, Hashable {
+    case string(String)
+    case int(Int)
+    case bool(Bool)
+    case duration(Duration)
+}
+
+/// The type a provider option must have.
+public enum ConfigValueType: String, Sendable, Hashable {
+    case string, int, bool, duration
+}
+
+/// One provider option a kind accepts.
+public struct ProviderOptionSpec: Sendable, Hashable {
+    public var name: String
+    public var type: ConfigValueType
+    public var required: Bool
+    /// Allowed values for a string option; empty: any.
+    public var allowedValues: [String]
+
+    public init(_ name: String, _ type: ConfigValueType, required: Bool = false, allowedValues: [String] = []) {
+        self.name = name
+        self.type = type
+        self.required = required
+        self.allowedValues = allowedValues
+    }
+}
+
+/// What the config loader needs to know of a provider kind: its options and the job kinds it serves.
+public struct ProviderKindSpec: Sendable, Hashable {
+    public var kind: String
+    public var jobKinds: Set<JobKind>
+    /// Options beyond the common ones (`kind`, `base_url`, `poll_interval`, `timeout`).
+    public var options: [ProviderOptionSpec]
+
+    public init(kind: String, jobKinds: Set<JobKind>, options: [ProviderOptionSpec]) {
+        self.kind = kind
+        self.jobKinds = jobKinds
+        self.options = options
+    }
+}
+
+/// One entry of `providers:`.
+public struct ProviderSettings: Sendable, Hashable {
+    public var name: String
+    public var kind: String
+    public var baseURL: String
+    public var pollInterval: Duration
+    /// Per request to the vendor.
+    public var timeout: Duration
+    /// Kind-specific options, e.g. `token`, `api_key`, `auth`.
+    public var options: [String: ConfigValue]
+
+    public init(name: String, kind: String, baseURL: String, pollInterval: Duration = .seconds(15), timeout: Duration = .seconds(30), options: [String: ConfigValue] = [:]) {
+        self.name = name
+        self.kind = kind
+        self.baseURL = baseURL
+        self.pollInterval = pollInterval
+        self.timeout = timeout
+        self.options = options
+    }
+
+    /// A string option, or nil.
+    public func string(_ name: String) -> String? {
+        if case .string(let value) = options[name] { return value }
+        return nil
+    }
+
+    /// An integer option, or nil.
+    public func int(_ name: String) -> Int? {
+        if case .int(let value) = options[name] { return value }
+        return nil
+    }
+
+    /// A boolean option, or nil.
+    public func bool(_ name: String) -> Bool? {
+        if case .bool(let value) = options[name] { return value }
+        return nil
+    }
+
+    /// A duration option, or nil.
+    public func duration(_ name: String) -> Duration? {
+        if case .duration(let value) = options[name] { return value }
+        return nil
+    }
+}
+
+/// One weighted target of a route.
+public struct RouteTarget: Sendable, Hashable {
+    public var provider: String
+    public var weight: Int
+
+    public init(provider: String, weight: Int = 1) {
+        self.provider = provider
+        self.weight = weight
+    }
+}
+
+/// One entry of `routes:`.
+public struct RouteSettings: Sendable, Hashable {
+    public var name: String
+    public var kind: JobKind
+    public var targets: [RouteTarget]
+    /// Providers tried in order when a submit to the chosen target fails with a retryable error.
+    public var fallback: [String]
+
+    public init(name: String, kind: JobKind, targets: [RouteTarget], fallback: [String] = []) {
+        self.name = name
+        self.kind = kind
+        self.targets = targets
+        self.fallback = fallback
+    }
+}
