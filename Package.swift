@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // System libraries. Only BatchGateTransport imports libcurl, only BatchGateConfig imports libyaml.
@@ -42,10 +43,19 @@ let package = Package(
             name: "BatchGateProviders",
             dependencies: ["BatchGateCore", .product(name: "Logging", package: "swift-log")]),
         .target(
+            name: "BatchGateWebhooks",
+            dependencies: [
+                "BatchGateCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .target(
             name: "BatchGateServer",
             dependencies: [
                 "BatchGateCore", "BatchGateConfig", "BatchGateTransport", "BatchGateStore",
-                "BatchGateProviders",
+                "BatchGateProviders", "BatchGateWebhooks",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -75,6 +85,12 @@ let package = Package(
             name: "BatchGateTransportTests",
             dependencies: [
                 "BatchGateTransport", "BatchGateCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]),
+        .testTarget(
+            name: "BatchGateWebhooksTests",
+            dependencies: [
+                "BatchGateWebhooks", "BatchGateCore", "BatchGateTransport",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .testTarget(name: "BatchGateStoreTests", dependencies: ["BatchGateStore", "BatchGateCore"]),
