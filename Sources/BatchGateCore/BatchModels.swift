@@ -101,6 +101,18 @@ public struct ItemResult: Sendable, Hashable, Codable {
         self.data = data
         self.error = error
     }
+
+    private enum CodingKeys: String, CodingKey { case index, key, status, data, error }
+
+    /// Writes absent `data` and `error` as `null`, as the API shows them.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(index, forKey: .index)
+        try container.encode(key, forKey: .key)
+        try container.encode(status, forKey: .status)
+        try container.encode(data, forKey: .data)
+        try container.encode(error, forKey: .error)
+    }
 }
 
 /// Why one item failed.

@@ -1,0 +1,134 @@
+/// A vendor event as received, stored once per dedupe key.
+public struct ProviderEventRecord: Sendable, Hashable {
+    public var jobID: String
+    public var provider: String
+    public var providerBatchID: String
+    public var eventType: String
+    public var dedupeKey: String
+    public var receivedAt: Timestamp
+    /// The body as the vendor sent it.
+    public var payload: [UInt8]
+
+    public init(jobID: String, provider: String, providerBatchID: String, eventType: String, dedupeKey: String, receivedAt: Timestamp, payload: [UInt8]) {
+        self.jobID = jobID
+        self.provider = provider
+        self.providerBatchID = providerBatchID
+        self.eventType = eventType
+        self.dedupeKey = dedupeKey
+        self.receivedAt = receivedAt
+        self.payload = payload
+    }
+}
+
+/// One call the gateway made to a provider on behalf of a job (submit, cancel), kept for operators.
+public struct ProviderAttemptRecord: Sendable, Hashable {
+    public var jobID: String
+    public var provider: String
+    public var operation: String
+    /// `ok` or the error code.
+    public var outcome: String
+    public var providerBatchID: String?
+    public var message: String?
+    public var at: Timestamp
+
+    public init(jobID: String, provider: String, operation: String, outcome: String, providerBatchID: String? = nil, message: String? = nil, at: Timestamp) {
+        self.jobID = jobID
+        self.provider = provider
+        self.operation = operation
+        self.outcome = outcome
+        self.providerBatchID = providerBatchID
+        self.message = message
+        self.at = at
+    }
+}
+
+/// An `Idempotency-Key` seen on a create.
+public struct IdempotencyRecord: Sendable, Hashable {
+    public var tenant: String
+    public var key: String
+    /// A digest of the request body: the same key with another body is refused.
+    public var requestHash: String
+
+    public init(tenant: String, key: String, requestHash: String) {
+        self.tenant = tenant
+        self.key = key
+        self.requestHash = requestHash
+    }
+}
+
+/// The result of storing a new job.
+public enum CreateOutcome: Sendable {
+    case created(Job)
+    /// The idempotency key was used before with the same request: the earlier job.
+    case existing(Job)
+    /// The idempotency key was used before with another request.
+    case keyReused
+}
+
+/// Everything one change of a job writes, committed together with the job in one transaction.
+public struct JobChange: Sendable {
+    /// The job as it must be stored; its `version` is one more than the stored one.
+    public var job: Job
+    /// The vendor event that caused the change; when its dedupe key is already stored the whole change is dropped.
+    public var event: ProviderEventRecord?
+    public var results: [ItemResult]
+    public var attempts: [ProviderAttemptRecord]
+
+    public init(job: Job, event: ProviderEventRecord? = nil, results: [ItemResult] = [], attempts: [ProviderAttemptRecord] = []) {
+        self.job = job
+        self.event = event
+        self.results = results
+        self.attempts = attempts
+    }
+}
+
+/// What happened to a `JobChange`.
+public enum ChangeOutcome: Sendable, Equatable {
+    case stored
+    /// The event was a duplicate: nothing was written.
+    case duplicateEvent
+    /// The stored version was not `job.version - 1`: nothing was written; reload and retry.
+    case conflict
+}
+
+/// A filter for listing jobs, newest first.
+public struct JobQuery: Sendable, Hashable {
+    public var tenant: String
+    public var lifecycle: LifecycleStatus?
+    public var provider: String?
+    public var route: String?
+    public var limit: Int
+    /// Only jobs listed after this job id (cursor).
+    public var after: String?
+
+    public init(tenant: String, lifecycle: LifecycleStatus? = nil, provider: String? = nil, route: String? = nil, limit: Int = 20, after: String? = nil) {
+        self.tenant = tenant
+        self.lifecycle = lifecycle
+        self.provider = provider
+        self.route = route
+        self.limit = limit
+        self.after = after
+    }
+}
+
+/// Durable storage of jobs, inputs, vendor events, provider attempts, idempotency keys and results.
+///
+/// Every write is committed before it returns, so callers may acknowledge what it stored.
+public protocol JobStore: Sendable {
+    /// Stores a new job with its input, or returns the job an idempotency key already names.
+    func create(_ job: Job, input: JobInput, idempotency: IdempotencyRecord?) async throws -> CreateOutcome
+    /// Stores one change of a job atomically (see `JobChange`).
+    func apply(_ change: JobChange) async throws -> ChangeOutcome
+    func job(id: String) async throws -> Job?
+    func input(jobID: String) async throws -> JobInput?
+    /// Jobs of one tenant, newest first.
+    func jobs(_ query: JobQuery) async throws -> [Job]
+    /// Every job that is not terminal: what the gateway resumes after a restart.
+    func activeJobs() async throws -> [Job]
+    /// Per-item results in index order, after the given index.
+    func results(jobID: String, afterIndex: Int?, limit: Int) async throws -> [ItemResult]
+    /// Stored vendor events of a job, oldest first.
+    func events(jobID: String) async throws -> [ProviderEventRecord]
+    /// Provider attempts of a job, oldest first.
+    func attempts(jobID: String) async throws -> [ProviderAttemptRecord]
+}

@@ -1,0 +1,73 @@
+import BatchGateCore
+import DequeModule
+import Hummingbird
+import Synchronization
+
+/// The jobs the gateway works on, in memory: every active job, plus recently used finished ones.
+///
+/// It also keeps each job's rendered batch object for its current version, so `GET /v1/batches/{id}`
+/// costs a lookup, not an encode.
+final class JobCache: Sendable {
+    private struct Entry {
+        var job: Job
+        var rendered: ByteBuffer?
+    }
+
+    private struct State {
+        var entries: [String: Entry] = [:]
+        /// Finished jobs in the order they were cached; the oldest is evicted first.
+        var finished: Deque<String> = []
+    }
+
+    private let state = Mutex(State())
+    private let finishedCapacity: Int
+
+    /// - Parameter finishedCapacity: how many finished jobs to keep; active jobs are always kept.
+    init(finishedCapacity: Int = 20_000) {
+        self.finishedCapacity = finishedCapacity
+    }
+
+    func job(_ id: String) -> Job? {
+        state.withLock { $0.entries[id]?.job }
+    }
+
+    /// The rendered batch object, if one is cached for the job's current version.
+    func rendered(_ id: String) -> (job: Job, body: ByteBuffer?)? {
+        state.withLock { state in state.entries[id].map { ($0.job, $0.rendered) } }
+    }
+
+    /// Stores `job` unless a newer version is cached; returns the job now cached.
+    @discardableResult
+    func put(_ job: Job) -> Job {
+        state.withLock { state in
+            if let existing = state.entries[job.id], existing.job.version >= job.version {
+                return existing.job
+            }
+            let wasFinished = state.entries[job.id].map { !$0.job.isActive } ?? false
+            state.entries[job.id] = Entry(job: job, rendered: nil)
+            if !job.isActive && !wasFinished {
+                state.finished.append(job.id)
+                while state.finished.count > finishedCapacity, let oldest = state.finished.popFirst() {
+                    state.entries[oldest] = nil
+                }
+            }
+            return job
+        }
+    }
+
+    /// Keeps a rendering of `version` (ignored if the job moved on meanwhile).
+    func storeRendering(_ id: String, version: Int, body: ByteBuffer) {
+        state.withLock { state in
+            guard var entry = state.entries[id], entry.job.version == version else { return }
+            entry.rendered = body
+            state.entries[id] = entry
+        }
+    }
+
+    /// Every cached job that is not terminal.
+    func activeJobs() -> [Job] {
+        state.withLock { $0.entries.values.lazy.map(\.job).filter(\.isActive) }
+    }
+
+    var count: Int { state.withLock { $0.entries.count } }
+}

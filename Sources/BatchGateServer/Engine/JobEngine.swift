@@ -1,0 +1,423 @@
+import BatchGateCore
+import Hummingbird
+import Logging
+import Synchronization
+
+/// A validated create request.
+struct CreateCommand: Sendable {
+    var tenant: String
+    var route: RouteSettings
+    var input: JobInput
+    var metadata: JSONValue
+    var idempotencyKey: String?
+    /// Digest of the request body, to refuse a reused idempotency key with another body.
+    var requestHash: String
+}
+
+/// What became of an inbound vendor webhook.
+enum WebhookReceipt: String, Sendable {
+    /// Stored and folded into the job.
+    case applied
+    /// Stored; it was about an earlier upstream batch of the job, or the job is finished.
+    case recorded
+    /// Already stored: nothing changed.
+    case duplicate
+}
+
+/// Carries out everything that happens to jobs: create, submit (with fallback), poll, vendor webhooks,
+/// cancel. Each change is committed to the store before anyone is told of it, and changes to one job
+/// are serialised.
+final class JobEngine: Sendable {
+    struct Configuration: Sendable {
+        var publicURL: String
+        /// Submit attempts to one provider before the job fails.
+        var maxSubmitAttempts = 8
+        /// Consecutive `not_found` polls before the job fails.
+        var maxNotFoundPolls = 3
+        var retryBaseDelay: Duration = .seconds(1)
+        var maxRetryDelay: Duration = .seconds(300)
+        /// Spread of poll intervals, as a fraction of the interval.
+        var jitter = 0.1
+    }
+
+    let store: any JobStore
+    let cache: JobCache
+    let providers: [String: any BatchProvider]
+    let planner: RoutePlanner
+    let renderer: BatchRenderer
+    let scheduler: PollScheduler<ContinuousClock>
+    private let configuration: Configuration
+    private let locks = KeyedLock()
+    private let pollFailures = Mutex<[String: Int]>([:])
+    private let now: @Sendable () -> Timestamp
+    private let logger: Logger
+
+    init(
+        configuration: Configuration, store: any JobStore, providers: [String: any BatchProvider],
+        routes: [RouteSettings], logger: Logger, now: @escaping @Sendable () -> Timestamp = { .now() }
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.providers = providers
+        self.cache = JobCache()
+        self.planner = RoutePlanner(routes: routes)
+        self.renderer = BatchRenderer(publicURL: configuration.publicURL) { name in
+            providers[name]?.capabilities.canCancel ?? false
+        }
+        self.scheduler = PollScheduler(clock: ContinuousClock(), logger: logger)
+        self.logger = logger
+        self.now = now
+    }
+
+    // MARK: - Startup
+
+    /// Loads every active job from the store and schedules it, spread over its poll interval.
+    func resume() async throws -> Int {
+        let jobs = try await store.activeJobs()
+        for job in jobs {
+            cache.put(job)
+            let interval = providers[job.provider]?.pollInterval ?? .seconds(15)
+            let spread = job.providerBatchID == nil ? min(interval, .seconds(1)) : interval
+            scheduler.schedule(job.id, after: spread * Double.random(in: 0...1))
+        }
+        return jobs.count
+    }
+
+    // MARK: - Client operations
+
+    /// Stores a new job (pending) and queues its submit. Returns the job and whether it already existed.
+    func create(_ command: CreateCommand) async throws -> (job: Job, replayed: Bool) {
+        let providerName = planner.choose(route: command.route, idempotencyKey: command.idempotencyKey)
+        guard let provider = providers[providerName] else {
+            throw GatewayError(status: 503, code: "provider_unavailable", message: "Provider \(providerName) is not configured.")
+        }
+        try provider.validate(command.input)
+        let created = now()
+        let job = Job(
+            id: Identifier.make(prefix: "bat", at: created), tenant: command.tenant, kind: command.input.kind,
+            route: command.route.name, provider: provider.name, providerKind: provider.kind, createdAt: created,
+            metadata: command.metadata, inboundSecret: Identifier.secret())
+        let idempotency = command.idempotencyKey.map {
+            IdempotencyRecord(tenant: command.tenant, key: $0, requestHash: command.requestHash)
+        }
+        switch try await store.create(job, input: command.input, idempotency: idempotency) {
+        case .created(let job):
+            cache.put(job)
+            scheduler.runSoon(job.id)
+            return (job, false)
+        case .existing(let job):
+            return (cache.put(job), true)
+        case .keyReused:
+            throw GatewayError(
+                status: 422, code: "idempotency_key_reused",
+                message: "This Idempotency-Key was already used with a different request body.")
+        }
+    }
+
+    /// The job, if it exists and belongs to `tenant`.
+    func job(_ id: String, tenant: String) async throws -> Job {
+        guard Identifier.isWellFormed(id, prefix: "bat") else { throw GatewayError.notFound("batch") }
+        if let job = cache.job(id) {
+            guard job.tenant == tenant else { throw GatewayError.notFound("batch") }
+            return job
+        }
+        guard let job = try await store.job(id: id), job.tenant == tenant else { throw GatewayError.notFound("batch") }
+        return cache.put(job)
+    }
+
+    /// The rendered batch object, from the cache when the job has not changed since last rendered.
+    func renderedJob(_ id: String, tenant: String) async throws -> ByteBuffer {
+        if let (job, body) = cache.rendered(id), job.tenant == tenant {
+            if let body { return body }
+            return rendering(job)
+        }
+        return rendering(try await job(id, tenant: tenant))
+    }
+
+    /// Renders `job` and keeps the rendering for its version.
+    func rendering(_ job: Job) -> ByteBuffer {
+        let rendered = ByteBuffer(bytes: renderer.render(job))
+        cache.storeRendering(job.id, version: job.version, body: rendered)
+        return rendered
+    }
+
+    /// Asks the provider to stop the job. 409 when it is finished or its provider cannot cancel.
+    func cancel(_ id: String, tenant: String) async throws -> Job {
+        let job = try await job(id, tenant: tenant)
+        return try await locks.withLock(id) {
+            let job = cache.job(id) ?? job
+            guard let provider = providers[job.provider], !job.state.lifecycle.isTerminal,
+                provider.capabilities.canCancel
+            else {
+                throw GatewayError(
+                    status: 409, code: "not_cancellable",
+                    message: job.state.lifecycle.isTerminal
+                        ? "The batch is already \(job.state.lifecycle.rawValue)."
+                        : "Provider \(job.provider) cannot cancel a batch.")
+            }
+            guard let providerBatchID = job.providerBatchID else {
+                var updated = job
+                updated.state = JobStateMachine.finish(
+                    job.state, as: .cancelled, error: BatchError(code: "cancelled", message: "Cancelled before it was submitted."),
+                    at: now())
+                return try await commit(updated, from: job, attempts: [])
+            }
+            do throws(ProviderError) {
+                try await provider.cancel(providerBatchID: providerBatchID)
+            } catch {
+                throw GatewayError(
+                    status: 502, code: "provider_error", message: "Provider \(job.provider) refused the cancel: \(error.message)")
+            }
+            var updated = job
+            updated.state.providerStatus = "cancel_requested"
+            let stored = try await commit(
+                updated, from: job,
+                attempts: [attempt(job, "cancel", outcome: "ok", batch: providerBatchID)])
+            scheduler.runSoon(id)
+            return stored
+        }
+    }
+
+    // MARK: - Vendor webhooks
+
+    /// Verifies the per-job token, stores the event durably and folds it into the job.
+    ///
+    /// An event announcing a terminal state, or one that disagrees with the stored state, is only
+    /// taken as a hint: a poll confirms it before the job finishes.
+    func receiveWebhook(provider providerName: String, token: String, body: [UInt8]) async throws -> WebhookReceipt {
+        let unauthorized = GatewayError(status: 401, code: "invalid_token", message: "Unknown or invalid webhook token.")
+        guard let dot = token.firstIndex(of: "."), let provider = providers[providerName] else { throw unauthorized }
+        let id = String(token[..<dot])
+        let secret = String(token[token.index(after: dot)...])
+        guard Identifier.isWellFormed(id, prefix: "bat") else { throw unauthorized }
+        let found: Job?
+        if let cached = cache.job(id) { found = cached } else { found = try await store.job(id: id) }
+        guard let stored = found, Identifier.constantTimeEquals(secret, stored.inboundSecret),
+            stored.provider == providerName || stored.history.contains(where: { $0.provider == providerName })
+        else { throw unauthorized }
+
+        let event: InboundEvent
+        do {
+            event = try provider.decodeWebhook(body)
+        } catch {
+            throw GatewayError(status: 400, code: "invalid_payload", message: error.message)
+        }
+
+        return try await locks.withLock(id) {
+            let job = cache.job(id) ?? stored
+            let record = ProviderEventRecord(
+                jobID: id, provider: providerName, providerBatchID: event.providerBatchID, eventType: event.eventType,
+                dedupeKey: event.dedupeKey, receivedAt: now(), payload: body)
+            var updated = job
+            let current = job.provider == providerName && job.providerBatchID == event.providerBatchID
+                && !job.state.lifecycle.isTerminal
+            var needsConfirmation = false
+            if current {
+                var observation = event.observation
+                needsConfirmation = observation.lifecycle.isTerminal || observation.lifecycle.rank < job.state.lifecycle.rank
+                if observation.lifecycle.isTerminal {
+                    observation.lifecycle = .running
+                    observation.providerStatus = job.state.providerStatus ?? observation.providerStatus
+                    observation.error = nil
+                }
+                updated.state = JobStateMachine.apply(observation, to: job.state, at: now())
+                updated.correlation.merge(observation.correlation) { _, new in new }
+            }
+            let nextJob = next(updated, from: job, touched: updated.state != job.state)
+            let outcome = try await store.apply(JobChange(job: nextJob, event: record))
+            switch outcome {
+            case .duplicateEvent:
+                return .duplicate
+            case .conflict:
+                try await reload(id)
+                throw GatewayError(status: 503, code: "busy", message: "The job changed meanwhile; retry the delivery.")
+            case .stored:
+                cache.put(nextJob)
+                if needsConfirmation { scheduler.runSoon(id) }
+                return current ? .applied : .recorded
+            }
+        }
+    }
+
+    // MARK: - Turns (submit and poll)
+
+    /// One turn of a job: submit it if it has no upstream batch yet, otherwise poll it.
+    /// Returns the delay until its next turn, or nil when it needs none.
+    func turn(_ id: String) async -> Duration? {
+        await locks.withLock(id) {
+            do {
+                let found: Job?
+                if let cached = cache.job(id) { found = cached } else { found = try await store.job(id: id) }
+                guard let job = found, job.isActive else { return nil }
+                guard let provider = providers[job.provider] else {
+                    logger.error("job's provider is not configured", metadata: ["job": "\(id)", "provider": "\(job.provider)"])
+                    return .seconds(60)
+                }
+                if job.providerBatchID == nil {
+                    return try await submit(job, to: provider)
+                }
+                return try await poll(job, provider)
+            } catch {
+                logger.error("job turn failed", metadata: ["job": "\(id)", "error": "\(error)"])
+                return configuration.retryBaseDelay * 5
+            }
+        }
+    }
+
+    private func submit(_ job: Job, to provider: any BatchProvider) async throws -> Duration? {
+        guard let input = try await store.input(jobID: job.id) else {
+            logger.error("job has no stored input", metadata: ["job": "\(job.id)"])
+            return nil
+        }
+        let webhookURL = provider.capabilities.receivesWebhooks
+            ? "\(configuration.publicURL)/v1/providers/\(provider.name)/webhooks/\(job.inboundToken)" : nil
+        let outcome: SubmitOutcome
+        do {
+            outcome = try await provider.submit(Submission(jobID: job.id, input: input, webhookURL: webhookURL))
+        } catch {
+            return try await submitFailed(job, error)
+        }
+        var updated = job
+        updated.providerBatchID = outcome.providerBatchID
+        updated.submitAttempts = 0
+        if let observation = outcome.observation {
+            updated.state = JobStateMachine.apply(observation, to: job.state, at: now())
+            updated.correlation.merge(observation.correlation) { _, new in new }
+        }
+        let stored = try await commit(
+            updated, from: job, attempts: [attempt(job, "submit", outcome: "ok", batch: outcome.providerBatchID)])
+        return stored.isActive ? jittered(provider.pollInterval) : nil
+    }
+
+    /// After a failed submit: fall back to the route's next provider, retry later, or fail the job.
+    private func submitFailed(_ job: Job, _ error: ProviderError) async throws -> Duration? {
+        let record = attempt(job, "submit", outcome: error.code.rawValue, message: error.message)
+        if error.isRetryable {
+            let tried = Set(job.history.map(\.provider) + [job.provider])
+            if let fallbackName = planner.fallback(route: job.route, tried: tried),
+                let fallback = providers[fallbackName], fallback.capabilities.jobKinds.contains(job.kind)
+            {
+                var updated = job
+                updated.history.append(
+                    HistoryEntry(
+                        provider: job.provider, providerBatchID: nil, lifecycleStatus: .failed,
+                        reason: "fallback: submit failed (\(error.description))", at: now()))
+                updated.provider = fallback.name
+                updated.providerKind = fallback.kind
+                updated.submitAttempts = 0
+                _ = try await commit(updated, from: job, attempts: [record])
+                return .zero
+            }
+            if job.submitAttempts + 1 < configuration.maxSubmitAttempts {
+                var updated = job
+                updated.submitAttempts += 1
+                _ = try await commit(updated, from: job, attempts: [record], touched: false)
+                return backoff(attempt: updated.submitAttempts, retryAfter: error.retryAfter)
+            }
+        }
+        var updated = job
+        updated.state = JobStateMachine.finish(
+            job.state, as: .failed,
+            error: BatchError(
+                code: error.isRetryable ? "submit_failed" : "submit_rejected",
+                message: "Provider \(job.provider) did not accept the batch: \(error.message)",
+                providerCode: error.providerCode),
+            at: now())
+        _ = try await commit(updated, from: job, attempts: [record])
+        return nil
+    }
+
+    private func poll(_ job: Job, _ provider: any BatchProvider) async throws -> Duration? {
+        guard let providerBatchID = job.providerBatchID else { return nil }
+        let observation: ProviderObservation
+        do {
+            observation = try await provider.poll(providerBatchID: providerBatchID)
+        } catch {
+            let failures = pollFailures.withLock { failures -> Int in
+                failures[job.id, default: 0] += 1
+                return failures[job.id]!
+            }
+            logger.warning(
+                "poll failed", metadata: ["job": "\(job.id)", "provider": "\(provider.name)", "error": "\(error)"])
+            if error.code == .notFound && failures >= configuration.maxNotFoundPolls {
+                var updated = job
+                updated.state = JobStateMachine.finish(
+                    job.state, as: .failed,
+                    error: BatchError(code: "provider_lost", message: "Provider \(provider.name) no longer knows batch \(providerBatchID)."),
+                    at: now())
+                _ = try await commit(updated, from: job, attempts: [])
+                pollFailures.withLock { _ = $0.removeValue(forKey: job.id) }
+                return nil
+            }
+            return backoff(attempt: failures, retryAfter: error.retryAfter)
+        }
+        pollFailures.withLock { _ = $0.removeValue(forKey: job.id) }
+
+        var updated = job
+        updated.state = JobStateMachine.apply(observation, to: job.state, at: now())
+        updated.correlation.merge(observation.correlation) { _, new in new }
+        var results: [ItemResult] = []
+        if updated.state.lifecycle.isTerminal, let input = try await store.input(jobID: job.id) {
+            do {
+                results = try await provider.results(providerBatchID: providerBatchID, input: input)
+            } catch {
+                if updated.state.lifecycle == .completed && error.isRetryable {
+                    // Finish only with the results in hand; try again shortly.
+                    return backoff(attempt: 1, retryAfter: error.retryAfter)
+                }
+                logger.warning("results unavailable", metadata: ["job": "\(job.id)", "error": "\(error)"])
+            }
+        }
+        guard updated.state != job.state || updated.correlation != job.correlation else {
+            return jittered(provider.pollInterval)
+        }
+        let stored = try await commit(updated, from: job, attempts: [], results: results)
+        return stored.isActive ? jittered(provider.pollInterval) : nil
+    }
+
+    // MARK: - Helpers
+
+    /// Commits `updated` as the next version of `job` and caches it.
+    @discardableResult
+    private func commit(
+        _ updated: Job, from job: Job, attempts: [ProviderAttemptRecord], results: [ItemResult] = [], touched: Bool = true
+    ) async throws -> Job {
+        let nextJob = next(updated, from: job, touched: touched)
+        switch try await store.apply(JobChange(job: nextJob, results: results, attempts: attempts)) {
+        case .stored, .duplicateEvent:
+            return cache.put(nextJob)
+        case .conflict:
+            try await reload(job.id)
+            throw GatewayError(status: 503, code: "busy", message: "The job changed meanwhile.")
+        }
+    }
+
+    private func next(_ updated: Job, from job: Job, touched: Bool) -> Job {
+        var next = updated
+        next.version = job.version + 1
+        if touched { next.updatedAt = now() }
+        return next
+    }
+
+    private func reload(_ id: String) async throws {
+        if let job = try await store.job(id: id) { cache.put(job) }
+    }
+
+    private func attempt(_ job: Job, _ operation: String, outcome: String, batch: String? = nil, message: String? = nil) -> ProviderAttemptRecord {
+        ProviderAttemptRecord(
+            jobID: job.id, provider: job.provider, operation: operation, outcome: outcome, providerBatchID: batch,
+            message: message, at: now())
+    }
+
+    private func jittered(_ interval: Duration) -> Duration {
+        interval * (1 + Double.random(in: -configuration.jitter...configuration.jitter))
+    }
+
+    /// Exponential backoff with full jitter, never sooner than `Retry-After`.
+    private func backoff(attempt: Int, retryAfter: Duration?) -> Duration {
+        let exponent = min(max(attempt - 1, 0), 20)
+        let ceiling = min(configuration.retryBaseDelay * Double(1 << exponent), configuration.maxRetryDelay)
+        let delay = ceiling * Double.random(in: 0.5...1)
+        return max(delay, retryAfter ?? .zero)
+    }
+}
