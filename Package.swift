@@ -1,5 +1,10 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
+import Foundation
 import PackageDescription
+
+/// CI sets BATCHGATE_STRICT=1: every warning in BatchGate's own targets is an error there.
+let strict: [SwiftSetting] =
+    ProcessInfo.processInfo.environment["BATCHGATE_STRICT"] == nil ? [] : [.treatAllWarnings(as: .error)]
 
 let package = Package(
     name: "BatchGate",
@@ -114,3 +119,7 @@ let package = Package(
             ]),
     ]
 )
+
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + strict
+}

@@ -1,0 +1,24 @@
+import ArgumentParser
+import BatchGateServer
+import BatchGateTransport
+import ServiceLifecycle
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the gateway until SIGTERM or SIGINT, then drain gracefully.")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let configuration = try options.load()
+        let logger = makeLogger("batchgate")
+        try await CurlHTTPClient.withClient(logger: logger) { transport in
+            let gateway = try await Gateway.make(
+                configuration: configuration, transport: transport, logger: logger,
+                onListening: { port in say("batchgate listening on \(configuration.server.host):\(port)") })
+            let group = ServiceGroup(
+                services: gateway.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            try await group.run()
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import BatchGateCore
+import BatchGateSimulators
+import BatchGateTransport
+import ServiceLifecycle
+
+struct Simulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the vendor simulators alone on loopback (for tests, benchmarks and trying the gateway).")
+
+    @Option(help: "Comma-separated vendors to run: airops.")
+    var vendors = "airops"
+
+    @Option(help: "Port of the first simulator (0 picks free ports); further vendors take the next ports.")
+    var port = 9101
+
+    @Option(help: "The bearer token the simulators require.")
+    var token = "sim-token"
+
+    @Option(help: "Faults, e.g. latency=50ms,status503=3,ratelimit=2:1s,duplicate,out-of-order,drop=scraping_completed,pause.")
+    var faults = ""
+
+    func validate() throws {
+        for vendor in vendorList where vendor != "airops" {
+            throw ValidationError("Unknown vendor '\(vendor)'; available: airops.")
+        }
+        do {
+            _ = try AirOpsFaults.parse(faults)
+        } catch {
+            throw ValidationError("--faults: \(error)")
+        }
+    }
+
+    var vendorList: [String] { vendors.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+
+    func run() async throws {
+        let logger = makeLogger("batchgate.simulate")
+        let faults = try AirOpsFaults.parse(faults)
+        try await CurlHTTPClient.withClient(logger: logger) { transport in
+            var services: [any Service] = []
+            for (offset, vendor) in vendorList.enumerated() where vendor == "airops" {
+                let simulator = AirOpsSimulator(
+                    configuration: .init(port: port == 0 ? 0 : port + offset, token: token, faults: faults),
+                    webhookTransport: transport, logger: logger)
+                services.append(SimulatorService(name: vendor) { onListening in try await simulator.run(onListening: onListening) })
+            }
+            let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            try await group.run()
+        }
+    }
+}
+
+/// A simulator's `run(onListening:)` as a service that announces where it listens.
+struct SimulatorService: Service {
+    let name: String
+    let body: @Sendable (_ onListening: @escaping @Sendable (Int) async -> Void) async throws -> Void
+
+    init(name: String, _ body: @escaping @Sendable (_ onListening: @escaping @Sendable (Int) async -> Void) async throws -> Void) {
+        self.name = name
+        self.body = body
+    }
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await body { port in say("\(name) simulator listening on http://127.0.0.1:\(port)") }
+        }
+    }
+}

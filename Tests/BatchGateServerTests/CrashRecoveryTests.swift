@@ -1,0 +1,111 @@
+import BatchGateCore
+import BatchGateSimulators
+import BatchGateTransport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the real `batchgate serve` binary, kills it with SIGKILL mid-batch and restarts it on the same
+/// SQLite file: the batch must still end right, with what the vendor sent meanwhile recovered by polling.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct CrashRecoveryTests {
+    /// The `batchgate` executable built beside the test bundle.
+    static var binary: String {
+        if let path = ProcessInfo.processInfo.environment["BATCHGATE_BINARY"] { return path }
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        if directory.lastPathComponent == "MacOS" || directory.pathExtension == "xctest" {
+            directory = directory.deletingLastPathComponent()
+        }
+        return directory.appendingPathComponent("batchgate").path
+    }
+
+    final class GatewayProcess {
+        let process = Process()
+
+        init(config: String) throws {
+            process.executableURL = URL(fileURLWithPath: CrashRecoveryTests.binary)
+            process.arguments = ["serve", "--config", config]
+            process.environment = ["LOG_LEVEL": "warning", "PATH": "/usr/bin:/bin"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+        }
+
+        func kill9() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        func terminate() {
+            guard process.isRunning else { return }
+            process.terminate()
+            process.waitUntilExit()
+        }
+
+        deinit { if process.isRunning { kill9() } }
+    }
+
+    @Test func sigkillMidBatchLosesNothing() async throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build the batchgate product first: \(Self.binary)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-crash-\(Identifier.secret(byteCount: 6))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+
+        let scenario = AirOpsSimulator.Scenario(
+            scrapingDuration: .milliseconds(1500), analyzingDuration: .milliseconds(300), enrichingDuration: .milliseconds(1500))
+        try await CurlHTTPClient.withClient { transport in
+            try await withAirOpsSimulator(.init(token: "vendor-token", scenario: scenario), transport: transport) { vendorURL, simulator in
+                let port = try LoopbackPort.reserve()
+                let config = directory.appendingPathComponent("providers.yaml").path
+                try """
+                    server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)"}
+                    store: {sqlite: "\(directory.appendingPathComponent("gateway.sqlite").path)"}
+                    auth:
+                      api_keys: [{tenant: acme, key: key-acme}]
+                    providers:
+                      airops: {kind: olostep-airops, base_url: "\(vendorURL)", token: vendor-token, poll_interval: 300ms, timeout: 5s}
+                    routes:
+                      scrape: {kind: url_batch, targets: [{provider: airops}]}
+                    """.write(toFile: config, atomically: true, encoding: .utf8)
+
+                let gateway = GatewayHarness.Client(baseURL: "http://127.0.0.1:\(port)", apiKey: "key-acme", transport: transport)
+                var first: GatewayProcess? = try GatewayProcess(config: config)
+                try await gateway.waitUntilReady()
+                let urls = (0..<20).map { $0 % 7 == 6 ? "https://example.com/fail/\($0)" : "https://example.com/doc/\($0)" }
+                let created = try await gateway.call(
+                    "POST", "/v1/batches", json: ["route": "scrape", "input": ["urls": .array(urls.map(JSONValue.string))]])
+                #expect(created.status == 201)
+                let id = try #require(created.body["id"]?.stringValue)
+                try await eventually("the batch running upstream", timeout: .seconds(20)) {
+                    try await gateway.call("GET", "/v1/batches/\(id)").body["lifecycle_status"]?.stringValue == "running"
+                }
+
+                first?.kill9()
+                first = nil
+                // While the gateway is down the vendor finishes; its webhooks to the dead gateway fail.
+                try await eventually("the vendor finishing while the gateway is down", timeout: .seconds(30)) {
+                    simulator.sentWebhooks().contains { $0.eventType == "event.batch.airops.completed" }
+                }
+                #expect(simulator.sentWebhooks().contains { $0.outcome == .failed }, "some webhooks were lost while down")
+
+                let second = try GatewayProcess(config: config)
+                defer { second.terminate() }
+                try await gateway.waitUntilReady()
+                var batch = JSONValue.null
+                try await eventually("the batch completed after restart", timeout: .seconds(30)) {
+                    batch = try await gateway.call("GET", "/v1/batches/\(id)").body
+                    return batch["lifecycle_status"]?.stringValue == "completed"
+                }
+                #expect(batch["progress"]?["total"]?.intValue == 20)
+                #expect(batch["progress"]?["failed"]?.intValue == 2)
+                #expect(batch["progress"]?["succeeded"]?.intValue == 18)
+                let results = try await gateway.call("GET", "/v1/batches/\(id)/results?limit=100").body["data"]?.arrayValue ?? []
+                #expect(results.count == 20)
+                #expect(results.filter { $0["status"]?.stringValue == "failed" }.count == 2)
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+import BatchGateCore
+import BatchGateServer
+import BatchGateSimulators
+import BatchGateTransport
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+
+/// A gateway running in this process against a loopback AirOps simulator, on a fresh SQLite file.
+struct GatewayHarness: Sendable {
+    let baseURL: String
+    let apiKey = "key-acme"
+    let otherTenantKey = "key-globex"
+    let simulator: AirOpsSimulator
+    let transport: CurlHTTPClient
+    let databasePath: String
+
+    static let vendorToken = "vendor-token"
+    static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+    /// The configuration the harness runs with; also written to disk for the process-level tests.
+    static func configuration(port: Int, vendorURL: String, databasePath: String, pollInterval: Duration) -> GatewayConfiguration {
+        GatewayConfiguration(
+            server: .init(host: "127.0.0.1", port: port, publicURL: "http://127.0.0.1:\(port)", maxBodyBytes: 64 * 1024),
+            store: .sqlite(path: databasePath),
+            apiKeys: [.init(tenant: "acme", key: "key-acme"), .init(tenant: "globex", key: "key-globex")],
+            providers: [
+                .init(
+                    name: "airops", kind: "olostep-airops", baseURL: vendorURL, pollInterval: pollInterval, timeout: .seconds(5),
+                    options: ["token": .string(vendorToken)])
+            ],
+            routes: [.init(name: "scrape", kind: .urlBatch, targets: [.init(provider: "airops")])])
+    }
+
+    /// Runs `body` with a gateway and a simulator; stops both afterwards.
+    static func run(
+        scenario: AirOpsSimulator.Scenario = .init(), faults: AirOpsFaults = .init(), pollInterval: Duration = .milliseconds(300),
+        _ body: (GatewayHarness) async throws -> Void
+    ) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-test-\(Identifier.secret(byteCount: 6))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let databasePath = directory.appendingPathComponent("gateway.sqlite").path
+        try await CurlHTTPClient.withClient { transport in
+            try await withAirOpsSimulator(
+                .init(token: vendorToken, scenario: scenario, faults: faults), transport: transport, logger: logger
+            ) { vendorURL, simulator in
+                let port = try LoopbackPort.reserve()
+                let configuration = configuration(port: port, vendorURL: vendorURL, databasePath: databasePath, pollInterval: pollInterval)
+                let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await ServiceGroup(services: gateway.services, logger: logger).run() }
+                    let harness = GatewayHarness(
+                        baseURL: "http://127.0.0.1:\(port)", simulator: simulator, transport: transport, databasePath: databasePath)
+                    do {
+                        try await harness.waitUntilReady()
+                        try await body(harness)
+                    } catch {
+                        group.cancelAll()
+                        throw error
+                    }
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+
+    var client: Client { Client(baseURL: baseURL, apiKey: apiKey, transport: transport) }
+
+    /// One API call; returns the status and the decoded JSON body.
+    func call(
+        _ method: String, _ path: String, key: String? = nil, json: JSONValue? = nil, raw: [UInt8]? = nil,
+        headers extra: [(name: String, value: String)] = []
+    ) async throws -> (status: Int, body: JSONValue, response: HTTPResponse) {
+        var headers = extra
+        if let key = key ?? Optional(apiKey), !key.isEmpty { headers.append(("authorization", "Bearer \(key)")) }
+        var body = raw
+        if let json {
+            body = [UInt8](try JSONEncoder().encode(json))
+        }
+        if body != nil { headers.append(("content-type", "application/json")) }
+        let response = try await transport.send(
+            HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body, timeout: .seconds(10)))
+        let value = (try? JSONDecoder().decode(JSONValue.self, from: Data(response.body))) ?? .null
+        return (response.status, value, response)
+    }
+
+    func waitUntilReady() async throws { try await client.waitUntilReady() }
+
+    /// A client of a gateway's API, in this process or another.
+    struct Client: Sendable {
+        let baseURL: String
+        let apiKey: String
+        let transport: CurlHTTPClient
+
+        func call(_ method: String, _ path: String, json: JSONValue? = nil) async throws -> (status: Int, body: JSONValue) {
+            var headers: [(name: String, value: String)] = [("authorization", "Bearer \(apiKey)")]
+            var body: [UInt8]?
+            if let json {
+                body = [UInt8](try JSONEncoder().encode(json))
+                headers.append(("content-type", "application/json"))
+            }
+            let response = try await transport.send(
+                HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body, timeout: .seconds(10)))
+            return (response.status, (try? JSONDecoder().decode(JSONValue.self, from: Data(response.body))) ?? .null)
+        }
+
+        func waitUntilReady() async throws {
+            try await eventually("gateway ready", timeout: .seconds(20)) {
+                (try? await transport.send(HTTPRequest(url: baseURL + "/readyz", timeout: .seconds(1))))?.status == 200
+            }
+        }
+    }
+
+    /// Creates a url_batch on route `scrape`.
+    func createBatch(urls: [String], customIDs: [String]? = nil, idempotencyKey: String? = nil) async throws -> JSONValue {
+        var input: [String: JSONValue] = ["urls": .array(urls.map(JSONValue.string))]
+        if let customIDs { input["custom_ids"] = .array(customIDs.map(JSONValue.string)) }
+        let headers: [(name: String, value: String)] = idempotencyKey.map { [("Idempotency-Key", $0)] } ?? []
+        let (status, body, _) = try await call(
+            "POST", "/v1/batches", json: .object(["route": .string("scrape"), "input": .object(input)]), headers: headers)
+        #expect(status == 201, "create answered \(status): \(body)")
+        return body
+    }
+
+    /// Polls the batch until it is terminal; returns every distinct lifecycle_status seen, in order.
+    func waitForTerminal(_ id: String, timeout: Duration = .seconds(30)) async throws -> (batch: JSONValue, statuses: [String]) {
+        var statuses: [String] = []
+        var last = JSONValue.null
+        try await eventually("batch \(id) terminal", timeout: timeout, interval: .milliseconds(30)) {
+            guard let (status, body, _) = try? await call("GET", "/v1/batches/\(id)"), status == 200 else { return false }
+            last = body
+            let lifecycle = body["lifecycle_status"]?.stringValue ?? "?"
+            if statuses.last != lifecycle { statuses.append(lifecycle) }
+            return LifecycleStatus(rawValue: lifecycle)?.isTerminal == true
+        }
+        return (last, statuses)
+    }
+}
+
+/// Waits until `condition` holds, checking every `interval`; fails the test after `timeout`.
+func eventually(
+    _ what: String, timeout: Duration = .seconds(10), interval: Duration = .milliseconds(20),
+    _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: interval)
+    }
+    Issue.record("timed out waiting for \(what)")
+    throw TimeoutError(what: what)
+}
+
+struct TimeoutError: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting for \(what)" }
+}
+
+extension JSONValue {
+    /// The integer value of a number, or nil.
+    var intValue: Int? {
+        if case .number(let value) = self { return Int(value) }
+        return nil
+    }
+
+    /// The elements of an array, or empty.
+    var arrayValue: [JSONValue] {
+        if case .array(let items) = self { return items }
+        return []
+    }
+}

@@ -1,0 +1,135 @@
+import BatchGateCore
+import BatchGateStore
+import Foundation
+import Testing
+
+@Suite struct SQLiteJobStoreTests {
+    let directory: URL
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-store-\(Identifier.secret(byteCount: 6))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    var path: String { directory.appendingPathComponent("store.sqlite").path }
+
+    func makeJob(tenant: String = "acme", at ms: Int64 = 1_700_000_000_000) -> Job {
+        Job(
+            id: Identifier.make(prefix: "bat", at: Timestamp(milliseconds: ms)), tenant: tenant, kind: .urlBatch, route: "scrape",
+            provider: "airops", providerKind: "olostep-airops", createdAt: Timestamp(milliseconds: ms), inboundSecret: "s")
+    }
+
+    let input = JobInput.urlBatch(URLBatchInput(urls: ["https://example.com/a", "https://example.com/b"]))
+
+    @Test func createReadAndReopen() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let job = makeJob()
+        do {
+            let store = try SQLiteJobStore(path: path)
+            guard case .created = try await store.create(job, input: input, idempotency: nil) else {
+                Issue.record("expected created")
+                return
+            }
+        }
+        let reopened = try SQLiteJobStore(path: path)
+        #expect(try await reopened.job(id: job.id) == job)
+        #expect(try await reopened.input(jobID: job.id) == input)
+        #expect(try await reopened.activeJobs().map(\.id) == [job.id])
+        #expect(try await reopened.job(id: "bat_missing") == nil)
+    }
+
+    @Test func idempotencyKeys() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteJobStore(path: path)
+        let key = IdempotencyRecord(tenant: "acme", key: "k1", requestHash: "h1")
+        let first = makeJob()
+        _ = try await store.create(first, input: input, idempotency: key)
+        guard case .existing(let existing) = try await store.create(makeJob(), input: input, idempotency: key) else {
+            Issue.record("expected the existing job")
+            return
+        }
+        #expect(existing.id == first.id)
+        let otherBody = IdempotencyRecord(tenant: "acme", key: "k1", requestHash: "h2")
+        guard case .keyReused = try await store.create(makeJob(), input: input, idempotency: otherBody) else {
+            Issue.record("expected keyReused")
+            return
+        }
+        // Keys are per tenant.
+        let otherTenant = IdempotencyRecord(tenant: "globex", key: "k1", requestHash: "h1")
+        guard case .created = try await store.create(makeJob(tenant: "globex"), input: input, idempotency: otherTenant) else {
+            Issue.record("expected created for another tenant")
+            return
+        }
+    }
+
+    @Test func changesAreVersionCheckedAndEventsDeduplicated() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteJobStore(path: path)
+        var job = makeJob()
+        _ = try await store.create(job, input: input, idempotency: nil)
+        job.version = 2
+        job.state.lifecycle = .running
+        let event = ProviderEventRecord(
+            jobID: job.id, provider: "airops", providerBatchID: "b1", eventType: "e", dedupeKey: "e",
+            receivedAt: Timestamp(milliseconds: 1), payload: Array("{}".utf8))
+        #expect(try await store.apply(JobChange(job: job, event: event)) == .stored)
+        var duplicate = job
+        duplicate.version = 3
+        duplicate.state.lifecycle = .completed
+        #expect(try await store.apply(JobChange(job: duplicate, event: event)) == .duplicateEvent)
+        #expect(try await store.job(id: job.id)?.state.lifecycle == .running, "a duplicate event writes nothing")
+        var stale = job
+        stale.version = 2
+        #expect(try await store.apply(JobChange(job: stale)) == .conflict)
+        #expect(try await store.events(jobID: job.id).count == 1)
+
+        var finished = job
+        finished.version = 3
+        finished.state.lifecycle = .completed
+        let results = [
+            ItemResult(index: 0, key: "a", status: .succeeded, data: ["title": "A"]),
+            ItemResult(index: 1, key: "b", status: .failed, error: ItemError(code: "SCRAPE_FAILED", message: "no")),
+        ]
+        let attempt = ProviderAttemptRecord(jobID: job.id, provider: "airops", operation: "submit", outcome: "ok", at: Timestamp(milliseconds: 2))
+        #expect(try await store.apply(JobChange(job: finished, results: results, attempts: [attempt])) == .stored)
+        #expect(try await store.results(jobID: job.id, afterIndex: nil, limit: 10) == results)
+        #expect(try await store.results(jobID: job.id, afterIndex: 0, limit: 10) == [results[1]])
+        #expect(try await store.attempts(jobID: job.id) == [attempt])
+        #expect(try await store.activeJobs().isEmpty)
+    }
+
+    @Test func concurrentWritesAllCommit() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteJobStore(path: path)
+        let jobs = (0..<300).map { makeJob(at: 1_700_000_000_000 + Int64($0)) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for job in jobs {
+                group.addTask {
+                    _ = try await store.create(job, input: input, idempotency: nil)
+                    var next = job
+                    next.version = 2
+                    next.state.lifecycle = .running
+                    #expect(try await store.apply(JobChange(job: next)) == .stored)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let active = try await store.activeJobs()
+        #expect(active.count == 300)
+        #expect(active.allSatisfy { $0.version == 2 && $0.state.lifecycle == .running })
+    }
+
+    @Test func listIsNewestFirstWithCursorAndFilters() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteJobStore(path: path)
+        let jobs = (0..<5).map { makeJob(at: 1_700_000_000_000 + Int64($0) * 1000) }
+        for job in jobs { _ = try await store.create(job, input: input, idempotency: nil) }
+        _ = try await store.create(makeJob(tenant: "globex"), input: input, idempotency: nil)
+        let page1 = try await store.jobs(JobQuery(tenant: "acme", limit: 2))
+        #expect(page1.map(\.id) == [jobs[4].id, jobs[3].id])
+        let page2 = try await store.jobs(JobQuery(tenant: "acme", limit: 10, after: page1.last!.id))
+        #expect(page2.map(\.id) == [jobs[2].id, jobs[1].id, jobs[0].id])
+        #expect(try await store.jobs(JobQuery(tenant: "acme", lifecycle: .completed)).isEmpty)
+        #expect(try await store.jobs(JobQuery(tenant: "acme", provider: "airops")).count == 5)
+    }
+}
