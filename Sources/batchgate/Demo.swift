@@ -44,12 +44,17 @@ struct Demo: AsyncParsableCommand {
                     routes: [.init(name: "scrape", kind: .urlBatch, targets: [.init(provider: "airops")])])
                 let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
                 say("BatchGate demo: AirOps simulator at \(vendorURL), gateway at \(publicURL) (SQLite in \(directory.path))")
+                let services = ServiceGroup(services: gateway.services, logger: logger)
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        try await ServiceGroup(services: gateway.services, logger: logger).run()
+                    group.addTask { try await services.run() }
+                    do {
+                        try await watchOneBatch(transport: transport, publicURL: publicURL, apiKey: apiKey)
+                    } catch {
+                        await services.triggerGracefulShutdown()
+                        throw error
                     }
-                    try await watchOneBatch(transport: transport, publicURL: publicURL, apiKey: apiKey)
-                    group.cancelAll()
+                    await services.triggerGracefulShutdown()
+                    try await group.waitForAll()
                 }
             }
         }

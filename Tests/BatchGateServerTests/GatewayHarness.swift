@@ -49,18 +49,20 @@ struct GatewayHarness: Sendable {
                 let port = try LoopbackPort.reserve()
                 let configuration = configuration(port: port, vendorURL: vendorURL, databasePath: databasePath, pollInterval: pollInterval)
                 let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
+                let services = ServiceGroup(services: gateway.services, logger: logger)
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await ServiceGroup(services: gateway.services, logger: logger).run() }
+                    group.addTask { try await services.run() }
                     let harness = GatewayHarness(
                         baseURL: "http://127.0.0.1:\(port)", simulator: simulator, transport: transport, databasePath: databasePath)
                     do {
                         try await harness.waitUntilReady()
                         try await body(harness)
                     } catch {
-                        group.cancelAll()
+                        await services.triggerGracefulShutdown()
                         throw error
                     }
-                    group.cancelAll()
+                    await services.triggerGracefulShutdown()
+                    try await group.waitForAll()
                 }
             }
         }

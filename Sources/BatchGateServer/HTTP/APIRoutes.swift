@@ -2,6 +2,7 @@ import BatchGateCore
 import Crypto
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// The HTTP API of CONTRACT §3.
 struct APIRoutes: Sendable {
@@ -51,7 +52,7 @@ struct APIRoutes: Sendable {
             idempotencyKey = key
         }
         let parsed = try CreateRequest.parse(body, routes: routes)
-        let digest = SHA256.hash(data: body).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        let digest = SHA256.hash(data: parsed.canonicalBody).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         let (job, replayed) = try await engine.create(
             CreateCommand(
                 tenant: tenant, route: parsed.route, input: parsed.input, metadata: parsed.metadata,
@@ -136,12 +137,16 @@ struct APIRoutes: Sendable {
     }
 
     private func collectBody(_ request: inout Request) async throws -> [UInt8] {
+        let tooLarge = GatewayError(
+            status: 413, code: "payload_too_large", message: "The body is larger than \(maxBodyBytes) bytes.")
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
+            throw tooLarge
+        }
         do {
             let buffer = try await request.collectBody(upTo: maxBodyBytes)
             return Array(buffer.readableBytesView)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw GatewayError(
-                status: 413, code: "payload_too_large", message: "The body is larger than \(maxBodyBytes) bytes.")
+        } catch is NIOTooManyBytesError {
+            throw tooLarge
         }
     }
 

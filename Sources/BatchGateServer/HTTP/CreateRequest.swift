@@ -7,6 +7,8 @@ enum CreateRequest {
         var route: RouteSettings
         var input: JobInput
         var metadata: JSONValue
+        /// The request with its object keys sorted: equal for equal requests, however their keys were ordered.
+        var canonicalBody: [UInt8]
     }
 
     static let maxItems = 10_000
@@ -40,7 +42,10 @@ enum CreateRequest {
             }
             metadata = value
         }
-        return Parsed(route: route, input: parsedInput, metadata: metadata)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let canonical = (try? encoder.encode(root)).map { [UInt8]($0) } ?? body
+        return Parsed(route: route, input: parsedInput, metadata: metadata, canonicalBody: canonical)
     }
 
     static func decodeJSON(_ body: [UInt8]) throws(GatewayError) -> JSONValue {
