@@ -1,0 +1,353 @@
+import BatchGateCore
+import Logging
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The Olostep AirOps batch adapter (`kind: olostep-airops`): scrape, analyse and LLM-enrich URL batches.
+///
+/// AirOps batches cannot be cancelled; the vendor reports progress by webhooks (unsigned, possibly
+/// duplicated or out of order) and by polling. The status mapping is documented in `AirOps+Status.swift`.
+public struct AirOpsProvider: BatchProvider {
+    /// What the config loader checks for this kind: a required `token` option.
+    public static let kindSpec = ProviderKindSpec(
+        kind: "olostep-airops", jobKinds: [.urlBatch], options: [ProviderOptionSpec("token", .string, required: true)])
+
+    /// The longest `custom_id` AirOps accepts.
+    public static let maxCustomIDLength = 255
+
+    /// The provider's name in `providers.yaml`.
+    public let name: String
+    /// Always `olostep-airops`.
+    public let kind: String
+    /// `url_batch` only, not cancellable, receives webhooks, no per-batch item limit.
+    public let capabilities = ProviderCapabilities(
+        jobKinds: [.urlBatch], canCancel: false, maxItemsPerBatch: nil, receivesWebhooks: true)
+    /// `poll_interval` from the settings.
+    public let pollInterval: Duration
+
+    private let baseURL: String
+    private let token: String
+    private let timeout: Duration
+    private let transport: any HTTPTransport
+    private let logger: Logger
+
+    /// Builds the adapter. The config loader guarantees `token`; without one, every request is refused
+    /// by the vendor with `.rejected`.
+    public init(settings: ProviderSettings, context: ProviderContext) {
+        name = settings.name
+        kind = settings.kind
+        pollInterval = settings.pollInterval
+        var base = settings.baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        baseURL = base
+        token = settings.string("token") ?? ""
+        timeout = settings.timeout
+        transport = context.transport
+        var logger = context.logger
+        logger[metadataKey: "provider"] = "\(settings.name)"
+        self.logger = logger
+    }
+
+    // MARK: - Validate
+
+    /// Checks a `url_batch` input: at least one absolute http(s) URL; `custom_ids`, when given, one per
+    /// URL, each 1–255 characters and unique; `brands` entries non-empty. `schema` and `options` are not
+    /// AirOps parameters and are ignored.
+    public func validate(_ input: JobInput) throws(GatewayError) {
+        guard case .urlBatch(let batch) = input else {
+            throw GatewayError.invalid("input", "The AirOps provider takes url_batch jobs only, not \(input.kind.rawValue).")
+        }
+        guard !batch.urls.isEmpty else {
+            throw GatewayError.invalid("input.urls", "At least one URL is required.")
+        }
+        for (index, url) in batch.urls.enumerated() {
+            if let problem = Self.urlProblem(url) {
+                throw GatewayError.invalid("input.urls[\(index)]", problem)
+            }
+        }
+        if let customIDs = batch.customIDs {
+            guard customIDs.count == batch.urls.count else {
+                throw GatewayError.invalid(
+                    "input.custom_ids",
+                    "custom_ids has \(customIDs.count) entries but urls has \(batch.urls.count); give one per URL.")
+            }
+            var seen: [String: Int] = [:]
+            for (index, customID) in customIDs.enumerated() {
+                guard (1...Self.maxCustomIDLength).contains(customID.count) else {
+                    throw GatewayError.invalid(
+                        "input.custom_ids[\(index)]",
+                        "A custom_id must be 1–\(Self.maxCustomIDLength) characters; this one has \(customID.count).")
+                }
+                if let first = seen[customID] {
+                    throw GatewayError.invalid(
+                        "input.custom_ids[\(index)]", "Duplicate custom_id: the same value is at input.custom_ids[\(first)].")
+                }
+                seen[customID] = index
+            }
+        }
+        if let brands = batch.brands {
+            for (index, brand) in brands.enumerated() where brand.allSatisfy(\.isWhitespace) {
+                throw GatewayError.invalid("input.brands[\(index)]", "A brand must not be empty.")
+            }
+        }
+        if let country = batch.country, country.allSatisfy(\.isWhitespace) {
+            throw GatewayError.invalid("input.country", "country must not be empty when given.")
+        }
+    }
+
+    /// Why a string is not an absolute http(s) URL, or nil when it is one.
+    static func urlProblem(_ text: String) -> String? {
+        if text.isEmpty { return "The URL is empty." }
+        if text.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F }) {
+            return "The URL contains whitespace or control characters."
+        }
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased() else {
+            return "Not an absolute URL."
+        }
+        guard scheme == "http" || scheme == "https" else {
+            return "Only http and https URLs can be scraped, not \(scheme)."
+        }
+        guard let host = components.host, !host.isEmpty else { return "The URL has no host." }
+        return nil
+    }
+
+    /// The `custom_id` sent for item `index`: the client's own, or `item-<index>` so items map back.
+    static func customID(of input: URLBatchInput, at index: Int) -> String {
+        if let customIDs = input.customIDs, index < customIDs.count { return customIDs[index] }
+        return "item-\(index)"
+    }
+
+    // MARK: - Submit, poll, results
+
+    /// Creates the AirOps batch (`POST /v1/batches-airops`) with the job's webhook URL.
+    public func submit(_ submission: Submission) async throws(ProviderError) -> SubmitOutcome {
+        guard case .urlBatch(let input) = submission.input else {
+            throw ProviderError(.rejected, "The AirOps provider takes url_batch jobs only.")
+        }
+        let request = AirOpsWire.CreateRequest(
+            items: input.urls.indices.map { .init(url: input.urls[$0], customID: Self.customID(of: input, at: $0)) },
+            brands: input.brands, country: input.country, webhook: submission.webhookURL)
+        let body: [UInt8]
+        do {
+            body = Array(try JSONEncoder().encode(request))
+        } catch {
+            throw ProviderError(.rejected, "The AirOps create request could not be encoded.")
+        }
+        let response = try await send("POST", "/v1/batches-airops", body: body)
+        let batch = try Self.decodeBatch(response.body, what: "create response")
+        guard let id = batch.id, !id.isEmpty else {
+            throw ProviderError(.badResponse, "The AirOps create response has no `id`.", httpStatus: response.status)
+        }
+        logger.debug("AirOps batch created", metadata: ["provider_batch_id": "\(id)", "job_id": "\(submission.jobID)"])
+        let hasStatus = batch.status != nil || batch.scraping != nil
+        return SubmitOutcome(providerBatchID: id, observation: hasStatus ? Self.observation(from: batch) : nil)
+    }
+
+    /// Reads the batch (`GET /v1/batches-airops/{id}`).
+    public func poll(providerBatchID: String) async throws(ProviderError) -> ProviderObservation {
+        let response = try await send("GET", "/v1/batches-airops/\(Self.pathSegment(providerBatchID))")
+        return Self.observation(from: try Self.decodeBatch(response.body, what: "batch"))
+    }
+
+    /// Reads per-item results (`GET /v1/batches-airops/{id}/items`) in input order; items the vendor has
+    /// not reported yet are `pending`.
+    public func results(providerBatchID: String, input: JobInput) async throws(ProviderError) -> [ItemResult] {
+        guard case .urlBatch(let batchInput) = input else {
+            throw ProviderError(.rejected, "The AirOps provider takes url_batch jobs only.")
+        }
+        let response = try await send("GET", "/v1/batches-airops/\(Self.pathSegment(providerBatchID))/items")
+        let page: AirOpsWire.ItemsPage
+        do {
+            page = try JSONDecoder().decode(AirOpsWire.ItemsPage.self, from: Data(response.body))
+        } catch let error as DecodingError {
+            throw ProviderError(.badResponse, "The AirOps items response is not readable: \(Self.describe(error)).")
+        } catch {
+            throw ProviderError(.badResponse, "The AirOps items response is not readable JSON.")
+        }
+        return Self.itemResults(page.items, input: batchInput)
+    }
+
+    /// Matches vendor items to input indices by `custom_id`, then by URL; normalises each.
+    static func itemResults(_ items: [JSONValue], input: URLBatchInput) -> [ItemResult] {
+        var indexByCustomID: [String: Int] = [:]
+        var indicesByURL: [String: [Int]] = [:]
+        for index in input.urls.indices {
+            indexByCustomID[customID(of: input, at: index)] = index
+            indicesByURL[input.urls[index], default: []].append(index)
+        }
+        var matched: [Int: JSONValue] = [:]
+        for item in items {
+            guard case .object(let fields) = item else { continue }
+            var index = fields["custom_id"]?.stringValue.flatMap { indexByCustomID[$0] }
+            if index.map({ matched[$0] != nil }) ?? false { index = nil }
+            if index == nil, let url = fields["url"]?.stringValue {
+                index = indicesByURL[url]?.first { matched[$0] == nil }
+            }
+            if let index { matched[index] = item }
+        }
+        return input.urls.indices.map { index in
+            let key = input.key(at: index)
+            guard case .object(var fields)? = matched[index] else {
+                return ItemResult(index: index, key: key, status: .pending)
+            }
+            fields["custom_id"] = nil
+            let itemStatus = fields.removeValue(forKey: "status")?.stringValue
+            if fields["url"] == nil { fields["url"] = .string(input.urls[index]) }
+            let errorObject = fields["error"].flatMap { $0.isObject ? $0 : nil }
+            if errorObject != nil || itemStatus == "failed" {
+                let code = errorObject?["code"]?.stringValue ?? "item_failed"
+                var message = errorObject?["message"]?.stringValue ?? "AirOps reported the item as failed."
+                let stage = fields["failed_stage"]?.stringValue
+                if let stage { message += " (failed at \(stage))" }
+                var data: [String: JSONValue] = ["url": fields["url"] ?? .null]
+                if let stage { data["failed_stage"] = .string(stage) }
+                return ItemResult(index: index, key: key, status: .failed, data: .object(data), error: ItemError(code: code, message: message))
+            }
+            fields["error"] = nil
+            return ItemResult(index: index, key: key, status: .succeeded, data: .object(fields))
+        }
+    }
+
+    /// AirOps has no cancel endpoint.
+    public func cancel(providerBatchID: String) async throws(ProviderError) {
+        throw ProviderError(.notSupported, "AirOps batches cannot be cancelled.")
+    }
+
+    // MARK: - Webhooks
+
+    /// The nine documented AirOps webhook event types.
+    public static let webhookEventTypes: [String] = [
+        "event.batch.airops.scraping_started", "event.batch.airops.scraping_completed",
+        "event.batch.airops.scraping_failed", "event.batch.airops.analyzing_completed",
+        "event.batch.airops.enriching_started", "event.batch.airops.enriching_completed",
+        "event.batch.airops.enriching_failed", "event.batch.airops.completed", "event.batch.airops.failed",
+    ]
+
+    /// Decodes an AirOps webhook `{object, id, created, timestamp, status}`.
+    ///
+    /// AirOps webhooks are unsigned and carry the batch id, not an event id, so the dedupe key is the
+    /// event type (each happens once per batch). An `object` outside the nine documented types is
+    /// accepted when the body still carries a readable `status`, so new vendor events still update the
+    /// job. Throws `.badResponse` naming the field for malformed JSON or a missing `id` or `status`.
+    public func decodeWebhook(_ body: [UInt8]) throws(ProviderError) -> InboundEvent {
+        let batch = try Self.decodeBatch(body, what: "webhook")
+        guard let id = batch.id, !id.isEmpty else {
+            throw ProviderError(.badResponse, "The AirOps webhook has no `id`.")
+        }
+        guard batch.status != nil else {
+            throw ProviderError(.badResponse, "The AirOps webhook has no `status`.")
+        }
+        let eventType = batch.object ?? "event.batch.airops.unknown"
+        if !Self.webhookEventTypes.contains(eventType) {
+            logger.info("AirOps webhook of an undocumented type", metadata: ["event_type": "\(eventType)"])
+        }
+        return InboundEvent(
+            providerBatchID: id, eventType: eventType, dedupeKey: eventType, observation: Self.observation(from: batch),
+            sentAt: batch.timestamp.map(Timestamp.init(milliseconds:)))
+    }
+
+    // MARK: - HTTP
+
+    private func send(_ method: String, _ path: String, body: [UInt8]? = nil) async throws(ProviderError) -> HTTPResponse {
+        var headers: [(name: String, value: String)] = [
+            ("Authorization", "Bearer \(token)"), ("Accept", "application/json"),
+        ]
+        if body != nil { headers.append(("Content-Type", "application/json")) }
+        let request = HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body, timeout: timeout)
+        let response: HTTPResponse
+        do {
+            response = try await transport.send(request)
+        } catch {
+            throw Self.providerError(error, method: method, path: path)
+        }
+        if let failure = Self.providerError(response, token: token, now: .now()) {
+            logger.debug(
+                "AirOps request failed",
+                metadata: ["method": "\(method)", "path": "\(path)", "status": "\(response.status)"])
+            throw failure
+        }
+        return response
+    }
+
+    /// The error for a request that got no response.
+    static func providerError(_ error: TransportError, method: String, path: String) -> ProviderError {
+        switch error.code {
+        case .timeout: ProviderError(.timeout, "AirOps did not answer \(method) \(path) in time.")
+        case .connection: ProviderError(.unavailable, "AirOps could not be reached: \(error.message)")
+        case .cancelled: ProviderError(.unavailable, "The request to AirOps was cancelled.")
+        case .invalidRequest: ProviderError(.rejected, "The request to AirOps could not be sent: \(error.message)")
+        }
+    }
+
+    /// The error for a non-2xx response, or nil for success. The vendor's message is kept, the token never.
+    static func providerError(_ response: HTTPResponse, token: String, now: Timestamp) -> ProviderError? {
+        let status = response.status
+        guard !(200..<300).contains(status) else { return nil }
+        let (vendorCode, vendorMessage) = vendorError(response.body, token: token)
+        let detail = vendorMessage.map { ": \($0)" } ?? "."
+        switch status {
+        case 429:
+            let retryAfter = response.header("Retry-After").flatMap { RetryAfterValue.parse($0, now: now) }
+            return ProviderError(
+                .rateLimited, "AirOps is rate limiting requests\(detail)", httpStatus: status, retryAfter: retryAfter,
+                providerCode: vendorCode)
+        case 404:
+            return ProviderError(.notFound, "AirOps does not know the batch\(detail)", httpStatus: status, providerCode: vendorCode)
+        case 500...599:
+            return ProviderError(
+                .unavailable, "AirOps is unavailable\(detail)", httpStatus: status,
+                retryAfter: response.header("Retry-After").flatMap { RetryAfterValue.parse($0, now: now) },
+                providerCode: vendorCode)
+        case 400...499:
+            return ProviderError(.rejected, "AirOps refused the request\(detail)", httpStatus: status, providerCode: vendorCode)
+        default:
+            return ProviderError(.badResponse, "AirOps answered with unexpected HTTP status \(status).", httpStatus: status)
+        }
+    }
+
+    /// The vendor's error code and message from `{"error": {"code", "message"}}`, `{"error": "..."}` or
+    /// `{"message": "..."}`, shortened, with the token masked should the vendor echo it.
+    static func vendorError(_ body: [UInt8], token: String) -> (code: String?, message: String?) {
+        guard !body.isEmpty, let json = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else { return (nil, nil) }
+        var code: String?
+        var message: String?
+        switch json["error"] {
+        case .string(let text)?: message = text
+        case .object(let fields)?:
+            code = fields["code"]?.stringValue ?? fields["type"]?.stringValue
+            message = fields["message"]?.stringValue
+        default: break
+        }
+        message = message ?? json["message"]?.stringValue ?? json["detail"]?.stringValue
+        code = code ?? json["code"]?.stringValue
+        func clean(_ text: String?) -> String? {
+            guard var text, !text.isEmpty else { return nil }
+            if !token.isEmpty { text = text.replacing(token, with: "[redacted]") }
+            return text.count > 300 ? String(text.prefix(300)) + "…" : text
+        }
+        return (clean(code), clean(message))
+    }
+
+    /// A batch id as one URL path segment.
+    static func pathSegment(_ id: String) -> String {
+        var out = ""
+        for byte in id.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".unicodeScalars)
+                out.unicodeScalars.append("%")
+                out.unicodeScalars.append(hex[Int(byte >> 4)])
+                out.unicodeScalars.append(hex[Int(byte & 0x0F)])
+            }
+        }
+        return out
+    }
+}
