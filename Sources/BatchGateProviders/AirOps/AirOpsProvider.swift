@@ -291,7 +291,7 @@ public struct AirOpsProvider: BatchProvider {
         let detail = vendorMessage.map { ": \($0)" } ?? "."
         switch status {
         case 429:
-            let retryAfter = response.header("Retry-After").flatMap { RetryAfterValue.parse($0, now: now) }
+            let retryAfter = response.header("Retry-After").flatMap { RetryAfter.parse($0, now: now) }
             return ProviderError(
                 .rateLimited, "AirOps is rate limiting requests\(detail)", httpStatus: status, retryAfter: retryAfter,
                 providerCode: vendorCode)
@@ -300,7 +300,7 @@ public struct AirOpsProvider: BatchProvider {
         case 500...599:
             return ProviderError(
                 .unavailable, "AirOps is unavailable\(detail)", httpStatus: status,
-                retryAfter: response.header("Retry-After").flatMap { RetryAfterValue.parse($0, now: now) },
+                retryAfter: response.header("Retry-After").flatMap { RetryAfter.parse($0, now: now) },
                 providerCode: vendorCode)
         case 400...499:
             return ProviderError(.rejected, "AirOps refused the request\(detail)", httpStatus: status, providerCode: vendorCode)

@@ -201,11 +201,11 @@ import Foundation
     ])
     func retryAfterParses(_ text: String, _ expected: Duration) {
         let now = Timestamp(milliseconds: 1_445_412_480_000)  // 2015-10-21T07:28:00Z
-        #expect(RetryAfterValue.parse(text, now: now) == expected)
+        #expect(RetryAfter.parse(text, now: now) == expected)
     }
 
     @Test(arguments: ["", "-1", "1.5", "soon", "Wed, 32 Oct 2015 07:28:00 GMT", "Wed, 21 Foo 2015 07:28:00 GMT"])
     func retryAfterRejects(_ text: String) {
-        #expect(RetryAfterValue.parse(text, now: Timestamp(milliseconds: 0)) == nil)
+        #expect(RetryAfter.parse(text, now: Timestamp(milliseconds: 0)) == nil)
     }
 }

@@ -1,7 +1,6 @@
-import BatchGateCore
 import Testing
 
-@testable import BatchGateTransport
+@testable import BatchGateCore
 
 struct RetryAfterCase: Sendable, CustomTestStringConvertible {
     var value: String?

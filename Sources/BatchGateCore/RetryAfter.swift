@@ -1,4 +1,3 @@
-import BatchGateCore
 
 /// Reads the `Retry-After` response header (RFC 9110 §10.2.3).
 public enum RetryAfter {
