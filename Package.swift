@@ -78,6 +78,7 @@ let package = Package(
             dependencies: [
                 "BatchGateCore", "BatchGateTransport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
@@ -98,12 +99,14 @@ let package = Package(
             dependencies: [
                 "BatchGateTransport", "BatchGateCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(
             name: "BatchGateWebhooksTests",
             dependencies: [
                 "BatchGateWebhooks", "BatchGateCore", "BatchGateTransport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(name: "BatchGateStoreTests", dependencies: ["BatchGateStore", "BatchGateCore"]),
         .testTarget(

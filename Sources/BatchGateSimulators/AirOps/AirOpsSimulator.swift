@@ -1,6 +1,7 @@
 import BatchGateCore
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 #if canImport(FoundationEssentials)
@@ -153,7 +154,8 @@ public final class AirOpsSimulator: Sendable {
         state = Mutex(State(scenario: configuration.scenario, faults: configuration.faults))
     }
 
-    /// Serves until the task is cancelled, then returns; calls `onListening` with the bound port once.
+    /// Serves until the task is cancelled or, under a `ServiceGroup`, until graceful shutdown (which
+    /// lets accepted connections finish); calls `onListening` with the bound port once.
     /// Throws when the server cannot start (e.g. the port is taken).
     public func run(onListening: @escaping @Sendable (Int) async -> Void) async throws {
         let app = Application(
@@ -163,9 +165,9 @@ public final class AirOpsSimulator: Sendable {
             logger: logger)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await app.run() }
+                // The scheduler stops when the server has stopped (its error, a cancellation, is dropped).
                 group.addTask { try await self.runWebhookScheduler() }
-                try await group.next()
+                try await app.run()
                 group.cancelAll()
             }
         } catch is CancellationError where Task.isCancelled {

@@ -1,6 +1,7 @@
 import BatchGateCore
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 import Logging
 import Synchronization
 import Testing
@@ -35,7 +36,8 @@ struct PortContext: RequestContext {
 }
 
 /// Runs a Hummingbird application on 127.0.0.1 with an OS-chosen port for the duration of `body`,
-/// then cancels it.
+/// then shuts it down gracefully (cancelling a NIO server that holds an accepted, unserved connection
+/// traps in NIO).
 func withTestServer<R: Sendable>(
     _ router: Router<PortContext>, _ body: @Sendable (Int) async throws -> R
 ) async throws -> R {
@@ -48,22 +50,25 @@ func withTestServer<R: Sendable>(
             portContinuation.finish()
         },
         logger: quietLogger)
+    let services = ServiceGroup(services: [app], logger: quietLogger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
             defer { portContinuation.finish() }
-            try await app.run()
+            try await services.run()
         }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next(), port > 0 else {
-            group.cancelAll()
+            await services.triggerGracefulShutdown()
             throw TestFailure("the test server did not start")
         }
         do {
             let result = try await body(port)
-            group.cancelAll()
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
             return result
         } catch {
-            group.cancelAll()
+            await services.triggerGracefulShutdown()
+            try? await group.waitForAll()
             throw error
         }
     }
