@@ -15,6 +15,8 @@ public struct Job: Sendable, Hashable, Codable {
     public var correlation: [String: String]
     public var history: [HistoryEntry]
     public var metadata: JSONValue
+    /// Where the client wants webhooks, if anywhere.
+    public var webhook: WebhookSubscription?
     /// Secret part of the per-job inbound webhook token; never rendered.
     public var inboundSecret: String
     /// Failed submit attempts to the current provider.
@@ -26,7 +28,7 @@ public struct Job: Sendable, Hashable, Codable {
         id: String, tenant: String, kind: JobKind, route: String, provider: String, providerKind: String,
         providerBatchID: String? = nil, state: JobState = JobState(), createdAt: Timestamp, updatedAt: Timestamp? = nil,
         correlation: [String: String] = [:], history: [HistoryEntry] = [], metadata: JSONValue = .object([:]),
-        inboundSecret: String, submitAttempts: Int = 0, version: Int = 1
+        webhook: WebhookSubscription? = nil, inboundSecret: String, submitAttempts: Int = 0, version: Int = 1
     ) {
         self.id = id
         self.tenant = tenant
@@ -41,6 +43,7 @@ public struct Job: Sendable, Hashable, Codable {
         self.correlation = correlation
         self.history = history
         self.metadata = metadata
+        self.webhook = webhook
         self.inboundSecret = inboundSecret
         self.submitAttempts = submitAttempts
         self.version = version

@@ -73,12 +73,18 @@ public struct JobChange: Sendable {
     public var event: ProviderEventRecord?
     public var results: [ItemResult]
     public var attempts: [ProviderAttemptRecord]
+    /// Client webhooks the change causes: queued in the same transaction, once per delivery key.
+    public var deliveries: [WebhookDelivery]
 
-    public init(job: Job, event: ProviderEventRecord? = nil, results: [ItemResult] = [], attempts: [ProviderAttemptRecord] = []) {
+    public init(
+        job: Job, event: ProviderEventRecord? = nil, results: [ItemResult] = [], attempts: [ProviderAttemptRecord] = [],
+        deliveries: [WebhookDelivery] = []
+    ) {
         self.job = job
         self.event = event
         self.results = results
         self.attempts = attempts
+        self.deliveries = deliveries
     }
 }
 
@@ -111,12 +117,14 @@ public struct JobQuery: Sendable, Hashable {
     }
 }
 
-/// Durable storage of jobs, inputs, vendor events, provider attempts, idempotency keys and results.
+/// Durable storage of jobs, inputs, vendor events, provider attempts, idempotency keys, results, and
+/// the outbox of client webhooks.
 ///
 /// Every write is committed before it returns, so callers may acknowledge what it stored.
-public protocol JobStore: Sendable {
-    /// Stores a new job with its input, or returns the job an idempotency key already names.
-    func create(_ job: Job, input: JobInput, idempotency: IdempotencyRecord?) async throws -> CreateOutcome
+public protocol JobStore: WebhookOutbox {
+    /// Stores a new job with its input and the webhooks its creation causes, or returns the job an
+    /// idempotency key already names.
+    func create(_ job: Job, input: JobInput, idempotency: IdempotencyRecord?, deliveries: [WebhookDelivery]) async throws -> CreateOutcome
     /// Stores one change of a job atomically (see `JobChange`).
     func apply(_ change: JobChange) async throws -> ChangeOutcome
     func job(id: String) async throws -> Job?
@@ -131,4 +139,8 @@ public protocol JobStore: Sendable {
     func events(jobID: String) async throws -> [ProviderEventRecord]
     /// Provider attempts of a job, oldest first.
     func attempts(jobID: String) async throws -> [ProviderAttemptRecord]
+    /// How delivery of a job's webhooks is going, and its `recent` latest attempts, newest first.
+    func webhookDelivery(jobID: String, recent: Int) async throws -> (summary: WebhookDeliverySummary, attempts: [DeliveryAttempt])
+    /// Every delivery attempt of a job, newest first, after the attempt id `after`.
+    func deliveryAttempts(jobID: String, after: String?, limit: Int) async throws -> [DeliveryAttempt]
 }

@@ -1,6 +1,8 @@
 import BatchGateCore
 import BatchGateProviders
 import BatchGateStore
+import BatchGateTransport
+import BatchGateWebhooks
 import Hummingbird
 import Logging
 import ServiceLifecycle
@@ -11,6 +13,8 @@ public struct Gateway: Sendable {
     public let application: any Service
     /// Runs job turns (submits and polls) until shutdown.
     public let engineService: any Service
+    /// Delivers signed webhooks to clients until shutdown.
+    public let webhookService: any Service
     /// How many active jobs were resumed from the store at start.
     public let resumedJobs: Int
 
@@ -41,9 +45,11 @@ public struct Gateway: Sendable {
             }
             providers[settings.name] = provider
         }
+        var engineConfiguration = JobEngine.Configuration(publicURL: configuration.server.publicURL)
+        engineConfiguration.webhookMaxAttempts = configuration.webhooks.maxAttempts
         let engine = JobEngine(
-            configuration: .init(publicURL: configuration.server.publicURL), store: store, providers: providers,
-            routes: configuration.routes, logger: logger)
+            configuration: engineConfiguration, store: store, providers: providers, routes: configuration.routes, logger: logger)
+        let urlPolicy = WebhookURLPolicy(allowInsecureLoopback: configuration.webhooks.allowInsecureLoopback)
         let resumed = try await engine.resume()
         logger.info("resumed active jobs", metadata: ["count": "\(resumed)"])
 
@@ -52,6 +58,7 @@ public struct Gateway: Sendable {
             engine: engine, routes: Dictionary(configuration.routes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }),
             maxBodyBytes: configuration.server.maxBodyBytes,
             apiKeys: Dictionary(configuration.apiKeys.map { ($0.key, $0.tenant) }, uniquingKeysWith: { a, _ in a }),
+            urlPolicy: urlPolicy,
             ready: {
                 do {
                     _ = try await store.job(id: "bat_00000000000000000000000000")
@@ -66,11 +73,56 @@ public struct Gateway: Sendable {
             configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port), serverName: "BatchGate"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.server.port) },
             logger: logger)
-        return Gateway(application: application, engineService: EngineService(engine: engine), resumedJobs: resumed, engine: engine)
+        let webhookService = WebhookDeliveryService(
+            engine: engine, policy: urlPolicy, configuration: WebhookSenderConfiguration(settings: configuration.webhooks),
+            logger: logger)
+        return Gateway(
+            application: application, engineService: EngineService(engine: engine), webhookService: webhookService,
+            resumedJobs: resumed, engine: engine)
     }
 
-    /// Every service of the gateway, in start order.
-    public var services: [any Service] { [engineService, application] }
+    /// Every service of the gateway, in start order; a graceful shutdown stops them in reverse: the HTTP
+    /// server drains first, then job turns, then webhook deliveries.
+    public var services: [any Service] { [webhookService, engineService, application] }
+}
+
+/// Runs the webhook sender with its own HTTP client, which refuses to connect to any address the URL
+/// policy forbids (checked on the connected address, so DNS cannot be switched between check and send).
+struct WebhookDeliveryService: Service {
+    let engine: JobEngine
+    let policy: WebhookURLPolicy
+    let configuration: WebhookSenderConfiguration
+    let logger: Logger
+
+    func run() async throws {
+        let policy = policy
+        let client = CurlHTTPClient.Configuration(allowRemoteAddress: { policy.allowsRemoteAddress($0) })
+        try await CurlHTTPClient.withClient(configuration: client, logger: logger) { transport in
+            let sender = WebhookSender(
+                outbox: EngineOutbox(engine: engine), transport: transport, policy: policy, configuration: configuration,
+                logger: logger)
+            engine.onDeliveriesQueued { sender.wake() }
+            try await sender.run()
+        }
+    }
+}
+
+/// The store's outbox, telling the job cache when a job's delivery summary changed.
+struct EngineOutbox: WebhookOutbox {
+    let engine: JobEngine
+
+    func claimDue(now: Timestamp, limit: Int) async throws -> [WebhookDelivery] {
+        try await engine.store.claimDue(now: now, limit: limit)
+    }
+
+    func record(_ attempt: DeliveryAttempt, for delivery: WebhookDelivery) async throws {
+        try await engine.store.record(attempt, for: delivery)
+        engine.cache.invalidateRendering(delivery.jobID)
+    }
+
+    func nextDueTime() async throws -> Timestamp? {
+        try await engine.store.nextDueTime()
+    }
 }
 
 /// Runs the engine's job turns as a service.

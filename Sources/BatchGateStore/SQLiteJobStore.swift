@@ -19,8 +19,15 @@ public final class SQLiteJobStore: JobStore {
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
+        // One gateway process owns a SQLite file: claims left by a process that died are void.
+        try pool.write { db in
+            try db.execute(sql: "UPDATE webhook_deliveries SET claimed_until = NULL WHERE claimed_until IS NOT NULL")
+        }
         writer = GroupCommitWriter(pool: pool)
     }
+
+    /// How long a claimed delivery stays with its sender before it is offered again.
+    static let claimLease = Duration.seconds(300)
 
     /// The versioned schema. Migrations are append-only: never edit a registered one.
     static var migrator: DatabaseMigrator {
@@ -79,12 +86,49 @@ public final class SQLiteJobStore: JobStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2: client webhook outbox and delivery attempts") { db in
+            try db.execute(sql: """
+                CREATE TABLE webhook_deliveries (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    job_id TEXT NOT NULL REFERENCES jobs(id),
+                    tenant TEXT NOT NULL,
+                    delivery_key TEXT NOT NULL,
+                    event_type TEXT NOT NULL,
+                    event_id TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    url TEXT NOT NULL,
+                    secret TEXT,
+                    data BLOB NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    max_attempts INTEGER NOT NULL,
+                    next_attempt_at INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    claimed_until INTEGER,
+                    UNIQUE (job_id, delivery_key)
+                ) WITHOUT ROWID;
+                CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+                CREATE INDEX webhook_deliveries_by_job ON webhook_deliveries (job_id, status);
+                CREATE TABLE webhook_attempts (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    job_id TEXT NOT NULL REFERENCES jobs(id),
+                    delivery_id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    tried_at INTEGER NOT NULL,
+                    body BLOB NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX webhook_attempts_by_job ON webhook_attempts (job_id, id);
+                CREATE TABLE webhook_stops (
+                    job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id),
+                    at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
     // MARK: - Writes
 
-    public func create(_ job: Job, input: JobInput, idempotency: IdempotencyRecord?) async throws -> CreateOutcome {
+    public func create(_ job: Job, input: JobInput, idempotency: IdempotencyRecord?, deliveries: [WebhookDelivery]) async throws -> CreateOutcome {
         let jobBody = try Codec.encode(job)
         let inputBody = try Codec.encode(input)
         let found: Data? = try await writer.write { db -> Data? in
@@ -110,6 +154,7 @@ public final class SQLiteJobStore: JobStore {
                     sql: "INSERT INTO idempotency_keys (tenant, key, request_hash, job_id) VALUES (?, ?, ?, ?)",
                     arguments: [idempotency.tenant, idempotency.key, idempotency.requestHash, job.id])
             }
+            try Self.enqueue(deliveries, db)
             return nil
         }
         guard let found else { return .created(job) }
@@ -148,6 +193,7 @@ public final class SQLiteJobStore: JobStore {
                         sql: "INSERT OR REPLACE INTO results (job_id, idx, body) VALUES (?, ?, ?)",
                         arguments: [job.id, index, body])
                 }
+                try Self.enqueue(change.deliveries, db)
                 for attempt in change.attempts {
                     try db.execute(
                         sql: """
@@ -261,6 +307,152 @@ public final class SQLiteJobStore: JobStore {
                     message: row[5], at: Timestamp(milliseconds: row[6]))
             }
         }
+    }
+}
+
+// MARK: - Client webhook outbox
+
+extension SQLiteJobStore {
+    /// Queues deliveries, once per (job, delivery key), unless the job's subscription was stopped (410).
+    static func enqueue(_ deliveries: [WebhookDelivery], _ db: Database) throws {
+        for delivery in deliveries {
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO webhook_deliveries
+                        (id, job_id, tenant, delivery_key, event_type, event_id, created_at, url, secret, data,
+                         attempt, max_attempts, next_attempt_at, status)
+                    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending'
+                    WHERE NOT EXISTS (SELECT 1 FROM webhook_stops WHERE job_id = ?)
+                    """,
+                arguments: [
+                    delivery.id, delivery.jobID, delivery.tenant, delivery.deliveryKey, delivery.eventType, delivery.eventID,
+                    delivery.createdAt.milliseconds, delivery.url, delivery.secret, Data(delivery.data), delivery.attempt,
+                    delivery.maxAttempts, delivery.nextAttemptAt.milliseconds, delivery.jobID,
+                ])
+        }
+    }
+
+    public func claimDue(now: Timestamp, limit: Int) async throws -> [WebhookDelivery] {
+        let leaseEnd = now.adding(Self.claimLease).milliseconds
+        return try await writer.write { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, job_id, tenant, delivery_key, event_type, event_id, created_at, url, secret, data,
+                           attempt, max_attempts, next_attempt_at
+                    FROM webhook_deliveries
+                    WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)
+                    ORDER BY next_attempt_at LIMIT ?
+                    """,
+                arguments: [now.milliseconds, now.milliseconds, limit])
+            let deliveries = rows.map { row in
+                WebhookDelivery(
+                    id: row[0], jobID: row[1], tenant: row[2], deliveryKey: row[3], eventType: row[4], eventID: row[5],
+                    createdAt: Timestamp(milliseconds: row[6]), url: row[7], secret: row[8], data: [UInt8](row[9] as Data),
+                    attempt: row[10], maxAttempts: row[11], nextAttemptAt: Timestamp(milliseconds: row[12]))
+            }
+            for delivery in deliveries {
+                try db.execute(
+                    sql: "UPDATE webhook_deliveries SET claimed_until = ? WHERE id = ?", arguments: [leaseEnd, delivery.id])
+            }
+            return deliveries
+        }
+    }
+
+    public func record(_ attempt: DeliveryAttempt, for delivery: WebhookDelivery) async throws {
+        let body = try Codec.encode(attempt)
+        try await writer.write { db in
+            try db.execute(
+                sql: "INSERT INTO webhook_attempts (id, job_id, delivery_id, status, tried_at, body) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [attempt.id, delivery.jobID, delivery.id, attempt.status.rawValue, attempt.triedAt.milliseconds, body])
+            let status: String
+            switch attempt.outcome {
+            case .delivered: status = "delivered"
+            case .retry: status = "pending"
+            case .failedPermanently, .stopSubscription: status = "failed"
+            }
+            try db.execute(
+                sql: "UPDATE webhook_deliveries SET status = ?, attempt = ?, next_attempt_at = ?, claimed_until = NULL WHERE id = ?",
+                arguments: [
+                    status, attempt.attemptNumber, (attempt.nextRetryAt ?? delivery.nextAttemptAt).milliseconds, delivery.id,
+                ])
+            if attempt.stopsSubscription {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO webhook_stops (job_id, at) VALUES (?, ?)",
+                    arguments: [delivery.jobID, attempt.triedAt.milliseconds])
+                try db.execute(
+                    sql: "UPDATE webhook_deliveries SET status = 'failed', claimed_until = NULL WHERE job_id = ? AND status = 'pending'",
+                    arguments: [delivery.jobID])
+            }
+        }
+    }
+
+    public func nextDueTime() async throws -> Timestamp? {
+        try await pool.read { db in
+            try Int64.fetchOne(
+                db,
+                sql: "SELECT MIN(MAX(next_attempt_at, COALESCE(claimed_until, 0))) FROM webhook_deliveries WHERE status = 'pending'"
+            ).map(Timestamp.init(milliseconds:))
+        }
+    }
+
+    public func webhookDelivery(jobID: String, recent: Int) async throws -> (summary: WebhookDeliverySummary, attempts: [DeliveryAttempt]) {
+        let (recentBodies, totals, delivered, pending, lastDelivered, lastFailure, stopped) = try await pool.read { db in
+            let recentBodies = try Data.fetchAll(
+                db, sql: "SELECT body FROM webhook_attempts WHERE job_id = ? ORDER BY id DESC LIMIT ?", arguments: [jobID, recent])
+            let totals = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM webhook_attempts WHERE job_id = ?", arguments: [jobID]) ?? 0
+            let delivered = try String.fetchAll(
+                db, sql: "SELECT event_type FROM webhook_deliveries WHERE job_id = ? AND status = 'delivered' ORDER BY created_at",
+                arguments: [jobID])
+            let pending = try Row.fetchOne(
+                db,
+                sql: "SELECT COUNT(*), MIN(next_attempt_at) FROM webhook_deliveries WHERE job_id = ? AND status = 'pending' AND attempt > 0",
+                arguments: [jobID])
+            let lastDelivered = try Int64.fetchOne(
+                db, sql: "SELECT MAX(tried_at) FROM webhook_attempts WHERE job_id = ? AND status = 'delivered'", arguments: [jobID])
+            let lastFailure = try Data.fetchOne(
+                db, sql: "SELECT body FROM webhook_attempts WHERE job_id = ? AND status != 'delivered' ORDER BY id DESC LIMIT 1",
+                arguments: [jobID])
+            let stopped = try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM webhook_stops WHERE job_id = ?)", arguments: [jobID]) ?? false
+            let pendingCount: Int = pending?[0] ?? 0
+            let nextRetry: Int64? = pending?[1]
+            return (recentBodies, totals, delivered, (pendingCount, nextRetry), lastDelivered, lastFailure, stopped)
+        }
+        let attempts = try recentBodies.map { try Codec.decode(DeliveryAttempt.self, from: $0) }
+        var summary = WebhookDeliverySummary()
+        summary.totalAttempts = totals
+        summary.deliveredEvents = delivered.count
+        var seen = Set<String>()
+        summary.deliveredEventTypes = delivered.filter { seen.insert($0).inserted }
+        summary.pendingRetries = pending.0
+        summary.nextRetryAt = pending.1.map(Timestamp.init(milliseconds:))
+        if let last = attempts.first {
+            summary.lastAttemptAt = last.triedAt
+            summary.lastAttemptStatus = last.status.rawValue
+            summary.lastResponseStatus = last.responseStatus
+        }
+        summary.lastDeliveredAt = lastDelivered.map(Timestamp.init(milliseconds:))
+        if let lastFailure {
+            let failure = try Codec.decode(DeliveryAttempt.self, from: lastFailure)
+            summary.lastFailureAt = failure.triedAt
+            summary.lastErrorMessage = failure.errorMessage
+        }
+        summary.stopped = stopped
+        return (summary, attempts)
+    }
+
+    public func deliveryAttempts(jobID: String, after: String?, limit: Int) async throws -> [DeliveryAttempt] {
+        let bodies = try await pool.read { db in
+            if let after {
+                return try Data.fetchAll(
+                    db, sql: "SELECT body FROM webhook_attempts WHERE job_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+                    arguments: [jobID, after, limit])
+            }
+            return try Data.fetchAll(
+                db, sql: "SELECT body FROM webhook_attempts WHERE job_id = ? ORDER BY id DESC LIMIT ?", arguments: [jobID, limit])
+        }
+        return try bodies.map { try Codec.decode(DeliveryAttempt.self, from: $0) }
     }
 }
 

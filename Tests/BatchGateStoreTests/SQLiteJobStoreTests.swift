@@ -26,7 +26,7 @@ import Testing
         let job = makeJob()
         do {
             let store = try SQLiteJobStore(path: path)
-            guard case .created = try await store.create(job, input: input, idempotency: nil) else {
+            guard case .created = try await store.create(job, input: input, idempotency: nil, deliveries: []) else {
                 Issue.record("expected created")
                 return
             }
@@ -43,20 +43,20 @@ import Testing
         let store = try SQLiteJobStore(path: path)
         let key = IdempotencyRecord(tenant: "acme", key: "k1", requestHash: "h1")
         let first = makeJob()
-        _ = try await store.create(first, input: input, idempotency: key)
-        guard case .existing(let existing) = try await store.create(makeJob(), input: input, idempotency: key) else {
+        _ = try await store.create(first, input: input, idempotency: key, deliveries: [])
+        guard case .existing(let existing) = try await store.create(makeJob(), input: input, idempotency: key, deliveries: []) else {
             Issue.record("expected the existing job")
             return
         }
         #expect(existing.id == first.id)
         let otherBody = IdempotencyRecord(tenant: "acme", key: "k1", requestHash: "h2")
-        guard case .keyReused = try await store.create(makeJob(), input: input, idempotency: otherBody) else {
+        guard case .keyReused = try await store.create(makeJob(), input: input, idempotency: otherBody, deliveries: []) else {
             Issue.record("expected keyReused")
             return
         }
         // Keys are per tenant.
         let otherTenant = IdempotencyRecord(tenant: "globex", key: "k1", requestHash: "h1")
-        guard case .created = try await store.create(makeJob(tenant: "globex"), input: input, idempotency: otherTenant) else {
+        guard case .created = try await store.create(makeJob(tenant: "globex"), input: input, idempotency: otherTenant, deliveries: []) else {
             Issue.record("expected created for another tenant")
             return
         }
@@ -66,7 +66,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteJobStore(path: path)
         var job = makeJob()
-        _ = try await store.create(job, input: input, idempotency: nil)
+        _ = try await store.create(job, input: input, idempotency: nil, deliveries: [])
         job.version = 2
         job.state.lifecycle = .running
         let event = ProviderEventRecord(
@@ -105,7 +105,7 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { group in
             for job in jobs {
                 group.addTask {
-                    _ = try await store.create(job, input: input, idempotency: nil)
+                    _ = try await store.create(job, input: input, idempotency: nil, deliveries: [])
                     var next = job
                     next.version = 2
                     next.state.lifecycle = .running
@@ -123,8 +123,8 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteJobStore(path: path)
         let jobs = (0..<5).map { makeJob(at: 1_700_000_000_000 + Int64($0) * 1000) }
-        for job in jobs { _ = try await store.create(job, input: input, idempotency: nil) }
-        _ = try await store.create(makeJob(tenant: "globex"), input: input, idempotency: nil)
+        for job in jobs { _ = try await store.create(job, input: input, idempotency: nil, deliveries: []) }
+        _ = try await store.create(makeJob(tenant: "globex"), input: input, idempotency: nil, deliveries: [])
         let page1 = try await store.jobs(JobQuery(tenant: "acme", limit: 2))
         #expect(page1.map(\.id) == [jobs[4].id, jobs[3].id])
         let page2 = try await store.jobs(JobQuery(tenant: "acme", limit: 10, after: page1.last!.id))

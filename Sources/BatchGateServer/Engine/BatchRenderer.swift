@@ -46,12 +46,83 @@ struct BatchRenderer: Sendable {
     }
 }
 
-/// The client's webhook subscription as shown on the batch object (never the secret).
+/// The client's webhook subscription as shown on the batch object: never the secret; with how delivery
+/// is going and the latest attempts.
 struct WebhookView: Encodable, Sendable {
-    var url: String
-    var events: [String]
-    var hasSecret: Bool
-    enum CodingKeys: String, CodingKey { case url, events, hasSecret = "has_secret" }
+    var subscription: WebhookSubscription
+    var summary: WebhookDeliverySummary
+    var attempts: [DeliveryAttempt]
+
+    enum CodingKeys: String, CodingKey { case url, events, hasSecret = "has_secret", stopped, delivery, attempts }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(subscription.url, forKey: .url)
+        try container.encode(subscription.events.map(\.rawValue), forKey: .events)
+        try container.encode(subscription.secret != nil, forKey: .hasSecret)
+        try container.encode(summary.stopped, forKey: .stopped)
+        try container.encode(DeliverySummaryObject(summary), forKey: .delivery)
+        try container.encode(attempts.map(AttemptObject.init), forKey: .attempts)
+    }
+}
+
+/// `webhook.delivery` (CONTRACT §2).
+struct DeliverySummaryObject: Encodable {
+    let summary: WebhookDeliverySummary
+    init(_ summary: WebhookDeliverySummary) { self.summary = summary }
+
+    enum CodingKeys: String, CodingKey {
+        case totalAttempts = "total_attempts", deliveredEvents = "delivered_events"
+        case deliveredEventTypes = "delivered_event_types", pendingRetries = "pending_retries"
+        case nextRetryAt = "next_retry_at", lastAttemptAt = "last_attempt_at", lastAttemptStatus = "last_attempt_status"
+        case lastResponseStatus = "last_response_status", lastDeliveredAt = "last_delivered_at"
+        case lastFailureAt = "last_failure_at", lastErrorMessage = "last_error_message"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(summary.totalAttempts, forKey: .totalAttempts)
+        try container.encode(summary.deliveredEvents, forKey: .deliveredEvents)
+        try container.encode(summary.deliveredEventTypes, forKey: .deliveredEventTypes)
+        try container.encode(summary.pendingRetries, forKey: .pendingRetries)
+        try container.encode(summary.nextRetryAt?.rfc3339, forKey: .nextRetryAt)
+        try container.encode(summary.lastAttemptAt?.rfc3339, forKey: .lastAttemptAt)
+        try container.encode(summary.lastAttemptStatus, forKey: .lastAttemptStatus)
+        try container.encode(summary.lastResponseStatus, forKey: .lastResponseStatus)
+        try container.encode(summary.lastDeliveredAt?.rfc3339, forKey: .lastDeliveredAt)
+        try container.encode(summary.lastFailureAt?.rfc3339, forKey: .lastFailureAt)
+        try container.encode(summary.lastErrorMessage, forKey: .lastErrorMessage)
+    }
+}
+
+/// One entry of `webhook.attempts` and of `GET /v1/batches/{id}/deliveries`.
+struct AttemptObject: Encodable {
+    let attempt: DeliveryAttempt
+    init(_ attempt: DeliveryAttempt) { self.attempt = attempt }
+
+    enum CodingKeys: String, CodingKey {
+        case id, deliveryKey = "delivery_key", eventType = "event_type", status, attemptNumber = "attempt_number"
+        case maxAttempts = "max_attempts", triedAt = "tried_at", deliveredAt = "delivered_at", nextRetryAt = "next_retry_at"
+        case responseStatus = "response_status", errorMessage = "error_message", responseBodyPreview = "response_body_preview"
+        case latencyMS = "latency_ms"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(attempt.id, forKey: .id)
+        try container.encode(attempt.deliveryKey, forKey: .deliveryKey)
+        try container.encode(attempt.eventType, forKey: .eventType)
+        try container.encode(attempt.status.rawValue, forKey: .status)
+        try container.encode(attempt.attemptNumber, forKey: .attemptNumber)
+        try container.encode(attempt.maxAttempts, forKey: .maxAttempts)
+        try container.encode(attempt.triedAt.rfc3339, forKey: .triedAt)
+        try container.encode(attempt.deliveredAt?.rfc3339, forKey: .deliveredAt)
+        try container.encode(attempt.nextRetryAt?.rfc3339, forKey: .nextRetryAt)
+        try container.encode(attempt.responseStatus, forKey: .responseStatus)
+        try container.encode(attempt.errorMessage, forKey: .errorMessage)
+        try container.encode(attempt.responseBodyPreview, forKey: .responseBodyPreview)
+        try container.encode(attempt.latency.milliseconds, forKey: .latencyMS)
+    }
 }
 
 struct PhaseObject: Encodable, Sendable {

@@ -64,6 +64,11 @@ final class JobCache: Sendable {
         }
     }
 
+    /// Drops the rendering of a job whose shown state changed outside its version (webhook deliveries).
+    func invalidateRendering(_ id: String) {
+        state.withLock { state in state.entries[id]?.rendered = nil }
+    }
+
     /// Every cached job that is not terminal.
     func activeJobs() -> [Job] {
         state.withLock { $0.entries.values.lazy.map(\.job).filter(\.isActive) }

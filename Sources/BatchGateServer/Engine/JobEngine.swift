@@ -12,6 +12,7 @@ struct CreateCommand: Sendable {
     var idempotencyKey: String?
     /// Digest of the request body, to refuse a reused idempotency key with another body.
     var requestHash: String
+    var webhook: WebhookSubscription?
 }
 
 /// What became of an inbound vendor webhook.
@@ -38,6 +39,8 @@ final class JobEngine: Sendable {
         var maxRetryDelay: Duration = .seconds(300)
         /// Spread of poll intervals, as a fraction of the interval.
         var jitter = 0.1
+        /// Attempts per client webhook delivery.
+        var webhookMaxAttempts = 8
     }
 
     let store: any JobStore
@@ -49,6 +52,8 @@ final class JobEngine: Sendable {
     private let configuration: Configuration
     private let locks = KeyedLock()
     private let pollFailures = Mutex<[String: Int]>([:])
+    /// Tells the webhook sender that deliveries were queued.
+    private let deliveriesQueued = Mutex<(@Sendable () -> Void)?>(nil)
     private let now: @Sendable () -> Timestamp
     private let logger: Logger
 
@@ -96,14 +101,16 @@ final class JobEngine: Sendable {
         let job = Job(
             id: Identifier.make(prefix: "bat", at: created), tenant: command.tenant, kind: command.input.kind,
             route: command.route.name, provider: provider.name, providerKind: provider.kind, createdAt: created,
-            metadata: command.metadata, inboundSecret: Identifier.secret())
+            metadata: command.metadata, webhook: command.webhook, inboundSecret: Identifier.secret())
         let idempotency = command.idempotencyKey.map {
             IdempotencyRecord(tenant: command.tenant, key: $0, requestHash: command.requestHash)
         }
-        switch try await store.create(job, input: command.input, idempotency: idempotency) {
+        let deliveries = try await deliveries(for: job, previous: nil)
+        switch try await store.create(job, input: command.input, idempotency: idempotency, deliveries: deliveries) {
         case .created(let job):
             cache.put(job)
             scheduler.runSoon(job.id)
+            if !deliveries.isEmpty { notifyDeliveriesQueued() }
             return (job, false)
         case .existing(let job):
             return (cache.put(job), true)
@@ -129,16 +136,53 @@ final class JobEngine: Sendable {
     func renderedJob(_ id: String, tenant: String) async throws -> ByteBuffer {
         if let (job, body) = cache.rendered(id), job.tenant == tenant {
             if let body { return body }
-            return rendering(job)
+            return try await rendering(job)
         }
-        return rendering(try await job(id, tenant: tenant))
+        return try await rendering(try await job(id, tenant: tenant))
     }
 
-    /// Renders `job` and keeps the rendering for its version.
-    func rendering(_ job: Job) -> ByteBuffer {
-        let rendered = ByteBuffer(bytes: renderer.render(job))
+    /// Renders `job` (with its webhook delivery summary) and keeps the rendering for its version.
+    func rendering(_ job: Job) async throws -> ByteBuffer {
+        let rendered = ByteBuffer(bytes: renderer.render(job, webhook: try await webhookView(job)))
         cache.storeRendering(job.id, version: job.version, body: rendered)
         return rendered
+    }
+
+    /// The job's subscription with how its delivery is going, or nil without a subscription.
+    func webhookView(_ job: Job) async throws -> WebhookView? {
+        guard let subscription = job.webhook else { return nil }
+        let (summary, attempts) = try await store.webhookDelivery(jobID: job.id, recent: 10)
+        return WebhookView(subscription: subscription, summary: summary, attempts: attempts)
+    }
+
+    /// Sets what to call when deliveries were queued (the webhook sender's wake-up).
+    func onDeliveriesQueued(_ action: @escaping @Sendable () -> Void) {
+        deliveriesQueued.withLock { $0 = action }
+    }
+
+    private func notifyDeliveriesQueued() {
+        deliveriesQueued.withLock { $0 }?()
+    }
+
+    /// The client webhooks `next` causes compared with `previous`, each with the batch object as it is now.
+    private func deliveries(for next: Job, previous: Job?) async throws -> [WebhookDelivery] {
+        let events = WebhookEvents.caused(by: next, previous: previous)
+        guard let subscription = next.webhook, !events.isEmpty else { return [] }
+        let view: WebhookView
+        if previous == nil {
+            view = WebhookView(subscription: subscription, summary: WebhookDeliverySummary(), attempts: [])
+        } else {
+            view = try await webhookView(next)!
+        }
+        let data = renderer.render(next, webhook: view)
+        let created = now()
+        return events.map { event in
+            WebhookDelivery(
+                id: Identifier.make(prefix: "dlv", at: created), jobID: next.id, tenant: next.tenant, deliveryKey: event.key,
+                eventType: event.type.rawValue, eventID: Identifier.make(prefix: "evt", at: created), createdAt: created,
+                url: subscription.url, secret: subscription.secret, data: data, attempt: 0,
+                maxAttempts: configuration.webhookMaxAttempts, nextAttemptAt: created)
+        }
     }
 
     /// Asks the provider to stop the job. 409 when it is finished or its provider cannot cancel.
@@ -224,7 +268,8 @@ final class JobEngine: Sendable {
                 updated.correlation.merge(observation.correlation) { _, new in new }
             }
             let nextJob = next(updated, from: job, touched: updated.state != job.state)
-            let outcome = try await store.apply(JobChange(job: nextJob, event: record))
+            let deliveries = try await deliveries(for: nextJob, previous: job)
+            let outcome = try await store.apply(JobChange(job: nextJob, event: record, deliveries: deliveries))
             switch outcome {
             case .duplicateEvent:
                 return .duplicate
@@ -233,6 +278,7 @@ final class JobEngine: Sendable {
                 throw GatewayError(status: 503, code: "busy", message: "The job changed meanwhile; retry the delivery.")
             case .stored:
                 cache.put(nextJob)
+                if !deliveries.isEmpty { notifyDeliveriesQueued() }
                 if needsConfirmation { scheduler.runSoon(id) }
                 return current ? .applied : .recorded
             }
@@ -383,8 +429,10 @@ final class JobEngine: Sendable {
         _ updated: Job, from job: Job, attempts: [ProviderAttemptRecord], results: [ItemResult] = [], touched: Bool = true
     ) async throws -> Job {
         let nextJob = next(updated, from: job, touched: touched)
-        switch try await store.apply(JobChange(job: nextJob, results: results, attempts: attempts)) {
+        let deliveries = try await deliveries(for: nextJob, previous: job)
+        switch try await store.apply(JobChange(job: nextJob, results: results, attempts: attempts, deliveries: deliveries)) {
         case .stored, .duplicateEvent:
+            if !deliveries.isEmpty { notifyDeliveriesQueued() }
             return cache.put(nextJob)
         case .conflict:
             try await reload(job.id)

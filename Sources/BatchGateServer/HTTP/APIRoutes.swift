@@ -1,4 +1,5 @@
 import BatchGateCore
+import BatchGateWebhooks
 import Crypto
 import HTTPTypes
 import Hummingbird
@@ -10,6 +11,7 @@ struct APIRoutes: Sendable {
     let routes: [String: RouteSettings]
     let maxBodyBytes: Int
     let apiKeys: [String: String]
+    let urlPolicy: WebhookURLPolicy
     let ready: @Sendable () async -> Bool
 
     func register(on router: Router<GatewayRequestContext>) {
@@ -35,9 +37,11 @@ struct APIRoutes: Sendable {
         }
         api.post(":id/cancel") { _, context in
             let job = try await engine.cancel(try context.parameters.require("id"), tenant: try context.requireTenant())
-            return Response(status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: engine.rendering(job)))
+            return Response(
+                status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
         }
         api.get(":id/results") { request, context in try await results(request, context) }
+        api.get(":id/deliveries") { request, context in try await deliveries(request, context) }
     }
 
     private func create(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
@@ -51,15 +55,15 @@ struct APIRoutes: Sendable {
             }
             idempotencyKey = key
         }
-        let parsed = try CreateRequest.parse(body, routes: routes)
+        let parsed = try CreateRequest.parse(body, routes: routes, urlPolicy: urlPolicy)
         let digest = SHA256.hash(data: parsed.canonicalBody).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         let (job, replayed) = try await engine.create(
             CreateCommand(
                 tenant: tenant, route: parsed.route, input: parsed.input, metadata: parsed.metadata,
-                idempotencyKey: idempotencyKey, requestHash: digest))
+                idempotencyKey: idempotencyKey, requestHash: digest, webhook: parsed.webhook))
         var headers: HTTPFields = [.contentType: "application/json", .location: engine.renderer.object(job).pollingURL]
         if replayed { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
-        return Response(status: .created, headers: headers, body: .init(byteBuffer: engine.rendering(job)))
+        return Response(status: .created, headers: headers, body: .init(byteBuffer: try await engine.rendering(job)))
     }
 
     private func list(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
@@ -92,11 +96,13 @@ struct APIRoutes: Sendable {
         for (index, job) in jobs.enumerated() {
             if index > 0 { buffer.writeString(",") }
             let cached = engine.cache.rendered(job.id)
-            if let cached, cached.job.version == job.version, var body = cached.body {
-                buffer.writeBuffer(&body)
+            var body: ByteBuffer
+            if let cached, cached.job.version == job.version, let rendered = cached.body {
+                body = rendered
             } else {
-                buffer.writeBytes(engine.renderer.render(job))
+                body = try await engine.rendering(job)
             }
+            buffer.writeBuffer(&body)
         }
         buffer.writeString(#"],"has_more":\#(hasMore),"next_after":"#)
         buffer.writeString(hasMore ? "\"\(jobs.last!.id)\"" : "null")
@@ -124,6 +130,24 @@ struct APIRoutes: Sendable {
         let hasMore = items.count > limit
         if hasMore { items.removeLast() }
         let page = ResultsPage(data: items, hasMore: hasMore, nextAfter: hasMore ? items.last?.index : nil)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: BatchRenderer.encode(page))))
+    }
+
+    private func deliveries(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
+        let job = try await engine.job(try context.parameters.require("id"), tenant: try context.requireTenant())
+        let query = request.uri.queryParameters
+        let limit = try limit(query["limit"], default: 50, max: 500)
+        var after: String?
+        if let value = query["after"] {
+            guard Identifier.isWellFormed(String(value), prefix: "dla") else {
+                throw GatewayError.invalid("after", "after must be a delivery attempt id from next_after.")
+            }
+            after = String(value)
+        }
+        var attempts = try await engine.store.deliveryAttempts(jobID: job.id, after: after, limit: limit + 1)
+        let hasMore = attempts.count > limit
+        if hasMore { attempts.removeLast() }
+        let page = AttemptsPage(data: attempts.map(AttemptObject.init), hasMore: hasMore, nextAfter: hasMore ? attempts.last?.id : nil)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: BatchRenderer.encode(page))))
     }
 
@@ -161,6 +185,24 @@ struct APIRoutes: Sendable {
 
 private func json(_ text: String) -> Response {
     Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+}
+
+/// A page of `GET /v1/batches/{id}/deliveries`, newest first.
+struct AttemptsPage: Encodable {
+    var object = "list"
+    var data: [AttemptObject]
+    var hasMore: Bool
+    var nextAfter: String?
+
+    enum CodingKeys: String, CodingKey { case object, data, hasMore = "has_more", nextAfter = "next_after" }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(object, forKey: .object)
+        try container.encode(data, forKey: .data)
+        try container.encode(hasMore, forKey: .hasMore)
+        try container.encode(nextAfter, forKey: .nextAfter)
+    }
 }
 
 /// A page of `GET /v1/batches/{id}/results`.

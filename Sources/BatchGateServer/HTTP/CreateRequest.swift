@@ -1,4 +1,5 @@
 import BatchGateCore
+import BatchGateWebhooks
 import Foundation
 
 /// Reads and checks the body of `POST /v1/batches`, naming the failing field of any problem.
@@ -7,6 +8,7 @@ enum CreateRequest {
         var route: RouteSettings
         var input: JobInput
         var metadata: JSONValue
+        var webhook: WebhookSubscription?
         /// The request with its object keys sorted: equal for equal requests, however their keys were ordered.
         var canonicalBody: [UInt8]
     }
@@ -14,10 +16,10 @@ enum CreateRequest {
     static let maxItems = 10_000
     static let maxMetadataBytes = 16_384
 
-    static func parse(_ body: [UInt8], routes: [String: RouteSettings]) throws(GatewayError) -> Parsed {
+    static func parse(_ body: [UInt8], routes: [String: RouteSettings], urlPolicy: WebhookURLPolicy) throws(GatewayError) -> Parsed {
         let root = try decodeJSON(body)
         guard case .object(let members) = root else { throw .invalid(nil, "The body must be a JSON object.") }
-        try refuseUnknown(members, allowed: ["route", "input", "metadata"], at: nil)
+        try refuseUnknown(members, allowed: ["route", "input", "metadata", "webhook"], at: nil)
 
         guard let routeValue = members["route"] else { throw .invalid("route", "route is required.") }
         guard case .string(let routeName) = routeValue else { throw .invalid("route", "route must be a string.") }
@@ -42,10 +44,45 @@ enum CreateRequest {
             }
             metadata = value
         }
+        var webhook: WebhookSubscription?
+        if let value = members["webhook"], value != .null {
+            webhook = try subscription(value, urlPolicy: urlPolicy)
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let canonical = (try? encoder.encode(root)).map { [UInt8]($0) } ?? body
-        return Parsed(route: route, input: parsedInput, metadata: metadata, canonicalBody: canonical)
+        return Parsed(route: route, input: parsedInput, metadata: metadata, webhook: webhook, canonicalBody: canonical)
+    }
+
+    /// `webhook: {url, secret?, events?}` (CONTRACT §4).
+    static func subscription(_ value: JSONValue, urlPolicy: WebhookURLPolicy) throws(GatewayError) -> WebhookSubscription {
+        guard case .object(let fields) = value else { throw .invalid("webhook", "webhook must be an object with a url.") }
+        try refuseUnknown(fields, allowed: ["url", "secret", "events"], at: "webhook")
+        guard case .string(let url)? = fields["url"], !url.isEmpty else {
+            throw .invalid("webhook.url", "webhook.url is required and must be a string.")
+        }
+        try urlPolicy.validate(url)
+        var secret: String?
+        if let value = fields["secret"], value != .null {
+            guard case .string(let text) = value else { throw .invalid("webhook.secret", "webhook.secret must be a string.") }
+            secret = try WebhookSecret(parsing: text, field: "webhook.secret").encoded
+        }
+        var events = WebhookEventType.defaultSubscription
+        if let value = fields["events"], value != .null {
+            guard case .array(let items) = value, !items.isEmpty else {
+                throw .invalid("webhook.events", "webhook.events must be a non-empty array of event types.")
+            }
+            events = []
+            for (index, item) in items.enumerated() {
+                guard case .string(let name) = item, let type = WebhookEventType(rawValue: name) else {
+                    throw .invalid(
+                        "webhook.events[\(index)]",
+                        "Unknown event type; one of \(WebhookEventType.allCases.map(\.rawValue).joined(separator: ", ")).")
+                }
+                if !events.contains(type) { events.append(type) }
+            }
+        }
+        return WebhookSubscription(url: url, secret: secret, events: events)
     }
 
     static func decodeJSON(_ body: [UInt8]) throws(GatewayError) -> JSONValue {

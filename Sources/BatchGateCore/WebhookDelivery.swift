@@ -1,4 +1,3 @@
-import BatchGateCore
 
 /// One event to deliver to one client URL, with its retry state.
 ///
