@@ -119,7 +119,8 @@ let package = Package(
             name: "BatchGateServerTests",
             dependencies: [
                 "BatchGateServer", "BatchGateSimulators", "BatchGateCore", "BatchGateTransport",
-                "BatchGateStore", "BatchGateConfig",
+                "BatchGateStore", "BatchGateConfig", "BatchGateWebhooks",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
     ]

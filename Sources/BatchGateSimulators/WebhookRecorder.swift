@@ -74,9 +74,10 @@ public final class WebhookRecorder: Sendable {
 /// Runs a `WebhookRecorder` on loopback for the duration of `body`, which gets its base URL
 /// (`http://127.0.0.1:<port>`; any path under it is recorded), then stops it.
 public func withWebhookRecorder<R>(
-    _ recorder: WebhookRecorder = WebhookRecorder(), _ body: (_ baseURL: String, _ recorder: WebhookRecorder) async throws -> R
+    _ recorder: WebhookRecorder = WebhookRecorder(), port: Int = 0,
+    _ body: (_ baseURL: String, _ recorder: WebhookRecorder) async throws -> R
 ) async throws -> R {
     try await withLoopbackServer(
-        host: "127.0.0.1", run: { onListening in try await recorder.run(onListening: onListening) },
+        host: "127.0.0.1", run: { onListening in try await recorder.run(port: port, onListening: onListening) },
         { baseURL in try await body(baseURL, recorder) })
 }

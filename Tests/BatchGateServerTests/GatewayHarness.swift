@@ -20,11 +20,19 @@ struct GatewayHarness: Sendable {
     static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
     /// The configuration the harness runs with; also written to disk for the process-level tests.
-    static func configuration(port: Int, vendorURL: String, databasePath: String, pollInterval: Duration) -> GatewayConfiguration {
+    /// Fast retries, loopback receivers allowed.
+    static let testWebhooks = WebhookSettings(
+        maxAttempts: 5, initialBackoff: .milliseconds(100), maxBackoff: .milliseconds(400), timeout: .seconds(2),
+        allowInsecureLoopback: true)
+
+    static func configuration(
+        port: Int, vendorURL: String, databasePath: String, pollInterval: Duration, webhooks: WebhookSettings = testWebhooks
+    ) -> GatewayConfiguration {
         GatewayConfiguration(
             server: .init(host: "127.0.0.1", port: port, publicURL: "http://127.0.0.1:\(port)", maxBodyBytes: 64 * 1024),
             store: .sqlite(path: databasePath),
             apiKeys: [.init(tenant: "acme", key: "key-acme"), .init(tenant: "globex", key: "key-globex")],
+            webhooks: webhooks,
             providers: [
                 .init(
                     name: "airops", kind: "olostep-airops", baseURL: vendorURL, pollInterval: pollInterval, timeout: .seconds(5),
@@ -36,7 +44,7 @@ struct GatewayHarness: Sendable {
     /// Runs `body` with a gateway and a simulator; stops both afterwards.
     static func run(
         scenario: AirOpsSimulator.Scenario = .init(), faults: AirOpsFaults = .init(), pollInterval: Duration = .milliseconds(300),
-        _ body: (GatewayHarness) async throws -> Void
+        webhooks: WebhookSettings = testWebhooks, _ body: (GatewayHarness) async throws -> Void
     ) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-test-\(Identifier.secret(byteCount: 6))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -47,7 +55,8 @@ struct GatewayHarness: Sendable {
                 .init(token: vendorToken, scenario: scenario, faults: faults), transport: transport, logger: logger
             ) { vendorURL, simulator in
                 let port = try LoopbackPort.reserve()
-                let configuration = configuration(port: port, vendorURL: vendorURL, databasePath: databasePath, pollInterval: pollInterval)
+                let configuration = configuration(
+                    port: port, vendorURL: vendorURL, databasePath: databasePath, pollInterval: pollInterval, webhooks: webhooks)
                 let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
                 let services = ServiceGroup(services: gateway.services, logger: logger)
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -116,12 +125,15 @@ struct GatewayHarness: Sendable {
     }
 
     /// Creates a url_batch on route `scrape`.
-    func createBatch(urls: [String], customIDs: [String]? = nil, idempotencyKey: String? = nil) async throws -> JSONValue {
+    func createBatch(
+        urls: [String], customIDs: [String]? = nil, idempotencyKey: String? = nil, webhook: JSONValue? = nil
+    ) async throws -> JSONValue {
         var input: [String: JSONValue] = ["urls": .array(urls.map(JSONValue.string))]
         if let customIDs { input["custom_ids"] = .array(customIDs.map(JSONValue.string)) }
         let headers: [(name: String, value: String)] = idempotencyKey.map { [("Idempotency-Key", $0)] } ?? []
-        let (status, body, _) = try await call(
-            "POST", "/v1/batches", json: .object(["route": .string("scrape"), "input": .object(input)]), headers: headers)
+        var request: [String: JSONValue] = ["route": .string("scrape"), "input": .object(input)]
+        if let webhook { request["webhook"] = webhook }
+        let (status, body, _) = try await call("POST", "/v1/batches", json: .object(request), headers: headers)
         #expect(status == 201, "create answered \(status): \(body)")
         return body
     }
