@@ -108,4 +108,61 @@ struct CrashRecoveryTests {
             }
         }
     }
+
+    /// The completion is queued with the state change while the receiver is down; the gateway is killed
+    /// before it could deliver; after a restart the event is sent, once.
+    @Test func sigkillBeforeTheWebhookIsSentDeliversItOnceAfterRestart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-crash-\(Identifier.secret(byteCount: 6))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let scenario = AirOpsSimulator.Scenario(scrapingDuration: .milliseconds(200), enrichingDuration: .milliseconds(200))
+        try await CurlHTTPClient.withClient { transport in
+            try await withAirOpsSimulator(.init(token: "vendor-token", scenario: scenario), transport: transport) { vendorURL, _ in
+                let port = try LoopbackPort.reserve()
+                let receiverPort = try LoopbackPort.reserve()  // nothing listens there yet
+                let config = directory.appendingPathComponent("providers.yaml").path
+                try """
+                    server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)"}
+                    store: {sqlite: "\(directory.appendingPathComponent("gateway.sqlite").path)"}
+                    auth:
+                      api_keys: [{tenant: acme, key: key-acme}]
+                    webhooks: {max_attempts: 50, initial_backoff: 200ms, max_backoff: 400ms, timeout: 2s, allow_insecure_loopback: true}
+                    providers:
+                      airops: {kind: olostep-airops, base_url: "\(vendorURL)", token: vendor-token, poll_interval: 200ms, timeout: 5s}
+                    routes:
+                      scrape: {kind: url_batch, targets: [{provider: airops}]}
+                    """.write(toFile: config, atomically: true, encoding: .utf8)
+                let gateway = GatewayHarness.Client(baseURL: "http://127.0.0.1:\(port)", apiKey: "key-acme", transport: transport)
+                var first: GatewayProcess? = try GatewayProcess(config: config)
+                try await gateway.waitUntilReady()
+                let created = try await gateway.call(
+                    "POST", "/v1/batches",
+                    json: [
+                        "route": "scrape", "input": ["urls": ["https://example.com/a"]],
+                        "webhook": ["url": .string("http://127.0.0.1:\(receiverPort)/hook"), "events": ["batch.completed"]],
+                    ])
+                let id = try #require(created.body["id"]?.stringValue)
+                try await eventually("the completion queued and failing", timeout: .seconds(20)) {
+                    let batch = try await gateway.call("GET", "/v1/batches/\(id)").body
+                    return batch["lifecycle_status"]?.stringValue == "completed"
+                        && (batch["webhook"]?["delivery"]?["total_attempts"]?.intValue ?? 0) >= 1
+                }
+                first?.kill9()
+                first = nil
+
+                try await withWebhookRecorder(port: receiverPort) { _, recorder in
+                    let second = try GatewayProcess(config: config)
+                    defer { second.terminate() }
+                    try await gateway.waitUntilReady()
+                    try await eventually("the completion delivered after restart", timeout: .seconds(20)) {
+                        try await gateway.call("GET", "/v1/batches/\(id)").body["webhook"]?["delivery"]?["delivered_events"]?.intValue == 1
+                    }
+                    let completions = recorder.received().filter {
+                        String(decoding: $0.body, as: UTF8.self).contains(#""key":"batch.completed""#)
+                    }
+                    #expect(completions.count == 1, "delivered once")
+                }
+            }
+        }
+    }
 }
