@@ -5,7 +5,7 @@ extension ConfigDecoder {
     static let topLevelKeys = ["server", "store", "auth", "webhooks", "providers", "routes"]
     static let serverKeys = ["listen", "public_url", "max_body_bytes"]
     static let storeKeys = ["sqlite", "postgres"]
-    static let webhookKeys = ["max_attempts", "initial_backoff", "max_backoff", "timeout", "allow_insecure_loopback"]
+    static let webhookKeys = ["max_attempts", "initial_backoff", "max_backoff", "timeout", "allow_insecure_loopback", "defaults"]
     static let commonProviderKeys = ["kind", "base_url", "poll_interval", "timeout"]
     static let routeKeys = ["kind", "targets", "fallback"]
     static let providerNameRule = "[a-z0-9][a-z0-9_-]*"
@@ -133,6 +133,9 @@ extension ConfigDecoder {
         if let node = webhooks["allow_insecure_loopback"], let value = bool(node, path.appending("allow_insecure_loopback")) {
             settings.allowInsecureLoopback = value
         }
+        if let node = webhooks["defaults"], !node.isNull {
+            settings.defaults = webhookDefaults(node, path.appending("defaults"))
+        }
         if initialValid, maxValid, settings.maxBackoff < settings.initialBackoff {
             let initial = DurationText.format(settings.initialBackoff)
             let maximum = DurationText.format(settings.maxBackoff)
@@ -144,6 +147,60 @@ extension ConfigDecoder {
             }
         }
         return settings
+    }
+
+    /// `webhooks.defaults`: tenant → `{url, secret?, events?}`, the subscription of jobs whose create
+    /// request names none. The URL's address rules are checked when the gateway starts.
+    mutating func webhookDefaults(_ node: YAMLNode, _ path: ConfigPath) -> [String: WebhookSubscription] {
+        guard let tenants = mapping(node, path, allowed: nil) else { return [:] }
+        var defaults: [String: WebhookSubscription] = [:]
+        for entry in tenants.entries {
+            let entryPath = path.appending(entry.key)
+            guard let fields = mapping(entry.value, entryPath, allowed: ["url", "secret", "events"], required: ["url"]) else { continue }
+            var url: String?
+            if let urlNode = fields["url"], let text = string(urlNode, entryPath.appending("url")) {
+                let lowered = text.lowercased()
+                if lowered.hasPrefix("https://") || lowered.hasPrefix("http://") {
+                    url = text
+                } else {
+                    report(urlNode.mark, entryPath.appending("url"), "expected an https URL like https://hooks.example.com/batchgate")
+                }
+            }
+            var secret: String?
+            if let secretNode = fields["secret"], let text = string(secretNode, entryPath.appending("secret")) {
+                if text.hasPrefix("whsec_") {
+                    secret = text
+                } else {
+                    report(secretNode.mark, entryPath.appending("secret"), "expected a whsec_<base64> secret (value not shown)")
+                }
+            }
+            var events = WebhookEventType.defaultSubscription
+            var eventsValid = true
+            if let eventsNode = fields["events"], let items = sequence(eventsNode, entryPath.appending("events")) {
+                events = []
+                for (index, item) in items.enumerated() {
+                    let itemPath = entryPath.appending("events").appending(index: index)
+                    guard let name = string(item, itemPath) else {
+                        eventsValid = false
+                        continue
+                    }
+                    guard let type = WebhookEventType(rawValue: name) else {
+                        report(item.mark, itemPath, "unknown event \"\(name)\"; one of \(WebhookEventType.allCases.map(\.rawValue).joined(separator: ", "))")
+                        eventsValid = false
+                        continue
+                    }
+                    if !events.contains(type) { events.append(type) }
+                }
+                if items.isEmpty {
+                    report(eventsNode.mark, entryPath.appending("events"), "must name at least one event")
+                    eventsValid = false
+                }
+            }
+            if let url, eventsValid {
+                defaults[entry.key] = WebhookSubscription(url: url, secret: secret, events: events)
+            }
+        }
+        return defaults
     }
 
     // MARK: providers

@@ -68,13 +68,19 @@ public struct WebhookSettings: Sendable, Hashable {
     public var maxBackoff: Duration = .seconds(600)
     public var timeout: Duration = .seconds(30)
     public var allowInsecureLoopback: Bool = false
+    /// Tenant → the subscription a job gets when its create request names no webhook.
+    public var defaults: [String: WebhookSubscription] = [:]
 
-    public init(maxAttempts: Int = 8, initialBackoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(600), timeout: Duration = .seconds(30), allowInsecureLoopback: Bool = false) {
+    public init(
+        maxAttempts: Int = 8, initialBackoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(600), timeout: Duration = .seconds(30),
+        allowInsecureLoopback: Bool = false, defaults: [String: WebhookSubscription] = [:]
+    ) {
         self.maxAttempts = maxAttempts
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
         self.timeout = timeout
         self.allowInsecureLoopback = allowInsecureLoopback
+        self.defaults = defaults
     }
 }
 

@@ -50,6 +50,15 @@ public struct Gateway: Sendable {
         let engine = JobEngine(
             configuration: engineConfiguration, store: store, providers: providers, routes: configuration.routes, logger: logger)
         let urlPolicy = WebhookURLPolicy(allowInsecureLoopback: configuration.webhooks.allowInsecureLoopback)
+        var webhookDefaults: [String: WebhookSubscription] = [:]
+        for (tenant, subscription) in configuration.webhooks.defaults {
+            let field = "webhooks.defaults.\(tenant)"
+            try WebhookURLPolicy(allowInsecureLoopback: configuration.webhooks.allowInsecureLoopback, field: field + ".url")
+                .validate(subscription.url)
+            var checked = subscription
+            checked.secret = try subscription.secret.map { try WebhookSecret(parsing: $0, field: field + ".secret").encoded }
+            webhookDefaults[tenant] = checked
+        }
         let resumed = try await engine.resume()
         logger.info("resumed active jobs", metadata: ["count": "\(resumed)"])
 
@@ -58,7 +67,7 @@ public struct Gateway: Sendable {
             engine: engine, routes: Dictionary(configuration.routes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }),
             maxBodyBytes: configuration.server.maxBodyBytes,
             apiKeys: Dictionary(configuration.apiKeys.map { ($0.key, $0.tenant) }, uniquingKeysWith: { a, _ in a }),
-            urlPolicy: urlPolicy,
+            urlPolicy: urlPolicy, webhookDefaults: webhookDefaults,
             ready: {
                 do {
                     _ = try await store.job(id: "bat_00000000000000000000000000")

@@ -154,3 +154,25 @@ struct WebhookDeliveryTests {
         }
     }
 }
+
+@Suite(.timeLimit(.minutes(1)))
+struct DefaultWebhookTests {
+    @Test func aTenantsDefaultSubscriptionAppliesWhenTheRequestNamesNone() async throws {
+        try await withWebhookRecorder { recorderURL, recorder in
+            var settings = GatewayHarness.testWebhooks
+            settings.defaults = ["acme": WebhookSubscription(url: recorderURL + "/default", secret: nil, events: [.created])]
+            try await GatewayHarness.run(scenario: .init(queueDelay: .seconds(60)), webhooks: settings) { gateway in
+                let created = try await gateway.createBatch(urls: ["https://example.com/a"])
+                #expect(created["webhook"]?["url"]?.stringValue == recorderURL + "/default")
+                try await eventually("the default subscription receives batch.created") {
+                    recorder.received().contains { $0.path == "/default" }
+                }
+                let other = try await gateway.call(
+                    "POST", "/v1/batches", key: gateway.otherTenantKey,
+                    json: ["route": "scrape", "input": ["urls": ["https://example.com/b"]]])
+                #expect(other.status == 201)
+                #expect(other.body["webhook"] == .null, "globex has no default")
+            }
+        }
+    }
+}

@@ -12,6 +12,8 @@ struct APIRoutes: Sendable {
     let maxBodyBytes: Int
     let apiKeys: [String: String]
     let urlPolicy: WebhookURLPolicy
+    /// Tenant → the subscription of jobs created without one.
+    let webhookDefaults: [String: WebhookSubscription]
     let ready: @Sendable () async -> Bool
 
     func register(on router: Router<GatewayRequestContext>) {
@@ -60,7 +62,7 @@ struct APIRoutes: Sendable {
         let (job, replayed) = try await engine.create(
             CreateCommand(
                 tenant: tenant, route: parsed.route, input: parsed.input, metadata: parsed.metadata,
-                idempotencyKey: idempotencyKey, requestHash: digest, webhook: parsed.webhook))
+                idempotencyKey: idempotencyKey, requestHash: digest, webhook: parsed.webhook ?? webhookDefaults[tenant]))
         var headers: HTTPFields = [.contentType: "application/json", .location: engine.renderer.object(job).pollingURL]
         if replayed { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
         return Response(status: .created, headers: headers, body: .init(byteBuffer: try await engine.rendering(job)))
