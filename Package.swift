@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "batchgate", targets: ["batchgate"]),
+        .executable(name: "bare-endpoint", targets: ["BareEndpoint"]),
         .library(name: "BatchGateServer", targets: ["BatchGateServer"]),
         .library(name: "BatchGateSimulators", targets: ["BatchGateSimulators"]),
     ],
@@ -90,6 +91,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+
+        // The fixed-body Hummingbird endpoint the read-path benchmark compares against.
+        .executableTarget(
+            name: "BareEndpoint", dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "Benchmarks/BareEndpoint"),
 
         .testTarget(name: "BatchGateCoreTests", dependencies: ["BatchGateCore"]),
         .testTarget(
