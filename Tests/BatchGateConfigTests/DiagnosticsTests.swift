@@ -101,7 +101,7 @@ struct DiagnosticsTests {
         ("webhooks: {timeout: 30}", ["providers.yaml:1:21: webhooks.timeout: expected a duration like 200ms, 15s or 10m, got 30"]),
         ("webhooks: {allow_insecure_loopback: yes}", ["providers.yaml:1:37: webhooks.allow_insecure_loopback: expected true or false, got \"yes\""]),
         ("webhooks: {allow_insecure_loopback: \"true\"}", ["providers.yaml:1:37: webhooks.allow_insecure_loopback: expected true or false, got \"true\"; quoted values are strings: remove the quotes"]),
-        ("webhooks: {retries: 3}", ["providers.yaml:1:12: webhooks.retries: unknown key \"retries\"; allowed keys: allow_insecure_loopback, initial_backoff, max_attempts, max_backoff, timeout"]),
+        ("webhooks: {retries: 3}", ["providers.yaml:1:12: webhooks.retries: unknown key \"retries\"; allowed keys: allow_insecure_loopback, defaults, initial_backoff, max_attempts, max_backoff, timeout"]),
         // providers
         ("providers: {}", [
             "providers.yaml:1:12: providers: at least one provider is required",

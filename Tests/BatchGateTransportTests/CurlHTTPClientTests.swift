@@ -1,6 +1,7 @@
 import BatchGateCore
 import HTTPTypes
 import Hummingbird
+import ServiceLifecycle
 import Testing
 
 @testable import BatchGateTransport
@@ -40,8 +41,8 @@ func makeRouter(slowArrivals: Counter = Counter(), ports: Recorder<Int> = Record
     }
     router.get("/slow") { _, _ -> Response in
         slowArrivals.increment()
-        // Simulates a stalled upstream; the server's shutdown cancels this.
-        try await Task.sleep(for: .seconds(30))
+        // Simulates a stalled upstream, until the server shuts down gracefully.
+        try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(30)) }
         return Response(status: .ok)
     }
     router.get("/bytes") { request, _ -> Response in
