@@ -53,7 +53,7 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
     private let clock: C
     private let now: @Sendable () -> Timestamp
     private let logger: Logger
-    private let doorbell = Doorbell()
+    private let doorbell = WakeSignal()
     private let state = Mutex(LoopState())
     private let metrics = SenderMetrics()
 
@@ -85,7 +85,7 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
 
     /// Asks the sender to check the outbox now (a delivery was queued). Cheap; safe from any task.
     public func wake() {
-        doorbell.ring()
+        doorbell.signal()
     }
 
     /// Runs until graceful shutdown or cancellation. Running one sender twice at once is refused.
@@ -107,7 +107,7 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
             }
         } onGracefulShutdown: {
             self.state.withLock { $0.stopping = true }
-            self.doorbell.ring()
+            self.doorbell.signal()
         }
         logger.debug("webhook sender stopped")
     }
@@ -135,7 +135,7 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
                     group.addTask {
                         await self.attempt(delivery)
                         self.state.withLock { $0.inFlight -= 1 }
-                        self.doorbell.ring()
+                        self.doorbell.signal()
                     }
                 }
                 filledEverySlot = due.count == free
@@ -167,13 +167,7 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
 
     /// Sleeps until the doorbell rings, `duration` passes or the task is cancelled.
     private func waitForDoorbell(upTo duration: Duration) async {
-        let deadline = clock.now.advanced(by: duration)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.doorbell.wait() }
-            group.addTask { try? await self.clock.sleep(until: deadline, tolerance: nil) }
-            await group.next()
-            group.cancelAll()
-        }
+        await doorbell.wait(timeout: duration, clock: clock)
     }
 
     /// One attempt of one delivery, recorded in the outbox unless the task was cancelled.
@@ -285,54 +279,5 @@ private struct SenderMetrics: Sendable {
         }
         let (seconds, attoseconds) = duration.components
         latency.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}
-
-/// A wake-up flag with one waiter: `ring` sets it (waking the waiter if there is one), `wait`
-/// returns at once if it was set and clears it. Rings are never lost; several rings before a wait
-/// count as one.
-final class Doorbell: Sendable {
-    private struct State {
-        var rung = false
-        var waiter: CheckedContinuation<Void, Never>?
-    }
-
-    private let state = Mutex(State())
-
-    func ring() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
-            }
-            state.rung = true
-            return nil
-        }
-        waiter?.resume()
-    }
-
-    /// Returns when rung or when the task is cancelled.
-    func wait() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.rung {
-                        state.rung = false
-                        return true
-                    }
-                    if Task.isCancelled { return true }
-                    precondition(state.waiter == nil, "a doorbell has one waiter")
-                    state.waiter = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume()
-        }
     }
 }

@@ -1,3 +1,4 @@
+import BatchGateCore
 import HeapModule
 import Logging
 import ServiceLifecycle

@@ -131,7 +131,7 @@ struct APIRoutes: Sendable {
         }
         let hasMore = items.count > limit
         if hasMore { items.removeLast() }
-        let page = ResultsPage(data: items, hasMore: hasMore, nextAfter: hasMore ? items.last?.index : nil)
+        let page = ListPage(data: items, hasMore: hasMore, nextAfter: hasMore ? items.last?.index : nil)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: BatchRenderer.encode(page))))
     }
 
@@ -149,7 +149,7 @@ struct APIRoutes: Sendable {
         var attempts = try await engine.store.deliveryAttempts(jobID: job.id, after: after, limit: limit + 1)
         let hasMore = attempts.count > limit
         if hasMore { attempts.removeLast() }
-        let page = AttemptsPage(data: attempts.map(AttemptObject.init), hasMore: hasMore, nextAfter: hasMore ? attempts.last?.id : nil)
+        let page = ListPage(data: attempts.map(AttemptObject.init), hasMore: hasMore, nextAfter: hasMore ? attempts.last?.id : nil)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: BatchRenderer.encode(page))))
     }
 
@@ -189,41 +189,25 @@ private func json(_ text: String) -> Response {
     Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
 }
 
-/// A page of `GET /v1/batches/{id}/deliveries`, newest first.
-struct AttemptsPage: Encodable {
-    var object = "list"
-    var data: [AttemptObject]
+/// One page of a list: `{"object": "list", "data", "has_more", "next_after"}`.
+struct ListPage<Item: Encodable, Cursor: Encodable>: Encodable {
+    var data: [Item]
     var hasMore: Bool
-    var nextAfter: String?
+    var nextAfter: Cursor?
 
     enum CodingKeys: String, CodingKey { case object, data, hasMore = "has_more", nextAfter = "next_after" }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(object, forKey: .object)
+        try container.encode("list", forKey: .object)
         try container.encode(data, forKey: .data)
         try container.encode(hasMore, forKey: .hasMore)
         try container.encode(nextAfter, forKey: .nextAfter)
     }
 }
 
-/// A page of `GET /v1/batches/{id}/results`.
-struct ResultsPage: Encodable {
-    var object = "list"
-    var data: [ItemResult]
-    var hasMore: Bool
-    var nextAfter: Int?
-
-    enum CodingKeys: String, CodingKey { case object, data, hasMore = "has_more", nextAfter = "next_after" }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(object, forKey: .object)
-        try container.encode(data, forKey: .data)
-        try container.encode(hasMore, forKey: .hasMore)
-        try container.encode(nextAfter, forKey: .nextAfter)
-    }
-
+/// Per-item results of a job.
+enum ResultsPage {
     static func key(of input: JobInput, at index: Int) -> String {
         switch input {
         case .urlBatch(let batch): batch.key(at: index)
