@@ -60,9 +60,8 @@ struct SimulatorService: Service {
         self.body = body
     }
 
+    /// The simulator's server stops on the group's graceful shutdown by itself.
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await body { port in say("\(name) simulator listening on http://127.0.0.1:\(port)") }
-        }
+        try await body { port in say("\(name) simulator listening on http://127.0.0.1:\(port)") }
     }
 }

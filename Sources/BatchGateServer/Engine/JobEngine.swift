@@ -100,7 +100,8 @@ final class JobEngine: Sendable {
         let created = now()
         let job = Job(
             id: Identifier.make(prefix: "bat", at: created), tenant: command.tenant, kind: command.input.kind,
-            route: command.route.name, provider: provider.name, providerKind: provider.kind, createdAt: created,
+            route: command.route.name, provider: provider.name, providerKind: provider.kind,
+            state: JobState(progress: BatchProgress(total: command.input.itemCount)), createdAt: created,
             metadata: command.metadata, webhook: command.webhook, inboundSecret: Identifier.secret())
         let idempotency = command.idempotencyKey.map {
             IdempotencyRecord(tenant: command.tenant, key: $0, requestHash: command.requestHash)
