@@ -38,6 +38,7 @@ public struct ProviderRegistry: Sendable {
     /// Every provider kind BatchGate ships.
     public static let standard = ProviderRegistry(entries: [
         Entry(spec: AirOpsProvider.kindSpec) { AirOpsProvider(settings: $0, context: $1) },
+        Entry(spec: AitronosProvider.kindSpec) { AitronosProvider(settings: $0, context: $1) },
     ])
 
     /// The specs the config loader validates `providers:` against.

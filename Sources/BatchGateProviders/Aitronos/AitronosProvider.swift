@@ -1,0 +1,522 @@
+import BatchGateCore
+import Logging
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The Aitronos scrape-batch adapter (`kind: aitronos-scrape`): schema-driven extraction from up to 50
+/// URLs per upstream batch.
+///
+/// Aitronos batches cannot be cancelled and send no webhooks: the gateway polls
+/// `GET /v1/scrape/batch/{id}/progress`. Larger inputs are split by the engine into chunks of at most
+/// `maxURLsPerBatch` URLs, one upstream batch each. The status mapping is documented in
+/// `Aitronos+Status.swift`.
+public struct AitronosProvider: BatchProvider {
+    /// How the API key is sent.
+    public enum AuthStyle: String, Sendable, Hashable, CaseIterable {
+        /// `Authorization: Bearer <api_key>` (the vendor page's header table).
+        case bearer
+        /// `X-API-Key: <api_key>` (the vendor page's curl example).
+        case xAPIKey = "x-api-key"
+    }
+
+    /// What the config loader checks for this kind: a required `api_key`, an optional `auth`
+    /// (`bearer`, the default, or `x-api-key`) and an optional `path_prefix` (e.g. `/api`).
+    public static let kindSpec = ProviderKindSpec(
+        kind: "aitronos-scrape", jobKinds: [.urlBatch],
+        options: [
+            ProviderOptionSpec("api_key", .string, required: true),
+            ProviderOptionSpec("auth", .string, allowedValues: AuthStyle.allCases.map(\.rawValue)),
+            ProviderOptionSpec("path_prefix", .string),
+        ])
+
+    /// The most URLs one Aitronos batch takes.
+    public static let maxURLsPerBatch = 50
+
+    /// The batch options the vendor documents, with their ranges; see `validate(_:)`.
+    public static let integerOptionRanges: [(name: String, range: ClosedRange<Int>)] = [
+        ("max_items_per_url", 1...500), ("max_total_items", 1...5000), ("parallel_jobs", 1...10), ("timeout_per_url", 1...300),
+    ]
+
+    /// How many job details `results` fetches at once.
+    public static let detailConcurrency = 8
+
+    /// The provider's name in `providers.yaml`.
+    public let name: String
+    /// Always `aitronos-scrape`.
+    public let kind: String
+    /// `url_batch` only, not cancellable, no webhooks, at most 50 URLs per upstream batch.
+    public let capabilities = ProviderCapabilities(
+        jobKinds: [.urlBatch], canCancel: false, maxItemsPerBatch: maxURLsPerBatch, receivesWebhooks: false)
+    /// `poll_interval` from the settings.
+    public let pollInterval: Duration
+
+    private let baseURL: String
+    private let pathPrefix: String
+    private let apiKey: String
+    private let auth: AuthStyle
+    /// Set when the settings cannot work; every request is then refused with it, nothing is sent.
+    private let misconfiguration: String?
+    private let timeout: Duration
+    private let transport: any HTTPTransport
+    private let logger: Logger
+
+    /// Builds the adapter. The config loader guarantees `api_key` and the `auth` values; a `path_prefix`
+    /// that is neither empty nor starts with `/` (or an unknown `auth` given without the loader) makes
+    /// every call fail with `.rejected` naming the option, without contacting the vendor.
+    public init(settings: ProviderSettings, context: ProviderContext) {
+        name = settings.name
+        kind = settings.kind
+        pollInterval = settings.pollInterval
+        var base = settings.baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        baseURL = base
+        var prefix = settings.string("path_prefix") ?? ""
+        while prefix.hasSuffix("/") { prefix.removeLast() }
+        pathPrefix = prefix
+        apiKey = settings.string("api_key") ?? ""
+        let authText = settings.string("auth") ?? AuthStyle.bearer.rawValue
+        auth = AuthStyle(rawValue: authText) ?? .bearer
+        timeout = settings.timeout
+        transport = context.transport
+        var logger = context.logger
+        logger[metadataKey: "provider"] = "\(settings.name)"
+        self.logger = logger
+
+        if AuthStyle(rawValue: authText) == nil {
+            misconfiguration =
+                "providers.\(settings.name).auth must be one of \(AuthStyle.allCases.map(\.rawValue).joined(separator: ", ")); got \"\(authText)\"."
+        } else if let problem = Self.pathPrefixProblem(settings.string("path_prefix") ?? "") {
+            misconfiguration = "providers.\(settings.name).path_prefix \(problem)"
+        } else {
+            misconfiguration = nil
+        }
+    }
+
+    /// Why a `path_prefix` value cannot be used, or nil when it can (empty, or `/` followed by URL path characters).
+    public static func pathPrefixProblem(_ prefix: String) -> String? {
+        guard !prefix.isEmpty else { return nil }
+        guard prefix.hasPrefix("/") else { return "must be empty or start with \"/\"; got \"\(prefix)\"." }
+        if prefix.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || "?#".unicodeScalars.contains($0) }) {
+            return "must be a plain path without spaces, `?` or `#`; got \"\(prefix)\"."
+        }
+        return nil
+    }
+
+    // MARK: - Validate
+
+    /// Checks a `url_batch` input against the vendor's documented limits: at least one absolute http(s)
+    /// URL; `custom_ids`, when given, one non-empty id per URL (they are the gateway's keys, Aitronos
+    /// never sees them); `schema` required and an object; `options`, when given, an object with only
+    /// the documented keys: `max_items_per_url` 1–500, `max_total_items` 1–5000, `parallel_jobs` 1–10,
+    /// `timeout_per_url` 1–300 (whole numbers), `date_filter` an object or null, `llm_mode` a string.
+    /// More than 50 URLs are accepted: the engine submits them in chunks. `brands` and `country` are
+    /// not Aitronos parameters and are ignored.
+    public func validate(_ input: JobInput) throws(GatewayError) {
+        guard case .urlBatch(let batch) = input else {
+            throw GatewayError.invalid("input", "The Aitronos provider takes url_batch jobs only, not \(input.kind.rawValue).")
+        }
+        guard !batch.urls.isEmpty else {
+            throw GatewayError.invalid("input.urls", "At least one URL is required.")
+        }
+        for (index, url) in batch.urls.enumerated() {
+            if let problem = Self.urlProblem(url) {
+                throw GatewayError.invalid("input.urls[\(index)]", problem)
+            }
+        }
+        if let customIDs = batch.customIDs {
+            guard customIDs.count == batch.urls.count else {
+                throw GatewayError.invalid(
+                    "input.custom_ids",
+                    "custom_ids has \(customIDs.count) entries but urls has \(batch.urls.count); give one per URL.")
+            }
+            for (index, customID) in customIDs.enumerated() where customID.isEmpty {
+                throw GatewayError.invalid("input.custom_ids[\(index)]", "A custom_id must not be empty.")
+            }
+        }
+        switch batch.schema {
+        case nil, .null?:
+            throw GatewayError.invalid("input.schema", "Aitronos needs a JSON schema object describing the data to extract.")
+        case .object?:
+            break
+        case let other?:
+            throw GatewayError.invalid("input.schema", "schema must be a JSON object, not \(Self.typeName(other)).")
+        }
+        try Self.validateOptions(batch.options)
+    }
+
+    static func validateOptions(_ options: JSONValue?) throws(GatewayError) {
+        let fields: [String: JSONValue]
+        switch options {
+        case nil, .null?: return
+        case .object(let members)?: fields = members
+        case let other?:
+            throw GatewayError.invalid("input.options", "options must be a JSON object, not \(typeName(other)).")
+        }
+        let documented = integerOptionRanges.map(\.name) + ["date_filter", "llm_mode"]
+        for key in fields.keys.sorted() {
+            let value = fields[key] ?? .null
+            let field = "input.options.\(key)"
+            if let range = integerOptionRanges.first(where: { $0.name == key })?.range {
+                guard case .number(let number) = value, number.rounded() == number, abs(number) < 9.0e15 else {
+                    throw GatewayError.invalid(field, "\(key) must be a whole number from \(range.lowerBound) to \(range.upperBound).")
+                }
+                guard range.contains(Int(number)) else {
+                    throw GatewayError.invalid(
+                        field, "\(key) must be from \(range.lowerBound) to \(range.upperBound); got \(Int(number)).")
+                }
+                continue
+            }
+            switch key {
+            case "date_filter":
+                guard value == .null || value.isObject else {
+                    throw GatewayError.invalid(field, "date_filter must be an object or null, not \(typeName(value)).")
+                }
+            case "llm_mode":
+                guard let mode = value.stringValue, !mode.isEmpty else {
+                    throw GatewayError.invalid(field, "llm_mode must be a non-empty string.")
+                }
+            default:
+                throw GatewayError.invalid(
+                    field, "Unknown Aitronos batch option `\(key)`; documented options: \(documented.joined(separator: ", ")).")
+            }
+        }
+    }
+
+    /// Why a string is not an absolute http(s) URL, or nil when it is one.
+    static func urlProblem(_ text: String) -> String? {
+        if text.isEmpty { return "The URL is empty." }
+        if text.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F }) {
+            return "The URL contains whitespace or control characters."
+        }
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased() else {
+            return "Not an absolute URL."
+        }
+        guard scheme == "http" || scheme == "https" else {
+            return "Only http and https URLs can be scraped, not \(scheme)."
+        }
+        guard let host = components.host, !host.isEmpty else { return "The URL has no host." }
+        return nil
+    }
+
+    static func typeName(_ value: JSONValue) -> String {
+        switch value {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+
+    // MARK: - Submit, poll, results
+
+    /// Creates the Aitronos batch (`POST {path_prefix}/v1/scrape/batch`) with `urls`, `schema` and
+    /// `options`. Refuses more than 50 URLs with `.rejected` (the engine never sends more).
+    public func submit(_ submission: Submission) async throws(ProviderError) -> SubmitOutcome {
+        guard case .urlBatch(let input) = submission.input else {
+            throw ProviderError(.rejected, "The Aitronos provider takes url_batch jobs only.")
+        }
+        guard !input.urls.isEmpty, input.urls.count <= Self.maxURLsPerBatch else {
+            throw ProviderError(
+                .rejected, "An Aitronos batch takes 1–\(Self.maxURLsPerBatch) URLs; this submit has \(input.urls.count).")
+        }
+        guard let schema = input.schema, schema.isObject else {
+            throw ProviderError(.rejected, "An Aitronos batch needs a schema object.")
+        }
+        let options: JSONValue? = input.options == .null ? nil : input.options
+        let body: [UInt8]
+        do {
+            body = Array(try JSONEncoder().encode(AitronosWire.CreateRequest(urls: input.urls, schema: schema, options: options)))
+        } catch {
+            throw ProviderError(.rejected, "The Aitronos create request could not be encoded.")
+        }
+        let response = try await send("POST", "/v1/scrape/batch", body: body)
+        let view = try Self.decodeBatchView(response.body, what: "create response", secret: apiKey)
+        guard let id = view.batchID, !id.isEmpty else {
+            throw ProviderError(.badResponse, "The Aitronos create response has no `batch_id`.", httpStatus: response.status)
+        }
+        logger.debug(
+            "Aitronos batch created",
+            metadata: ["provider_batch_id": "\(id)", "job_id": "\(submission.jobID)", "urls": "\(input.urls.count)"])
+        return SubmitOutcome(providerBatchID: id, observation: view.hasState ? Self.observation(from: view) : nil)
+    }
+
+    /// Reads the batch's progress (`GET {path_prefix}/v1/scrape/batch/{id}/progress`) and derives its
+    /// status (see `Aitronos+Status.swift`).
+    public func poll(providerBatchID: String) async throws(ProviderError) -> ProviderObservation {
+        let view = try await progress(providerBatchID)
+        return Self.observation(from: view)
+    }
+
+    /// Reads per-item results in input order: the progress response lists the jobs, each finished job's
+    /// details come from `GET {path_prefix}/v1/scrape/jobs/{job_id}`, at most `detailConcurrency` at a
+    /// time. Jobs still pending or processing (per the progress response) are `pending` without a fetch.
+    public func results(providerBatchID: String, input: JobInput) async throws(ProviderError) -> [ItemResult] {
+        guard case .urlBatch(let batchInput) = input else {
+            throw ProviderError(.rejected, "The Aitronos provider takes url_batch jobs only.")
+        }
+        let view = try await progress(providerBatchID)
+        let matched = Self.matchJobs(view.jobs ?? [], urls: batchInput.urls)
+        var toFetch: [(index: Int, jobID: String)] = []
+        for index in batchInput.urls.indices {
+            guard let job = matched[index], let jobID = job.jobID, !jobID.isEmpty else { continue }
+            switch Self.jobClass(job.status) {
+            case .completed, .failed, .cancelled: toFetch.append((index, jobID))
+            case .pending, .processing: break
+            }
+        }
+        let details = try await fetchDetails(toFetch, batchID: providerBatchID)
+        return batchInput.urls.indices.map { index in
+            Self.itemResult(index: index, input: batchInput, summary: matched[index], detail: details[index])
+        }
+    }
+
+    /// Matches listed jobs to input positions, duplicates in order: first by exact URL, then by URL
+    /// compared loosely (scheme and host case, default port and a trailing `/` ignored) for URLs the
+    /// vendor normalised; a job listed without a URL takes its own position (the vendor lists jobs in
+    /// request order).
+    static func matchJobs(_ jobs: [AitronosWire.JobSummary], urls: [String]) -> [Int: AitronosWire.JobSummary] {
+        var used = Set<Int>()
+        var matched: [Int: AitronosWire.JobSummary] = [:]
+        let keys: [(String) -> String] = [{ $0 }, looseURL]
+        for key in keys {
+            var queues: [String: [Int]] = [:]
+            for (position, job) in jobs.enumerated() where !used.contains(position) {
+                if let url = job.url { queues[key(url), default: []].append(position) }
+            }
+            for (index, url) in urls.enumerated() where matched[index] == nil {
+                guard var queue = queues[key(url)], !queue.isEmpty else { continue }
+                let position = queue.removeFirst()
+                queues[key(url)] = queue
+                used.insert(position)
+                matched[index] = jobs[position]
+            }
+        }
+        for index in urls.indices where matched[index] == nil && index < jobs.count && !used.contains(index) && jobs[index].url == nil {
+            used.insert(index)
+            matched[index] = jobs[index]
+        }
+        return matched
+    }
+
+    /// A URL with its scheme and host lowercased, a default port and a trailing `/` dropped.
+    static func looseURL(_ url: String) -> String {
+        guard let schemeEnd = url.firstRange(of: "://") else { return url }
+        let scheme = url[..<schemeEnd.lowerBound].lowercased()
+        let rest = url[schemeEnd.upperBound...]
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        var authority = rest[..<authorityEnd].lowercased()
+        if scheme == "http", authority.hasSuffix(":80") { authority.removeLast(3) }
+        if scheme == "https", authority.hasSuffix(":443") { authority.removeLast(4) }
+        var tail = String(rest[authorityEnd...])
+        if tail.hasSuffix("/") { tail.removeLast() }
+        return scheme + "://" + authority + tail
+    }
+
+    /// One item from its job: `completed` → succeeded with `{"extracted_data", "metadata"}`; `failed` →
+    /// failed with the job's error code (else `SCRAPE_FAILED`) and message; `cancelled` → failed with
+    /// `JOB_CANCELLED` (the observation counts cancelled jobs as failed too); anything else → pending.
+    /// The detail's status, when fetched, wins over the progress listing's.
+    static func itemResult(
+        index: Int, input: URLBatchInput, summary: AitronosWire.JobSummary?, detail: AitronosWire.JobDetail?
+    ) -> ItemResult {
+        let key = input.key(at: index)
+        let url = input.urls[index]
+        guard summary != nil || detail != nil else { return ItemResult(index: index, key: key, status: .pending) }
+        switch jobClass(detail?.status ?? summary?.status) {
+        case .completed:
+            let data: JSONValue = .object([
+                "extracted_data": detail?.extractedData ?? .null, "metadata": detail?.metadata ?? .null,
+            ])
+            return ItemResult(index: index, key: key, status: .succeeded, data: data)
+        case .failed:
+            let code = detail?.errorCode.flatMap { $0.isEmpty ? nil : $0 } ?? "SCRAPE_FAILED"
+            let message = cleanVendorText(detail?.errorMessage, secret: "") ?? "Aitronos could not scrape \(url)."
+            return ItemResult(index: index, key: key, status: .failed, error: ItemError(code: code, message: message))
+        case .cancelled:
+            return ItemResult(
+                index: index, key: key, status: .failed,
+                error: ItemError(code: "JOB_CANCELLED", message: "Aitronos cancelled the job for \(url)."))
+        case .pending, .processing:
+            return ItemResult(index: index, key: key, status: .pending)
+        }
+    }
+
+    /// Aitronos documents no cancel endpoint.
+    public func cancel(providerBatchID: String) async throws(ProviderError) {
+        throw ProviderError(.notSupported, "Aitronos batches cannot be cancelled.")
+    }
+
+    /// Aitronos sends no webhooks.
+    public func decodeWebhook(_ body: [UInt8]) throws(ProviderError) -> InboundEvent {
+        throw ProviderError(.notSupported, "Aitronos sends no webhooks.")
+    }
+
+    // MARK: - HTTP
+
+    private func progress(_ batchID: String) async throws(ProviderError) -> AitronosWire.BatchView {
+        let response = try await send("GET", "/v1/scrape/batch/\(Self.pathSegment(batchID))/progress")
+        let view = try Self.decodeBatchView(response.body, what: "progress response", secret: apiKey)
+        guard view.hasState else {
+            throw ProviderError(.badResponse, "The Aitronos progress response has neither `jobs` nor `total_urls` nor counts.")
+        }
+        return view
+    }
+
+    /// Fetches job details with at most `detailConcurrency` requests in flight; the first failure
+    /// cancels the rest and is thrown. A job the progress listed but the vendor does not know (404) is
+    /// `.unavailable`, so the caller retries rather than reading the batch as gone.
+    private func fetchDetails(_ jobs: [(index: Int, jobID: String)], batchID: String) async throws(ProviderError) -> [Int: AitronosWire.JobDetail] {
+        guard !jobs.isEmpty else { return [:] }
+        let outcome = await withTaskGroup(of: (Int, Result<AitronosWire.JobDetail, ProviderError>).self) { group in
+            var details: [Int: AitronosWire.JobDetail] = [:]
+            var next = 0
+            func start(_ job: (index: Int, jobID: String), in group: inout TaskGroup<(Int, Result<AitronosWire.JobDetail, ProviderError>)>) {
+                group.addTask {
+                    do throws(ProviderError) {
+                        return (job.index, .success(try await self.jobDetail(job.jobID, batchID: batchID)))
+                    } catch {
+                        return (job.index, .failure(error))
+                    }
+                }
+            }
+            while next < min(Self.detailConcurrency, jobs.count) {
+                start(jobs[next], in: &group)
+                next += 1
+            }
+            while let finished = await group.next() {
+                let (index, result) = finished
+                switch result {
+                case .success(let detail):
+                    details[index] = detail
+                    if next < jobs.count {
+                        start(jobs[next], in: &group)
+                        next += 1
+                    }
+                case .failure(let error):
+                    group.cancelAll()
+                    return Result<[Int: AitronosWire.JobDetail], ProviderError>.failure(error)
+                }
+            }
+            return .success(details)
+        }
+        return try outcome.get()
+    }
+
+    private func jobDetail(_ jobID: String, batchID: String) async throws(ProviderError) -> AitronosWire.JobDetail {
+        let path = "/v1/scrape/jobs/\(Self.pathSegment(jobID))"
+        let response: HTTPResponse
+        do {
+            response = try await send("GET", path)
+        } catch where error.code == .notFound {
+            throw ProviderError(
+                .unavailable, "Aitronos lists job \(jobID) in batch \(batchID) but does not know it yet.",
+                httpStatus: error.httpStatus, providerCode: error.providerCode)
+        }
+        return try Self.decodeEnveloped(AitronosWire.JobDetail.self, response.body, what: "job \(jobID)", secret: apiKey)
+    }
+
+    private func send(_ method: String, _ path: String, body: [UInt8]? = nil) async throws(ProviderError) -> HTTPResponse {
+        if let misconfiguration {
+            throw ProviderError(.rejected, "The Aitronos provider is misconfigured: \(misconfiguration)")
+        }
+        var headers: [(name: String, value: String)] =
+            switch auth {
+            case .bearer: [("Authorization", "Bearer \(apiKey)")]
+            case .xAPIKey: [("X-API-Key", apiKey)]
+            }
+        headers.append(("Accept", "application/json"))
+        if body != nil { headers.append(("Content-Type", "application/json")) }
+        let fullPath = pathPrefix + path
+        let request = HTTPRequest(method: method, url: baseURL + fullPath, headers: headers, body: body, timeout: timeout)
+        let response: HTTPResponse
+        do {
+            response = try await transport.send(request)
+        } catch {
+            throw Self.providerError(error, method: method, path: fullPath)
+        }
+        if let failure = Self.providerError(response, secret: apiKey, now: .now()) {
+            logger.debug(
+                "Aitronos request failed",
+                metadata: ["method": "\(method)", "path": "\(fullPath)", "status": "\(response.status)"])
+            throw failure
+        }
+        return response
+    }
+
+    /// The error for a request that got no response.
+    static func providerError(_ error: TransportError, method: String, path: String) -> ProviderError {
+        switch error.code {
+        case .timeout: ProviderError(.timeout, "Aitronos did not answer \(method) \(path) in time.")
+        case .connection: ProviderError(.unavailable, "Aitronos could not be reached: \(error.message)")
+        case .cancelled: ProviderError(.unavailable, "The request to Aitronos was cancelled.")
+        case .invalidRequest: ProviderError(.rejected, "The request to Aitronos could not be sent: \(error.message)")
+        }
+    }
+
+    /// The error for a non-2xx response, or nil for success. The vendor's message is kept, the key never.
+    static func providerError(_ response: HTTPResponse, secret: String, now: Timestamp) -> ProviderError? {
+        let status = response.status
+        guard !(200..<300).contains(status) else { return nil }
+        let (vendorCode, vendorMessage) = vendorError(response.body, secret: secret)
+        let detail = vendorMessage.map { ": \($0)" } ?? "."
+        let retryAfter = response.header("Retry-After").flatMap { RetryAfter.parse($0, now: now) }
+        switch status {
+        case 429:
+            return ProviderError(
+                .rateLimited, "Aitronos is rate limiting requests\(detail)", httpStatus: status, retryAfter: retryAfter,
+                providerCode: vendorCode)
+        case 404:
+            return ProviderError(.notFound, "Aitronos does not know the batch\(detail)", httpStatus: status, providerCode: vendorCode)
+        case 500...599:
+            return ProviderError(
+                .unavailable, "Aitronos is unavailable\(detail)", httpStatus: status, retryAfter: retryAfter, providerCode: vendorCode)
+        case 400...499:
+            return ProviderError(.rejected, "Aitronos refused the request\(detail)", httpStatus: status, providerCode: vendorCode)
+        default:
+            return ProviderError(.badResponse, "Aitronos answered with unexpected HTTP status \(status).", httpStatus: status)
+        }
+    }
+
+    /// The vendor's error code and message from `{"error": {"code", "message"}}`, `{"error": "..."}`,
+    /// `{"message": "..."}` or `{"detail": "..."}`, shortened, with the key masked should the vendor echo it.
+    static func vendorError(_ body: [UInt8], secret: String) -> (code: String?, message: String?) {
+        guard !body.isEmpty, let json = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else { return (nil, nil) }
+        var code: String?
+        var message: String?
+        switch json["error"] {
+        case .string(let text)?: message = text
+        case .object(let fields)?:
+            code = fields["code"]?.stringValue ?? fields["type"]?.stringValue
+            message = fields["message"]?.stringValue ?? fields["detail"]?.stringValue
+        default: break
+        }
+        message = message ?? json["message"]?.stringValue ?? json["detail"]?.stringValue
+        code = code ?? json["code"]?.stringValue ?? json["error_code"]?.stringValue
+        return (cleanVendorText(code, secret: secret), cleanVendorText(message, secret: secret))
+    }
+
+    /// An id as one URL path segment (RFC 3986 unreserved characters kept, the rest percent-encoded).
+    static func pathSegment(_ id: String) -> String {
+        let hex = Array("0123456789ABCDEF".unicodeScalars)
+        var out = ""
+        for byte in id.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                out.unicodeScalars.append("%")
+                out.unicodeScalars.append(hex[Int(byte >> 4)])
+                out.unicodeScalars.append(hex[Int(byte & 0x0F)])
+            }
+        }
+        return out
+    }
+}
