@@ -8,7 +8,7 @@ struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the vendor simulators alone on loopback (for tests, benchmarks and trying the gateway).")
 
-    @Option(help: "Comma-separated vendors to run: airops.")
+    @Option(help: "Comma-separated vendors to run: airops, aitronos.")
     var vendors = "airops"
 
     @Option(help: "Port of the first simulator (0 picks free ports); further vendors take the next ports.")
@@ -17,17 +17,27 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "The bearer token the simulators require.")
     var token = "sim-token"
 
-    @Option(help: "Faults, e.g. latency=50ms,status503=3,ratelimit=2:1s,duplicate,out-of-order,drop=scraping_completed,pause.")
+    @Option(help: "AirOps faults, e.g. latency=50ms,status503=3,ratelimit=2:1s,duplicate,out-of-order,drop=scraping_completed,pause.")
     var faults = ""
 
+    @Option(help: "Aitronos faults, e.g. latency=50ms,status503=3,ratelimit=2:1s,slow-create=1:10s.")
+    var aitronosFaults = ""
+
+    static let known = ["airops", "aitronos"]
+
     func validate() throws {
-        for vendor in vendorList where vendor != "airops" {
-            throw ValidationError("Unknown vendor '\(vendor)'; available: airops.")
+        for vendor in vendorList where !Self.known.contains(vendor) {
+            throw ValidationError("Unknown vendor '\(vendor)'; available: \(Self.known.joined(separator: ", ")).")
         }
         do {
             _ = try AirOpsFaults.parse(faults)
         } catch {
             throw ValidationError("--faults: \(error)")
+        }
+        do {
+            _ = try AitronosFaults.parse(aitronosFaults)
+        } catch {
+            throw ValidationError("--aitronos-faults: \(error)")
         }
     }
 
@@ -36,13 +46,21 @@ struct Simulate: AsyncParsableCommand {
     func run() async throws {
         let logger = makeLogger("batchgate.simulate")
         let faults = try AirOpsFaults.parse(faults)
+        let aitronosFaults = try AitronosFaults.parse(aitronosFaults)
         try await CurlHTTPClient.withClient(logger: logger) { transport in
             var services: [any Service] = []
-            for (offset, vendor) in vendorList.enumerated() where vendor == "airops" {
-                let simulator = AirOpsSimulator(
-                    configuration: .init(port: port == 0 ? 0 : port + offset, token: token, faults: faults),
-                    webhookTransport: transport, logger: logger)
-                services.append(SimulatorService(name: vendor) { onListening in try await simulator.run(onListening: onListening) })
+            for (offset, vendor) in vendorList.enumerated() {
+                let vendorPort = port == 0 ? 0 : port + offset
+                switch vendor {
+                case "airops":
+                    let simulator = AirOpsSimulator(
+                        configuration: .init(port: vendorPort, token: token, faults: faults), webhookTransport: transport, logger: logger)
+                    services.append(SimulatorService(name: vendor) { onListening in try await simulator.run(onListening: onListening) })
+                default:
+                    let simulator = AitronosSimulator(
+                        configuration: .init(port: vendorPort, apiKey: token, faults: aitronosFaults), logger: logger)
+                    services.append(SimulatorService(name: vendor) { onListening in try await simulator.run(onListening: onListening) })
+                }
             }
             let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             try await group.run()

@@ -107,8 +107,9 @@ import Testing
 
     @Test func resultsBeforeTheEndArePendingAndDuplicatesMatchInOrder() async throws {
         var setup = Setup()
-        setup.perURLDuration = .milliseconds(150)
-        setup.parallelJobs = 1
+        // Long enough that the first job cannot finish before the early read, even on a loaded machine.
+        setup.perURLDuration = .seconds(2)
+        setup.parallelJobs = 3
         try await withAdapter(setup) { provider, simulator in
             let urls = ["https://a.example/one", "https://b.example/two", "https://a.example/one"]
             let outcome = try await submit(provider, urls: urls)
