@@ -7,8 +7,11 @@ public struct Job: Sendable, Hashable, Codable {
     /// The provider's name in `providers.yaml`.
     public var provider: String
     public var providerKind: String
-    /// The upstream batch id, nil until the submit succeeded.
+    /// The upstream batch id, nil until the submit succeeded. For a chunked job, the first chunk's.
     public var providerBatchID: String?
+    /// The upstream batches of a job split because its provider takes fewer items per batch; empty when
+    /// the job is one upstream batch.
+    public var chunks: [UpstreamChunk]
     public var state: JobState
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
@@ -26,7 +29,7 @@ public struct Job: Sendable, Hashable, Codable {
 
     public init(
         id: String, tenant: String, kind: JobKind, route: String, provider: String, providerKind: String,
-        providerBatchID: String? = nil, state: JobState = JobState(), createdAt: Timestamp, updatedAt: Timestamp? = nil,
+        providerBatchID: String? = nil, chunks: [UpstreamChunk] = [], state: JobState = JobState(), createdAt: Timestamp, updatedAt: Timestamp? = nil,
         correlation: [String: String] = [:], history: [HistoryEntry] = [], metadata: JSONValue = .object([:]),
         webhook: WebhookSubscription? = nil, inboundSecret: String, submitAttempts: Int = 0, version: Int = 1
     ) {
@@ -37,6 +40,7 @@ public struct Job: Sendable, Hashable, Codable {
         self.provider = provider
         self.providerKind = providerKind
         self.providerBatchID = providerBatchID
+        self.chunks = chunks
         self.state = state
         self.createdAt = createdAt
         self.updatedAt = updatedAt ?? createdAt
@@ -54,4 +58,68 @@ public struct Job: Sendable, Hashable, Codable {
 
     /// Whether the job still needs the gateway's attention.
     public var isActive: Bool { !state.lifecycle.isTerminal }
+}
+
+/// One upstream batch of a chunked job: items `offset ..< offset + count` of its input.
+public struct UpstreamChunk: Sendable, Hashable, Codable {
+    public var offset: Int
+    public var count: Int
+    /// Nil until its submit succeeded.
+    public var providerBatchID: String?
+    /// This batch's own state, folded by the same state machine as a job's.
+    public var state: JobState
+    public var submitAttempts: Int
+
+    public init(offset: Int, count: Int, providerBatchID: String? = nil, state: JobState = JobState(), submitAttempts: Int = 0) {
+        self.offset = offset
+        self.count = count
+        self.providerBatchID = providerBatchID
+        self.state = state
+        self.submitAttempts = submitAttempts
+    }
+
+    /// Splits `itemCount` items into chunks of at most `size`.
+    public static func split(itemCount: Int, size: Int) -> [UpstreamChunk] {
+        stride(from: 0, to: itemCount, by: max(1, size)).map { offset in
+            UpstreamChunk(offset: offset, count: min(size, itemCount - offset), state: JobState(progress: BatchProgress(total: min(size, itemCount - offset))))
+        }
+    }
+
+    /// The job-level observation of a set of chunks: counts add up; the job is finished when every
+    /// chunk is, `completed` if any chunk completed and `failed` only if every chunk failed.
+    public static func aggregate(_ chunks: [UpstreamChunk]) -> ProviderObservation {
+        var total = 0, succeeded = 0, failed = 0, weightedPercent = 0
+        for chunk in chunks {
+            let progress = chunk.state.progress
+            total += max(progress.total, chunk.count)
+            succeeded += progress.succeeded
+            let finishedUnsuccessfully = chunk.state.lifecycle.isTerminal && chunk.state.lifecycle != .completed
+            failed += finishedUnsuccessfully ? max(progress.failed, chunk.count - progress.succeeded) : progress.failed
+            weightedPercent += progress.percent * chunk.count
+        }
+        let lifecycles = chunks.map(\.state.lifecycle)
+        let lifecycle: LifecycleStatus
+        if !lifecycles.isEmpty, lifecycles.allSatisfy(\.isTerminal) {
+            if lifecycles.contains(.completed) {
+                lifecycle = .completed
+            } else if lifecycles.allSatisfy({ $0 == .expired }) {
+                lifecycle = .expired
+            } else if lifecycles.allSatisfy({ $0 == .cancelled }) {
+                lifecycle = .cancelled
+            } else {
+                lifecycle = .failed
+            }
+        } else if lifecycles.contains(where: { $0 != .pending }) {
+            lifecycle = .running
+        } else {
+            lifecycle = .pending
+        }
+        let statuses = Array(Set(chunks.compactMap(\.state.providerStatus))).sorted()
+        let itemCount = chunks.reduce(0) { $0 + $1.count }
+        return ProviderObservation(
+            lifecycle: lifecycle, providerStatus: statuses.isEmpty ? "pending" : statuses.joined(separator: ","),
+            total: total, succeeded: succeeded, failed: failed,
+            percentHint: itemCount > 0 ? weightedPercent / itemCount : 0,
+            error: lifecycle == .completed ? nil : chunks.lazy.compactMap(\.state.error).first)
+    }
 }

@@ -78,6 +78,20 @@ public enum JobInput: Sendable, Hashable, Codable {
         }
     }
 
+    /// Items `offset ..< offset + count`, with the rest of the input unchanged.
+    public func slice(offset: Int, count: Int) -> JobInput {
+        switch self {
+        case .urlBatch(var input):
+            let range = offset..<min(input.urls.count, offset + count)
+            input.urls = Array(input.urls[range])
+            input.customIDs = input.customIDs.map { Array($0[range]) }
+            return .urlBatch(input)
+        case .documentTagging(var input):
+            input.documents = Array(input.documents[offset..<min(input.documents.count, offset + count)])
+            return .documentTagging(input)
+        }
+    }
+
     private enum CodingKeys: String, CodingKey { case kind, input }
 
     public init(from decoder: any Decoder) throws {

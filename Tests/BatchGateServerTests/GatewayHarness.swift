@@ -13,6 +13,7 @@ struct GatewayHarness: Sendable {
     let apiKey = "key-acme"
     let otherTenantKey = "key-globex"
     let simulator: AirOpsSimulator
+    let aitronos: AitronosSimulator
     let transport: CurlHTTPClient
     let databasePath: String
 
@@ -26,7 +27,8 @@ struct GatewayHarness: Sendable {
         allowInsecureLoopback: true)
 
     static func configuration(
-        port: Int, vendorURL: String, databasePath: String, pollInterval: Duration, webhooks: WebhookSettings = testWebhooks
+        port: Int, vendorURL: String, aitronosURL: String, databasePath: String, pollInterval: Duration,
+        webhooks: WebhookSettings = testWebhooks
     ) -> GatewayConfiguration {
         GatewayConfiguration(
             server: .init(host: "127.0.0.1", port: port, publicURL: "http://127.0.0.1:\(port)", maxBodyBytes: 64 * 1024),
@@ -36,15 +38,24 @@ struct GatewayHarness: Sendable {
             providers: [
                 .init(
                     name: "airops", kind: "olostep-airops", baseURL: vendorURL, pollInterval: pollInterval, timeout: .seconds(5),
-                    options: ["token": .string(vendorToken)])
+                    options: ["token": .string(vendorToken)]),
+                .init(
+                    name: "aitronos", kind: "aitronos-scrape", baseURL: aitronosURL, pollInterval: pollInterval, timeout: .seconds(5),
+                    options: ["api_key": .string(vendorToken)]),
             ],
-            routes: [.init(name: "scrape", kind: .urlBatch, targets: [.init(provider: "airops")])])
+            routes: [
+                .init(name: "scrape", kind: .urlBatch, targets: [.init(provider: "airops")]),
+                .init(name: "scrape-aitronos", kind: .urlBatch, targets: [.init(provider: "aitronos")]),
+                .init(name: "split", kind: .urlBatch, targets: [.init(provider: "airops", weight: 50), .init(provider: "aitronos", weight: 50)]),
+                .init(name: "with-fallback", kind: .urlBatch, targets: [.init(provider: "airops")], fallback: ["aitronos"]),
+            ])
     }
 
     /// Runs `body` with a gateway and a simulator; stops both afterwards.
     static func run(
         scenario: AirOpsSimulator.Scenario = .init(), faults: AirOpsFaults = .init(), pollInterval: Duration = .milliseconds(300),
-        webhooks: WebhookSettings = testWebhooks, _ body: (GatewayHarness) async throws -> Void
+        webhooks: WebhookSettings = testWebhooks, aitronosURLDuration: Duration = .milliseconds(20),
+        _ body: (GatewayHarness) async throws -> Void
     ) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-test-\(Identifier.secret(byteCount: 6))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -54,15 +65,20 @@ struct GatewayHarness: Sendable {
             try await withAirOpsSimulator(
                 .init(token: vendorToken, scenario: scenario, faults: faults), transport: transport, logger: logger
             ) { vendorURL, simulator in
+              try await withAitronosSimulator(
+                .init(apiKey: vendorToken, perURLDuration: aitronosURLDuration, parallelJobs: 10), logger: logger
+              ) { aitronosURL, aitronos in
                 let port = try LoopbackPort.reserve()
                 let configuration = configuration(
-                    port: port, vendorURL: vendorURL, databasePath: databasePath, pollInterval: pollInterval, webhooks: webhooks)
+                    port: port, vendorURL: vendorURL, aitronosURL: aitronosURL, databasePath: databasePath, pollInterval: pollInterval,
+                    webhooks: webhooks)
                 let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
                 let services = ServiceGroup(services: gateway.services, logger: logger)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await services.run() }
                     let harness = GatewayHarness(
-                        baseURL: "http://127.0.0.1:\(port)", simulator: simulator, transport: transport, databasePath: databasePath)
+                        baseURL: "http://127.0.0.1:\(port)", simulator: simulator, aitronos: aitronos, transport: transport,
+                        databasePath: databasePath)
                     do {
                         try await harness.waitUntilReady()
                         try await body(harness)
@@ -73,6 +89,7 @@ struct GatewayHarness: Sendable {
                     await services.triggerGracefulShutdown()
                     try await group.waitForAll()
                 }
+              }
             }
         }
     }
@@ -126,12 +143,15 @@ struct GatewayHarness: Sendable {
 
     /// Creates a url_batch on route `scrape`.
     func createBatch(
-        urls: [String], customIDs: [String]? = nil, idempotencyKey: String? = nil, webhook: JSONValue? = nil
+        urls: [String], customIDs: [String]? = nil, idempotencyKey: String? = nil, webhook: JSONValue? = nil,
+        route: String = "scrape", schema: JSONValue? = nil, options: JSONValue? = nil
     ) async throws -> JSONValue {
         var input: [String: JSONValue] = ["urls": .array(urls.map(JSONValue.string))]
         if let customIDs { input["custom_ids"] = .array(customIDs.map(JSONValue.string)) }
+        if let schema { input["schema"] = schema }
+        if let options { input["options"] = options }
         let headers: [(name: String, value: String)] = idempotencyKey.map { [("Idempotency-Key", $0)] } ?? []
-        var request: [String: JSONValue] = ["route": .string("scrape"), "input": .object(input)]
+        var request: [String: JSONValue] = ["route": .string(route), "input": .object(input)]
         if let webhook { request["webhook"] = webhook }
         let (status, body, _) = try await call("POST", "/v1/batches", json: .object(request), headers: headers)
         #expect(status == 201, "create answered \(status): \(body)")

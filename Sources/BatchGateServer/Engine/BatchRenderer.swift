@@ -26,6 +26,11 @@ struct BatchRenderer: Sendable {
             completedAt: job.state.completedAt?.rfc3339,
             pollingURL: base, cancelURL: canCancel ? base + "/cancel" : nil, resultsURL: base + "/results",
             eventsURL: base + "/events", webhook: webhook, correlation: job.correlation,
+            chunks: job.chunks.map {
+                ChunkObject(
+                    providerBatchID: $0.providerBatchID, offset: $0.offset, count: $0.count,
+                    lifecycleStatus: $0.state.lifecycle.rawValue, providerStatus: $0.state.providerStatus, progress: $0.state.progress)
+            },
             history: job.history.map {
                 HistoryObject(
                     provider: $0.provider, providerBatchID: $0.providerBatchID,
@@ -159,6 +164,31 @@ struct ErrorObject: Encodable, Sendable {
     }
 }
 
+/// One upstream batch of a chunked job.
+struct ChunkObject: Encodable, Sendable {
+    var providerBatchID: String?
+    var offset: Int
+    var count: Int
+    var lifecycleStatus: String
+    var providerStatus: String?
+    var progress: BatchProgress
+
+    enum CodingKeys: String, CodingKey {
+        case providerBatchID = "provider_batch_id", offset, count, lifecycleStatus = "lifecycle_status"
+        case providerStatus = "provider_status", progress
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(providerBatchID, forKey: .providerBatchID)
+        try container.encode(offset, forKey: .offset)
+        try container.encode(count, forKey: .count)
+        try container.encode(lifecycleStatus, forKey: .lifecycleStatus)
+        try container.encode(providerStatus, forKey: .providerStatus)
+        try container.encode(progress, forKey: .progress)
+    }
+}
+
 struct HistoryObject: Encodable, Sendable {
     var provider: String
     var providerBatchID: String?
@@ -203,6 +233,8 @@ struct BatchObject: Encodable, Sendable {
     var eventsURL: String
     var webhook: WebhookView?
     var correlation: [String: String]
+    /// The upstream batches of a job its provider took in parts; empty otherwise.
+    var chunks: [ChunkObject]
     var history: [HistoryObject]
     var metadata: JSONValue
 
@@ -213,7 +245,7 @@ struct BatchObject: Encodable, Sendable {
         case progress, phases, error
         case createdAt = "created_at", updatedAt = "updated_at", completedAt = "completed_at"
         case pollingURL = "polling_url", cancelURL = "cancel_url", resultsURL = "results_url", eventsURL = "events_url"
-        case webhook, correlation, history, metadata
+        case webhook, correlation, chunks, history, metadata
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -239,6 +271,7 @@ struct BatchObject: Encodable, Sendable {
         try container.encode(eventsURL, forKey: .eventsURL)
         try container.encode(webhook, forKey: .webhook)
         try container.encode(correlation, forKey: .correlation)
+        try container.encode(chunks, forKey: .chunks)
         try container.encode(history, forKey: .history)
         try container.encode(metadata, forKey: .metadata)
     }

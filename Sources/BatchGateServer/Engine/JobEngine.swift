@@ -223,6 +223,64 @@ final class JobEngine: Sendable {
         }
     }
 
+    /// Moves a non-terminal job to another provider of the same kind, keeping its id: cancels the
+    /// upstream work where the old provider can, stops tracking it, and resubmits the stored input.
+    /// The earlier attempt is kept in `history`; progress counts restart with the new provider
+    /// (`percent` never goes down).
+    func migrate(_ id: String, tenant: String, to providerName: String, reason: String = "migrated") async throws -> Job {
+        let found = try await job(id, tenant: tenant)
+        guard let target = providers[providerName] else {
+            throw GatewayError.invalid("provider", "Unknown provider '\(providerName)'; configured: \(providers.keys.sorted().joined(separator: ", ")).")
+        }
+        guard target.capabilities.jobKinds.contains(found.kind) else {
+            throw GatewayError.invalid("provider", "Provider \(providerName) (\(target.kind)) cannot serve \(found.kind.rawValue).")
+        }
+        return try await locks.withLock(id) {
+            let job = cache.job(id) ?? found
+            guard !job.state.lifecycle.isTerminal else {
+                throw GatewayError(
+                    status: 409, code: "not_migratable", message: "The batch is already \(job.state.lifecycle.rawValue).")
+            }
+            guard job.provider != providerName else {
+                throw GatewayError(status: 409, code: "not_migratable", message: "The batch is already on provider \(providerName).")
+            }
+            var attempts: [ProviderAttemptRecord] = []
+            let batchIDs = job.chunks.isEmpty ? [job.providerBatchID].compactMap { $0 } : job.chunks.compactMap(\.providerBatchID)
+            var cancelled = false
+            if let old = providers[job.provider], old.capabilities.canCancel, !batchIDs.isEmpty {
+                cancelled = true
+                for batchID in batchIDs {
+                    do throws(ProviderError) {
+                        try await old.cancel(providerBatchID: batchID)
+                        attempts.append(attempt(job, "cancel", outcome: "ok", batch: batchID))
+                    } catch {
+                        cancelled = false
+                        attempts.append(attempt(job, "cancel", outcome: error.code.rawValue, batch: batchID, message: error.message))
+                    }
+                }
+            }
+            var updated = job
+            updated.history.append(
+                HistoryEntry(
+                    provider: job.provider, providerBatchID: batchIDs.first, lifecycleStatus: .cancelled,
+                    reason: cancelled || batchIDs.isEmpty
+                        ? "\(reason) to \(providerName)"
+                        : "\(reason) to \(providerName); the upstream batch could not be cancelled and is no longer tracked",
+                    at: now()))
+            updated.provider = target.name
+            updated.providerKind = target.kind
+            updated.providerBatchID = nil
+            updated.chunks = []
+            updated.submitAttempts = 0
+            updated.state.providerStatus = nil
+            updated.state.phases = []
+            updated.state.progress = BatchProgress(total: job.state.progress.total, percent: job.state.progress.percent)
+            let stored = try await commit(updated, from: job, attempts: attempts)
+            scheduler.runSoon(id)
+            return stored
+        }
+    }
+
     // MARK: - Vendor webhooks
 
     /// Verifies the per-job token, stores the event durably and folds it into the job.
@@ -299,6 +357,9 @@ final class JobEngine: Sendable {
                 guard let provider = providers[job.provider] else {
                     logger.error("job's provider is not configured", metadata: ["job": "\(id)", "provider": "\(job.provider)"])
                     return .seconds(60)
+                }
+                if let size = provider.capabilities.maxItemsPerBatch, !job.chunks.isEmpty || job.state.progress.total > size {
+                    return try await chunkedTurn(job, provider, chunkSize: size)
                 }
                 if job.providerBatchID == nil {
                     return try await submit(job, to: provider)
@@ -420,6 +481,159 @@ final class JobEngine: Sendable {
         }
         let stored = try await commit(updated, from: job, attempts: [], results: results)
         return stored.isActive ? jittered(provider.pollInterval) : nil
+    }
+
+    // MARK: - Chunked jobs
+
+    /// How many chunks of one job are submitted or polled at once.
+    static let chunkConcurrency = 4
+
+    /// One turn of a job split into several upstream batches: submit the chunks that have no batch yet,
+    /// poll the running ones, fetch results of the ones that finished, and fold them into the job.
+    private func chunkedTurn(_ job: Job, _ provider: any BatchProvider, chunkSize: Int) async throws -> Duration? {
+        guard let input = try await store.input(jobID: job.id) else { return nil }
+        var updated = job
+        if updated.chunks.isEmpty {
+            updated.chunks = UpstreamChunk.split(itemCount: input.itemCount, size: chunkSize)
+        }
+        var attempts: [ProviderAttemptRecord] = []
+        var results: [ItemResult] = []
+        var retryDelay: Duration?
+
+        // Submits, a few at a time.
+        let unsubmitted = updated.chunks.indices.filter {
+            updated.chunks[$0].providerBatchID == nil && !updated.chunks[$0].state.lifecycle.isTerminal
+        }
+        let chunksBeforeSubmit = updated.chunks
+        let submits = await forEachConcurrently(unsubmitted) { index -> Result<SubmitOutcome, ProviderError> in
+            let chunk = chunksBeforeSubmit[index]
+            do throws(ProviderError) {
+                return .success(
+                    try await provider.submit(
+                        Submission(jobID: job.id, input: input.slice(offset: chunk.offset, count: chunk.count), webhookURL: nil)))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let nothingSubmittedYet = updated.chunks.allSatisfy { $0.providerBatchID == nil }
+        var firstRetryableFailure: ProviderError?
+        for (index, result) in submits {
+            switch result {
+            case .success(let outcome):
+                updated.chunks[index].providerBatchID = outcome.providerBatchID
+                updated.chunks[index].submitAttempts = 0
+                if let observation = outcome.observation {
+                    updated.chunks[index].state = JobStateMachine.apply(observation, to: updated.chunks[index].state, at: now())
+                }
+                attempts.append(attempt(job, "submit", outcome: "ok", batch: outcome.providerBatchID, message: "chunk \(index)"))
+            case .failure(let error):
+                attempts.append(attempt(job, "submit", outcome: error.code.rawValue, message: "chunk \(index): \(error.message)"))
+                updated.chunks[index].submitAttempts += 1
+                if error.isRetryable && updated.chunks[index].submitAttempts < configuration.maxSubmitAttempts {
+                    firstRetryableFailure = firstRetryableFailure ?? error
+                    let delay = backoff(attempt: updated.chunks[index].submitAttempts, retryAfter: error.retryAfter)
+                    retryDelay = min(retryDelay ?? delay, delay)
+                } else {
+                    updated.chunks[index].state = JobStateMachine.finish(
+                        updated.chunks[index].state, as: .failed,
+                        error: BatchError(
+                            code: error.isRetryable ? "submit_failed" : "submit_rejected",
+                            message: "Provider \(job.provider) did not accept chunk \(index): \(error.message)",
+                            providerCode: error.providerCode),
+                        at: now())
+                }
+            }
+        }
+        // Before any chunk is upstream, a retryable failure moves the whole job to the route's fallback.
+        if nothingSubmittedYet, let error = firstRetryableFailure, updated.chunks.allSatisfy({ $0.providerBatchID == nil }) {
+            let tried = Set(job.history.map(\.provider) + [job.provider])
+            if let fallbackName = planner.fallback(route: job.route, tried: tried), let fallback = providers[fallbackName],
+                fallback.capabilities.jobKinds.contains(job.kind)
+            {
+                var moved = job
+                moved.history.append(
+                    HistoryEntry(
+                        provider: job.provider, providerBatchID: nil, lifecycleStatus: .failed,
+                        reason: "fallback: submit failed (\(error.description))", at: now()))
+                moved.provider = fallback.name
+                moved.providerKind = fallback.kind
+                moved.chunks = []
+                moved.submitAttempts = 0
+                _ = try await commit(moved, from: job, attempts: attempts)
+                return .zero
+            }
+        }
+
+        // Polls, and results of chunks that finished.
+        let justSubmitted = Set(submits.map(\.0))
+        let running = updated.chunks.indices.filter {
+            updated.chunks[$0].providerBatchID != nil && !updated.chunks[$0].state.lifecycle.isTerminal
+                && !justSubmitted.contains($0)
+        }
+        let chunksBeforePoll = updated.chunks
+        let polls = await forEachConcurrently(running) { index -> (JobState, [ItemResult])? in
+            let chunk = chunksBeforePoll[index]
+            guard let batchID = chunk.providerBatchID,
+                let observation = try? await provider.poll(providerBatchID: batchID)
+            else { return nil }
+            let state = JobStateMachine.apply(observation, to: chunk.state, at: self.now())
+            guard state.lifecycle.isTerminal else { return (state, []) }
+            let slice = input.slice(offset: chunk.offset, count: chunk.count)
+            guard let items = try? await provider.results(providerBatchID: batchID, input: slice) else {
+                // Finish the chunk only with its results in hand; try again next turn.
+                return state.lifecycle == .completed ? nil : (state, [])
+            }
+            return (state, items.map { item in
+                var item = item
+                item.index += chunk.offset
+                return item
+            })
+        }
+        for (index, outcome) in polls {
+            guard let (state, items) = outcome else { continue }
+            updated.chunks[index].state = state
+            results += items
+        }
+
+        updated.providerBatchID = updated.chunks.lazy.compactMap(\.providerBatchID).first
+        let observation = UpstreamChunk.aggregate(updated.chunks)
+        updated.state = JobStateMachine.apply(observation, to: job.state, at: now())
+        if updated.state.lifecycle.isTerminal {
+            // Items of chunks that never ran are failed results, so every item has one.
+            for chunk in updated.chunks where chunk.state.lifecycle != .completed && chunk.providerBatchID == nil {
+                let slice = input.slice(offset: chunk.offset, count: chunk.count)
+                for index in 0..<chunk.count {
+                    results.append(
+                        ItemResult(
+                            index: chunk.offset + index, key: ResultsPage.key(of: slice, at: index), status: .failed,
+                            error: ItemError(code: chunk.state.error?.code ?? "not_submitted", message: chunk.state.error?.message ?? "")))
+                }
+            }
+        }
+        guard updated != job else { return retryDelay ?? jittered(provider.pollInterval) }
+        let stored = try await commit(updated, from: job, attempts: attempts, results: results)
+        guard stored.isActive else { return nil }
+        let waiting = stored.chunks.contains { $0.providerBatchID == nil && !$0.state.lifecycle.isTerminal }
+        return waiting ? (retryDelay ?? configuration.retryBaseDelay) : jittered(provider.pollInterval)
+    }
+
+    /// Runs `body` for each element with at most `chunkConcurrency` at once; results in input order.
+    private func forEachConcurrently<T: Sendable>(
+        _ indices: [Int], _ body: @escaping @Sendable (Int) async -> T
+    ) async -> [(Int, T)] {
+        await withTaskGroup(of: (Int, T).self) { group in
+            var results: [(Int, T)] = []
+            var next = 0
+            while next < indices.count || !group.isEmpty {
+                while next < indices.count && next - results.count < Self.chunkConcurrency {
+                    let index = indices[next]
+                    group.addTask { (index, await body(index)) }
+                    next += 1
+                }
+                if let result = await group.next() { results.append(result) }
+            }
+            return results.sorted { $0.0 < $1.0 }
+        }
     }
 
     // MARK: - Helpers

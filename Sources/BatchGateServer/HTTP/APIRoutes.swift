@@ -43,6 +43,19 @@ struct APIRoutes: Sendable {
                 status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
         }
         api.get(":id/results") { request, context in try await results(request, context) }
+        api.post(":id/migrate") { request, context in
+            var request = request
+            let body = try await collectBody(&request)
+            guard case .object(let fields) = try CreateRequest.decodeJSON(body) else {
+                throw GatewayError.invalid(nil, "The body must be a JSON object like {\"provider\": \"aitronos\"}.")
+            }
+            try CreateRequest.refuseUnknown(fields, allowed: ["provider"], at: nil)
+            guard case .string(let provider)? = fields["provider"] else {
+                throw GatewayError.invalid("provider", "provider is required and must be a string.")
+            }
+            let job = try await engine.migrate(try context.parameters.require("id"), tenant: try context.requireTenant(), to: provider)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
+        }
         api.get(":id/deliveries") { request, context in try await deliveries(request, context) }
     }
 
