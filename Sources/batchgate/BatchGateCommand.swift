@@ -10,7 +10,7 @@ struct BatchGateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batchgate",
         abstract: "One API, one status model and one webhook stream for several asynchronous batch vendors.",
-        subcommands: [Serve.self, Validate.self, Simulate.self, Demo.self],
+        subcommands: [Serve.self, Validate.self, Simulate.self, Demo.self, Migrate.self],
         defaultSubcommand: Serve.self)
 }
 

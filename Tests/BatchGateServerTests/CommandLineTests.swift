@@ -20,6 +20,13 @@ import Testing
         return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
     }
 
+    /// `run` on a thread of its own, so a gateway in this process keeps every cooperative thread meanwhile.
+    func runOffThePool(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try run(arguments) }) }.start()
+        }
+    }
+
     @Test func validatePrintsEveryMistakeWithItsPlaceAndExitsOne() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-cli-\(Identifier.secret(byteCount: 6))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -126,3 +126,34 @@ struct RoutingAndMigrationTests {
         }
     }
 }
+
+@Suite(.timeLimit(.minutes(2)))
+struct BulkMigrationTests {
+    @Test func migrateCommandMovesEveryActiveJobOfARoute() async throws {
+        try await GatewayHarness.run(scenario: .init(scrapingDuration: .seconds(60))) { gateway in
+            var ids: [String] = []
+            for index in 0..<3 {
+                ids.append(try #require(try await gateway.createBatch(
+                    urls: ["https://example.com/bulk/\(index)"], schema: RoutingAndMigrationTests.schema)["id"]?.stringValue))
+            }
+            let other = try #require(try await gateway.createBatch(
+                urls: ["https://example.com/other"], route: "scrape-aitronos", schema: RoutingAndMigrationTests.schema)["id"]?.stringValue)
+            let arguments = ["migrate", "--url", gateway.baseURL, "--api-key", gateway.apiKey, "--route", "scrape", "--from", "airops", "--to", "aitronos"]
+            let dry = try await CommandLineTests().runOffThePool(arguments + ["--dry-run"])
+            #expect(dry.status == 0, "\(dry.stderr)")
+            #expect(Set(ids.map { "would migrate \($0) from airops to aitronos" }).isSubset(of: Set(dry.stdout.split(separator: "\n").map(String.init))))
+            #expect(dry.stdout.contains("3 jobs would move"))
+            #expect(!dry.stdout.contains(other))
+            for id in ids { #expect(try await gateway.call("GET", "/v1/batches/\(id)").body["provider"]?.stringValue == "airops") }
+
+            let real = try await CommandLineTests().runOffThePool(arguments)
+            #expect(real.status == 0, "\(real.stderr)")
+            #expect(real.stdout.contains("3 of 3 jobs moved"))
+            for id in ids {
+                let (batch, _) = try await gateway.waitForTerminal(id)
+                #expect(batch["provider"]?.stringValue == "aitronos")
+                #expect(batch["lifecycle_status"]?.stringValue == "completed")
+            }
+        }
+    }
+}

@@ -19,6 +19,11 @@ import Foundation
         scrapingDuration: .milliseconds(150), analyzingDuration: .milliseconds(40), enrichingSubmitDelay: .milliseconds(20),
         enrichingDuration: .milliseconds(150))
 
+    /// Slow enough that polls see every intermediate state even on a loaded machine.
+    static let observable = AirOpsSimulator.Scenario(
+        scrapingDuration: .milliseconds(900), analyzingDuration: .milliseconds(200), enrichingSubmitDelay: .milliseconds(50),
+        enrichingDuration: .milliseconds(900))
+
     static let urls = [
         "https://shop.example/products/kettle", "https://news.example/blog/launch", "https://broken.example/fail/page",
         "https://docs.example/docs/setup", "https://www.example.com/",
@@ -70,7 +75,7 @@ import Foundation
     }
 
     @Test func submitPollAndResultsThroughCompletion() async throws {
-        try await withAdapter { provider, simulator, _ in
+        try await withAdapter(scenario: Self.observable) { provider, simulator, _ in
             let outcome = try await submit(provider)
             #expect(outcome.providerBatchID.hasPrefix("batch_"))
             let created = try #require(outcome.observation)
@@ -110,7 +115,7 @@ import Foundation
     }
 
     @Test func resultsUseClientCustomIDs() async throws {
-        try await withAdapter { provider, _, _ in
+        try await withAdapter(scenario: Self.observable) { provider, _, _ in
             let urls = Array(Self.urls.prefix(3))
             let ids = ["kettle", "launch", "broken"]
             let outcome = try await submit(provider, urls: urls, customIDs: ids)

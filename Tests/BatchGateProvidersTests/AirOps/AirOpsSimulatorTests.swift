@@ -81,7 +81,7 @@ import Foundation
     /// The three documented shapes: create nests phases under `status`, GET has a plain-string status
     /// with top-level phases, items are listed only once completed.
     @Test func responseShapesFollowTheDocs() async throws {
-        var scenario = AirOpsAdapterTests.fast
+        var scenario = AirOpsAdapterTests.observable
         scenario.queueDelay = .milliseconds(100)
         try await withSimulator(scenario) { send, _ in
             let create = #"{"items":[{"url":"https://a.example/blog/x","custom_id":"a"},{"url":"https://b.example/fail"}],"brands":["Acme"],"country":"US"}"#

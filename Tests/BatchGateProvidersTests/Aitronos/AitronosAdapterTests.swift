@@ -61,7 +61,10 @@ import Testing
     }
 
     @Test func submitPollAndResultsThroughCompletion() async throws {
-        try await withAdapter { provider, simulator in
+        var setup = Setup()
+        // Slow enough that polls see the batch running even on a loaded machine.
+        setup.perURLDuration = .milliseconds(400)
+        try await withAdapter(setup) { provider, simulator in
             let ids = ["kettle", "launch", "broken", "setup", "home"]
             let outcome = try await submit(provider, customIDs: ids, options: ["max_items_per_url": 2])
             #expect(outcome.providerBatchID.hasPrefix("batch_"))
