@@ -64,6 +64,16 @@ public struct InboundEvent: Sendable {
     }
 }
 
+/// What a provider found when asked whether a submit that timed out created an upstream batch.
+public enum SubmitLookup: Sendable, Hashable {
+    /// The submit did create this batch: track it, do not submit again.
+    case found(String)
+    /// The vendor shows no such batch: submitting again creates no duplicate.
+    case notFound
+    /// The vendor's API cannot tell: submitting again may create a duplicate.
+    case unknown
+}
+
 /// A provider adapter: speaks one vendor's protocol and maps it onto the gateway's model.
 ///
 /// Adapters hold no job state; the gateway stores everything and calls them again after a restart.
@@ -88,6 +98,16 @@ public protocol BatchProvider: Sendable {
     func cancel(providerBatchID: String) async throws(ProviderError)
     /// Decodes a vendor webhook body. Providers without webhooks throw `.notSupported`.
     func decodeWebhook(_ body: [UInt8]) throws(ProviderError) -> InboundEvent
+    /// After a submit that timed out (sent at `since`), looks for the upstream batch it may have created,
+    /// so a retry does not create a second one.
+    func findSubmitted(_ submission: Submission, since: Timestamp) async throws(ProviderError) -> SubmitLookup
+}
+
+extension BatchProvider {
+    /// Vendors whose API cannot find a batch by what was submitted.
+    public func findSubmitted(_ submission: Submission, since: Timestamp) async throws(ProviderError) -> SubmitLookup {
+        .unknown
+    }
 }
 
 /// A failure talking to a vendor.

@@ -24,6 +24,8 @@ public struct Job: Sendable, Hashable, Codable {
     public var inboundSecret: String
     /// Failed submit attempts to the current provider.
     public var submitAttempts: Int
+    /// When a submit that timed out was sent: the next turn asks the provider whether it created a batch.
+    public var unconfirmedSubmitAt: Timestamp?
     /// Bumped on every stored change; lets readers cache a rendering per version.
     public var version: Int
 
@@ -69,6 +71,8 @@ public struct UpstreamChunk: Sendable, Hashable, Codable {
     /// This batch's own state, folded by the same state machine as a job's.
     public var state: JobState
     public var submitAttempts: Int
+    /// When a submit of this chunk that timed out was sent (see `Job.unconfirmedSubmitAt`).
+    public var unconfirmedSubmitAt: Timestamp?
 
     public init(offset: Int, count: Int, providerBatchID: String? = nil, state: JobState = JobState(), submitAttempts: Int = 0) {
         self.offset = offset

@@ -28,7 +28,7 @@ struct GatewayHarness: Sendable {
 
     static func configuration(
         port: Int, vendorURL: String, aitronosURL: String, databasePath: String, pollInterval: Duration,
-        webhooks: WebhookSettings = testWebhooks
+        webhooks: WebhookSettings = testWebhooks, vendorTimeout: Duration = .seconds(5)
     ) -> GatewayConfiguration {
         GatewayConfiguration(
             server: .init(host: "127.0.0.1", port: port, publicURL: "http://127.0.0.1:\(port)", maxBodyBytes: 64 * 1024),
@@ -40,7 +40,7 @@ struct GatewayHarness: Sendable {
                     name: "airops", kind: "olostep-airops", baseURL: vendorURL, pollInterval: pollInterval, timeout: .seconds(5),
                     options: ["token": .string(vendorToken)]),
                 .init(
-                    name: "aitronos", kind: "aitronos-scrape", baseURL: aitronosURL, pollInterval: pollInterval, timeout: .seconds(5),
+                    name: "aitronos", kind: "aitronos-scrape", baseURL: aitronosURL, pollInterval: pollInterval, timeout: vendorTimeout,
                     options: ["api_key": .string(vendorToken)]),
             ],
             routes: [
@@ -55,6 +55,7 @@ struct GatewayHarness: Sendable {
     static func run(
         scenario: AirOpsSimulator.Scenario = .init(), faults: AirOpsFaults = .init(), pollInterval: Duration = .milliseconds(300),
         webhooks: WebhookSettings = testWebhooks, aitronosURLDuration: Duration = .milliseconds(20),
+        aitronosFaults: AitronosFaults = AitronosFaults(), vendorTimeout: Duration = .seconds(5),
         _ body: (GatewayHarness) async throws -> Void
     ) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-test-\(Identifier.secret(byteCount: 6))")
@@ -66,12 +67,12 @@ struct GatewayHarness: Sendable {
                 .init(token: vendorToken, scenario: scenario, faults: faults), transport: transport, logger: logger
             ) { vendorURL, simulator in
               try await withAitronosSimulator(
-                .init(apiKey: vendorToken, perURLDuration: aitronosURLDuration, parallelJobs: 10), logger: logger
+                .init(apiKey: vendorToken, perURLDuration: aitronosURLDuration, parallelJobs: 10, faults: aitronosFaults), logger: logger
               ) { aitronosURL, aitronos in
                 let port = try LoopbackPort.reserve()
                 let configuration = configuration(
                     port: port, vendorURL: vendorURL, aitronosURL: aitronosURL, databasePath: databasePath, pollInterval: pollInterval,
-                    webhooks: webhooks)
+                    webhooks: webhooks, vendorTimeout: vendorTimeout)
                 let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
                 let services = ServiceGroup(services: gateway.services, logger: logger)
                 try await withThrowingTaskGroup(of: Void.self) { group in

@@ -157,3 +157,28 @@ struct BulkMigrationTests {
         }
     }
 }
+
+/// A create that times out at the gateway although the vendor made the batch is found again, not
+/// submitted twice.
+@Suite(.timeLimit(.minutes(2)))
+struct SafeResubmitTests {
+    @Test(arguments: [10, 60])
+    func aTimedOutCreateIsFoundInsteadOfDuplicated(urlCount: Int) async throws {
+        try await GatewayHarness.run(
+            aitronosFaults: AitronosFaults(slowCreates: 1, slowCreateDelay: .seconds(2)), vendorTimeout: .milliseconds(500)
+        ) { gateway in
+            let urls = (0..<urlCount).map { "https://example.com/slow/\($0)" }
+            let created = try await gateway.createBatch(urls: urls, route: "scrape-aitronos", schema: RoutingAndMigrationTests.schema)
+            let id = try #require(created["id"]?.stringValue)
+            let (batch, _) = try await gateway.waitForTerminal(id)
+            #expect(batch["lifecycle_status"]?.stringValue == "completed")
+            #expect(batch["progress"]?["succeeded"]?.intValue == urlCount)
+            let upstream = gateway.aitronos.createdBatches()
+            #expect(upstream.count == (urlCount + 49) / 50, "one upstream batch per chunk: \(upstream.map(\.urls.count))")
+            #expect(upstream.flatMap(\.urls).sorted() == urls.sorted(), "every URL sent once")
+            let store = try SQLiteJobStore(path: gateway.databasePath)
+            let submits = try await store.attempts(jobID: id).filter { $0.operation == "submit" }
+            #expect(submits.contains { $0.outcome == "timeout" }, "the first create timed out: \(submits.map(\.outcome))")
+        }
+    }
+}

@@ -421,6 +421,11 @@ public struct AitronosProvider: BatchProvider {
         return try Self.decodeEnveloped(AitronosWire.JobDetail.self, response.body, what: "job \(jobID)", secret: apiKey)
     }
 
+    /// `send` for the lookup of a submit that timed out.
+    func sendForLookup(_ method: String, _ path: String) async throws(ProviderError) -> HTTPResponse {
+        try await send(method, path)
+    }
+
     private func send(_ method: String, _ path: String, body: [UInt8]? = nil) async throws(ProviderError) -> HTTPResponse {
         if let misconfiguration {
             throw ProviderError(.rejected, "The Aitronos provider is misconfigured: \(misconfiguration)")

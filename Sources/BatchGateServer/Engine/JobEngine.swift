@@ -379,15 +379,21 @@ final class JobEngine: Sendable {
         }
         let webhookURL = provider.capabilities.receivesWebhooks
             ? "\(configuration.publicURL)/v1/providers/\(provider.name)/webhooks/\(job.inboundToken)" : nil
+        let (result, sentAt) = await submitSafely(
+            provider, Submission(jobID: job.id, input: input, webhookURL: webhookURL), unconfirmedSince: job.unconfirmedSubmitAt)
         let outcome: SubmitOutcome
-        do {
-            outcome = try await provider.submit(Submission(jobID: job.id, input: input, webhookURL: webhookURL))
-        } catch {
-            return try await submitFailed(job, error)
+        switch result {
+        case .success(let value):
+            outcome = value
+        case .failure(let error):
+            var failed = job
+            if error.code == .timeout { failed.unconfirmedSubmitAt = job.unconfirmedSubmitAt ?? sentAt }
+            return try await submitFailed(failed, error)
         }
         var updated = job
         updated.providerBatchID = outcome.providerBatchID
         updated.submitAttempts = 0
+        updated.unconfirmedSubmitAt = nil
         if let observation = outcome.observation {
             updated.state = JobStateMachine.apply(observation, to: job.state, at: now())
             updated.correlation.merge(observation.correlation) { _, new in new }
@@ -413,6 +419,7 @@ final class JobEngine: Sendable {
                 updated.provider = fallback.name
                 updated.providerKind = fallback.kind
                 updated.submitAttempts = 0
+                updated.unconfirmedSubmitAt = nil
                 _ = try await commit(updated, from: job, attempts: [record])
                 return .zero
             }
@@ -505,23 +512,20 @@ final class JobEngine: Sendable {
             updated.chunks[$0].providerBatchID == nil && !updated.chunks[$0].state.lifecycle.isTerminal
         }
         let chunksBeforeSubmit = updated.chunks
-        let submits = await forEachConcurrently(unsubmitted) { index -> Result<SubmitOutcome, ProviderError> in
+        let submits = await forEachConcurrently(unsubmitted) { index -> (Result<SubmitOutcome, ProviderError>, Timestamp) in
             let chunk = chunksBeforeSubmit[index]
-            do throws(ProviderError) {
-                return .success(
-                    try await provider.submit(
-                        Submission(jobID: job.id, input: input.slice(offset: chunk.offset, count: chunk.count), webhookURL: nil)))
-            } catch {
-                return .failure(error)
-            }
+            return await self.submitSafely(
+                provider, Submission(jobID: job.id, input: input.slice(offset: chunk.offset, count: chunk.count), webhookURL: nil),
+                unconfirmedSince: chunk.unconfirmedSubmitAt)
         }
         let nothingSubmittedYet = updated.chunks.allSatisfy { $0.providerBatchID == nil }
         var firstRetryableFailure: ProviderError?
-        for (index, result) in submits {
+        for (index, (result, sentAt)) in submits {
             switch result {
             case .success(let outcome):
                 updated.chunks[index].providerBatchID = outcome.providerBatchID
                 updated.chunks[index].submitAttempts = 0
+                updated.chunks[index].unconfirmedSubmitAt = nil
                 if let observation = outcome.observation {
                     updated.chunks[index].state = JobStateMachine.apply(observation, to: updated.chunks[index].state, at: now())
                 }
@@ -529,6 +533,9 @@ final class JobEngine: Sendable {
             case .failure(let error):
                 attempts.append(attempt(job, "submit", outcome: error.code.rawValue, message: "chunk \(index): \(error.message)"))
                 updated.chunks[index].submitAttempts += 1
+                if error.code == .timeout {
+                    updated.chunks[index].unconfirmedSubmitAt = updated.chunks[index].unconfirmedSubmitAt ?? sentAt
+                }
                 if error.isRetryable && updated.chunks[index].submitAttempts < configuration.maxSubmitAttempts {
                     firstRetryableFailure = firstRetryableFailure ?? error
                     let delay = backoff(attempt: updated.chunks[index].submitAttempts, retryAfter: error.retryAfter)
@@ -615,6 +622,33 @@ final class JobEngine: Sendable {
         guard stored.isActive else { return nil }
         let waiting = stored.chunks.contains { $0.providerBatchID == nil && !$0.state.lifecycle.isTerminal }
         return waiting ? (retryDelay ?? configuration.retryBaseDelay) : jittered(provider.pollInterval)
+    }
+
+    /// Submits, but first, when an earlier submit timed out, asks the provider whether that one created
+    /// the batch after all, so a retry never makes a second upstream batch where the vendor can tell.
+    /// Returns the outcome and when the submit was sent.
+    private func submitSafely(
+        _ provider: any BatchProvider, _ submission: Submission, unconfirmedSince: Timestamp?
+    ) async -> (Result<SubmitOutcome, ProviderError>, Timestamp) {
+        let sentAt = now()
+        do throws(ProviderError) {
+            if let since = unconfirmedSince {
+                switch try await provider.findSubmitted(submission, since: since) {
+                case .found(let batchID):
+                    logger.info("a submit that timed out had created its batch", metadata: ["job": "\(submission.jobID)", "batch": "\(batchID)"])
+                    return (.success(SubmitOutcome(providerBatchID: batchID, observation: nil)), sentAt)
+                case .notFound:
+                    break
+                case .unknown:
+                    logger.warning(
+                        "resubmitting after a timeout; the provider cannot tell whether the first submit created a batch",
+                        metadata: ["job": "\(submission.jobID)", "provider": "\(provider.name)"])
+                }
+            }
+            return (.success(try await provider.submit(submission)), sentAt)
+        } catch {
+            return (.failure(error), sentAt)
+        }
     }
 
     /// Runs `body` for each element with at most `chunkConcurrency` at once; results in input order.

@@ -291,3 +291,17 @@ import Foundation
         try! JSONDecoder().decode(AitronosWire.JobSummary.self, from: Data(json.utf8))
     }
 }
+
+@Suite struct AitronosTimeParsingTests {
+    @Test(arguments: [
+        ("2026-11-23T19:58:33.123Z", Int64(1_795_463_913_123)),
+        ("2024-12-16T10:30:00Z", Int64(1_734_345_000_000)),
+    ])
+    func parsesRFC3339(text: String, milliseconds: Int64) {
+        #expect(AitronosProvider.parseTime(text) == Timestamp(milliseconds: milliseconds))
+    }
+
+    @Test func refusesGarbage() {
+        #expect(AitronosProvider.parseTime("yesterday") == nil)
+    }
+}
