@@ -149,7 +149,7 @@ public struct AirOpsProvider: BatchProvider {
 
     /// Reads the batch (`GET /v1/batches-airops/{id}`).
     public func poll(providerBatchID: String) async throws(ProviderError) -> ProviderObservation {
-        let response = try await send("GET", "/v1/batches-airops/\(Self.pathSegment(providerBatchID))")
+        let response = try await send("GET", "/v1/batches-airops/\(VendorHTTP.pathSegment(providerBatchID))")
         return Self.observation(from: try Self.decodeBatch(response.body, what: "batch"))
     }
 
@@ -159,7 +159,7 @@ public struct AirOpsProvider: BatchProvider {
         guard case .urlBatch(let batchInput) = input else {
             throw ProviderError(.rejected, "The AirOps provider takes url_batch jobs only.")
         }
-        let response = try await send("GET", "/v1/batches-airops/\(Self.pathSegment(providerBatchID))/items")
+        let response = try await send("GET", "/v1/batches-airops/\(VendorHTTP.pathSegment(providerBatchID))/items")
         let page: AirOpsWire.ItemsPage
         do {
             page = try JSONDecoder().decode(AirOpsWire.ItemsPage.self, from: Data(response.body))
@@ -252,6 +252,8 @@ public struct AirOpsProvider: BatchProvider {
 
     // MARK: - HTTP
 
+    static let http = VendorHTTP(vendor: "AirOps")
+
     private func send(_ method: String, _ path: String, body: [UInt8]? = nil) async throws(ProviderError) -> HTTPResponse {
         var headers: [(name: String, value: String)] = [
             ("Authorization", "Bearer \(token)"), ("Accept", "application/json"),
@@ -262,92 +264,14 @@ public struct AirOpsProvider: BatchProvider {
         do {
             response = try await transport.send(request)
         } catch {
-            throw Self.providerError(error, method: method, path: path)
+            throw Self.http.error(error, method: method, path: path)
         }
-        if let failure = Self.providerError(response, token: token, now: .now()) {
+        if let failure = Self.http.error(response, secret: token, now: .now()) {
             logger.debug(
                 "AirOps request failed",
                 metadata: ["method": "\(method)", "path": "\(path)", "status": "\(response.status)"])
             throw failure
         }
         return response
-    }
-
-    /// The error for a request that got no response.
-    static func providerError(_ error: TransportError, method: String, path: String) -> ProviderError {
-        switch error.code {
-        case .timeout: ProviderError(.timeout, "AirOps did not answer \(method) \(path) in time.")
-        case .connection: ProviderError(.unavailable, "AirOps could not be reached: \(error.message)")
-        case .cancelled: ProviderError(.unavailable, "The request to AirOps was cancelled.")
-        case .invalidRequest: ProviderError(.rejected, "The request to AirOps could not be sent: \(error.message)")
-        }
-    }
-
-    /// The error for a non-2xx response, or nil for success. The vendor's message is kept, the token never.
-    static func providerError(_ response: HTTPResponse, token: String, now: Timestamp) -> ProviderError? {
-        let status = response.status
-        guard !(200..<300).contains(status) else { return nil }
-        let (vendorCode, vendorMessage) = vendorError(response.body, token: token)
-        let detail = vendorMessage.map { ": \($0)" } ?? "."
-        switch status {
-        case 429:
-            let retryAfter = response.header("Retry-After").flatMap { RetryAfter.parse($0, now: now) }
-            return ProviderError(
-                .rateLimited, "AirOps is rate limiting requests\(detail)", httpStatus: status, retryAfter: retryAfter,
-                providerCode: vendorCode)
-        case 404:
-            return ProviderError(.notFound, "AirOps does not know the batch\(detail)", httpStatus: status, providerCode: vendorCode)
-        case 500...599:
-            return ProviderError(
-                .unavailable, "AirOps is unavailable\(detail)", httpStatus: status,
-                retryAfter: response.header("Retry-After").flatMap { RetryAfter.parse($0, now: now) },
-                providerCode: vendorCode)
-        case 400...499:
-            return ProviderError(.rejected, "AirOps refused the request\(detail)", httpStatus: status, providerCode: vendorCode)
-        default:
-            return ProviderError(.badResponse, "AirOps answered with unexpected HTTP status \(status).", httpStatus: status)
-        }
-    }
-
-    /// The vendor's error code and message from `{"error": {"code", "message"}}`, `{"error": "..."}` or
-    /// `{"message": "..."}`, shortened, with the token masked should the vendor echo it.
-    static func vendorError(_ body: [UInt8], token: String) -> (code: String?, message: String?) {
-        guard !body.isEmpty, let json = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else { return (nil, nil) }
-        var code: String?
-        var message: String?
-        switch json["error"] {
-        case .string(let text)?: message = text
-        case .object(let fields)?:
-            code = fields["code"]?.stringValue ?? fields["type"]?.stringValue
-            message = fields["message"]?.stringValue
-        default: break
-        }
-        message = message ?? json["message"]?.stringValue ?? json["detail"]?.stringValue
-        code = code ?? json["code"]?.stringValue
-        func clean(_ text: String?) -> String? {
-            guard var text, !text.isEmpty else { return nil }
-            if !token.isEmpty { text = text.replacing(token, with: "[redacted]") }
-            return text.count > 300 ? String(text.prefix(300)) + "…" : text
-        }
-        return (clean(code), clean(message))
-    }
-
-    /// A batch id as one URL path segment.
-    static func pathSegment(_ id: String) -> String {
-        var out = ""
-        for byte in id.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let hex = Array("0123456789ABCDEF".unicodeScalars)
-                out.unicodeScalars.append("%")
-                out.unicodeScalars.append(hex[Int(byte >> 4)])
-                out.unicodeScalars.append(hex[Int(byte & 0x0F)])
-            }
-        }
-        return out
     }
 }

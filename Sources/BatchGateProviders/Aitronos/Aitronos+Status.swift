@@ -202,18 +202,12 @@ extension AitronosProvider {
             throw ProviderError(.badResponse, "The Aitronos \(what) is not readable JSON.")
         }
         guard let value = decoded.value else {
-            let detail = cleanVendorText(decoded.errorMessage, secret: secret).map { ": \($0)" } ?? "."
+            let detail = VendorHTTP.cleanText(decoded.errorMessage, secret: secret).map { ": \($0)" } ?? "."
             throw ProviderError(.badResponse, "The Aitronos \(what) says `success: false`\(detail)")
         }
         return value
     }
 
-    /// Vendor text shortened to 300 characters, with `secret` masked; nil when empty.
-    static func cleanVendorText(_ text: String?, secret: String) -> String? {
-        guard var text, !text.isEmpty else { return nil }
-        if !secret.isEmpty { text = text.replacing(secret, with: "[redacted]") }
-        return text.count > 300 ? String(text.prefix(300)) + "…" : text
-    }
 
     /// A decoding error as a short phrase naming the JSON path.
     static func describe(_ error: DecodingError) -> String {

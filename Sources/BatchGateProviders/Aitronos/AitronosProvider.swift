@@ -336,7 +336,7 @@ public struct AitronosProvider: BatchProvider {
             return ItemResult(index: index, key: key, status: .succeeded, data: data)
         case .failed:
             let code = detail?.errorCode.flatMap { $0.isEmpty ? nil : $0 } ?? "SCRAPE_FAILED"
-            let message = cleanVendorText(detail?.errorMessage, secret: "") ?? "Aitronos could not scrape \(url)."
+            let message = VendorHTTP.cleanText(detail?.errorMessage, secret: "") ?? "Aitronos could not scrape \(url)."
             return ItemResult(index: index, key: key, status: .failed, error: ItemError(code: code, message: message))
         case .cancelled:
             return ItemResult(
@@ -360,7 +360,7 @@ public struct AitronosProvider: BatchProvider {
     // MARK: - HTTP
 
     private func progress(_ batchID: String) async throws(ProviderError) -> AitronosWire.BatchView {
-        let response = try await send("GET", "/v1/scrape/batch/\(Self.pathSegment(batchID))/progress")
+        let response = try await send("GET", "/v1/scrape/batch/\(VendorHTTP.pathSegment(batchID))/progress")
         let view = try Self.decodeBatchView(response.body, what: "progress response", secret: apiKey)
         guard view.hasState else {
             throw ProviderError(.badResponse, "The Aitronos progress response has neither `jobs` nor `total_urls` nor counts.")
@@ -409,7 +409,7 @@ public struct AitronosProvider: BatchProvider {
     }
 
     private func jobDetail(_ jobID: String, batchID: String) async throws(ProviderError) -> AitronosWire.JobDetail {
-        let path = "/v1/scrape/jobs/\(Self.pathSegment(jobID))"
+        let path = "/v1/scrape/jobs/\(VendorHTTP.pathSegment(jobID))"
         let response: HTTPResponse
         do {
             response = try await send("GET", path)
@@ -425,6 +425,8 @@ public struct AitronosProvider: BatchProvider {
     func sendForLookup(_ method: String, _ path: String) async throws(ProviderError) -> HTTPResponse {
         try await send(method, path)
     }
+
+    static let http = VendorHTTP(vendor: "Aitronos")
 
     private func send(_ method: String, _ path: String, body: [UInt8]? = nil) async throws(ProviderError) -> HTTPResponse {
         if let misconfiguration {
@@ -443,85 +445,14 @@ public struct AitronosProvider: BatchProvider {
         do {
             response = try await transport.send(request)
         } catch {
-            throw Self.providerError(error, method: method, path: fullPath)
+            throw Self.http.error(error, method: method, path: fullPath)
         }
-        if let failure = Self.providerError(response, secret: apiKey, now: .now()) {
+        if let failure = Self.http.error(response, secret: apiKey, now: .now()) {
             logger.debug(
                 "Aitronos request failed",
                 metadata: ["method": "\(method)", "path": "\(fullPath)", "status": "\(response.status)"])
             throw failure
         }
         return response
-    }
-
-    /// The error for a request that got no response.
-    static func providerError(_ error: TransportError, method: String, path: String) -> ProviderError {
-        switch error.code {
-        case .timeout: ProviderError(.timeout, "Aitronos did not answer \(method) \(path) in time.")
-        case .connection: ProviderError(.unavailable, "Aitronos could not be reached: \(error.message)")
-        case .cancelled: ProviderError(.unavailable, "The request to Aitronos was cancelled.")
-        case .invalidRequest: ProviderError(.rejected, "The request to Aitronos could not be sent: \(error.message)")
-        }
-    }
-
-    /// The error for a non-2xx response, or nil for success. The vendor's message is kept, the key never.
-    static func providerError(_ response: HTTPResponse, secret: String, now: Timestamp) -> ProviderError? {
-        let status = response.status
-        guard !(200..<300).contains(status) else { return nil }
-        let (vendorCode, vendorMessage) = vendorError(response.body, secret: secret)
-        let detail = vendorMessage.map { ": \($0)" } ?? "."
-        let retryAfter = response.header("Retry-After").flatMap { RetryAfter.parse($0, now: now) }
-        switch status {
-        case 429:
-            return ProviderError(
-                .rateLimited, "Aitronos is rate limiting requests\(detail)", httpStatus: status, retryAfter: retryAfter,
-                providerCode: vendorCode)
-        case 404:
-            return ProviderError(.notFound, "Aitronos does not know the batch\(detail)", httpStatus: status, providerCode: vendorCode)
-        case 500...599:
-            return ProviderError(
-                .unavailable, "Aitronos is unavailable\(detail)", httpStatus: status, retryAfter: retryAfter, providerCode: vendorCode)
-        case 400...499:
-            return ProviderError(.rejected, "Aitronos refused the request\(detail)", httpStatus: status, providerCode: vendorCode)
-        default:
-            return ProviderError(.badResponse, "Aitronos answered with unexpected HTTP status \(status).", httpStatus: status)
-        }
-    }
-
-    /// The vendor's error code and message from `{"error": {"code", "message"}}`, `{"error": "..."}`,
-    /// `{"message": "..."}` or `{"detail": "..."}`, shortened, with the key masked should the vendor echo it.
-    static func vendorError(_ body: [UInt8], secret: String) -> (code: String?, message: String?) {
-        guard !body.isEmpty, let json = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else { return (nil, nil) }
-        var code: String?
-        var message: String?
-        switch json["error"] {
-        case .string(let text)?: message = text
-        case .object(let fields)?:
-            code = fields["code"]?.stringValue ?? fields["type"]?.stringValue
-            message = fields["message"]?.stringValue ?? fields["detail"]?.stringValue
-        default: break
-        }
-        message = message ?? json["message"]?.stringValue ?? json["detail"]?.stringValue
-        code = code ?? json["code"]?.stringValue ?? json["error_code"]?.stringValue
-        return (cleanVendorText(code, secret: secret), cleanVendorText(message, secret: secret))
-    }
-
-    /// An id as one URL path segment (RFC 3986 unreserved characters kept, the rest percent-encoded).
-    static func pathSegment(_ id: String) -> String {
-        let hex = Array("0123456789ABCDEF".unicodeScalars)
-        var out = ""
-        for byte in id.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                out.unicodeScalars.append("%")
-                out.unicodeScalars.append(hex[Int(byte >> 4)])
-                out.unicodeScalars.append(hex[Int(byte & 0x0F)])
-            }
-        }
-        return out
     }
 }
