@@ -90,4 +90,21 @@ struct VendorHTTP: Sendable {
         }
         return out
     }
+
+    /// A decoding error as a short phrase naming the JSON path.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return keys.isEmpty ? "the top level" : String(keys.dropFirst(keys.hasPrefix(".") ? 1 : 0))
+        }
+        switch error {
+        case .typeMismatch(_, let context): return "wrong type at \(path(context))"
+        case .valueNotFound(_, let context): return "missing value at \(path(context))"
+        case .keyNotFound(let key, let context):
+            let parent = path(context)
+            return "missing `\(key.stringValue)`" + (parent == "the top level" ? "" : " in \(parent)")
+        case .dataCorrupted(let context): return "malformed JSON at \(path(context))"
+        @unknown default: return "unreadable"
+        }
+    }
 }

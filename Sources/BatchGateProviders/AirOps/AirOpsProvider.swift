@@ -58,23 +58,8 @@ public struct AirOpsProvider: BatchProvider {
     /// URL, each 1–255 characters and unique; `brands` entries non-empty. `schema` and `options` are not
     /// AirOps parameters and are ignored.
     public func validate(_ input: JobInput) throws(GatewayError) {
-        guard case .urlBatch(let batch) = input else {
-            throw GatewayError.invalid("input", "The AirOps provider takes url_batch jobs only, not \(input.kind.rawValue).")
-        }
-        guard !batch.urls.isEmpty else {
-            throw GatewayError.invalid("input.urls", "At least one URL is required.")
-        }
-        for (index, url) in batch.urls.enumerated() {
-            if let problem = Self.urlProblem(url) {
-                throw GatewayError.invalid("input.urls[\(index)]", problem)
-            }
-        }
+        let batch = try URLBatchChecks.check(input, vendor: "AirOps")
         if let customIDs = batch.customIDs {
-            guard customIDs.count == batch.urls.count else {
-                throw GatewayError.invalid(
-                    "input.custom_ids",
-                    "custom_ids has \(customIDs.count) entries but urls has \(batch.urls.count); give one per URL.")
-            }
             var seen: [String: Int] = [:]
             for (index, customID) in customIDs.enumerated() {
                 guard (1...Self.maxCustomIDLength).contains(customID.count) else {
@@ -97,22 +82,6 @@ public struct AirOpsProvider: BatchProvider {
         if let country = batch.country, country.allSatisfy(\.isWhitespace) {
             throw GatewayError.invalid("input.country", "country must not be empty when given.")
         }
-    }
-
-    /// Why a string is not an absolute http(s) URL, or nil when it is one.
-    static func urlProblem(_ text: String) -> String? {
-        if text.isEmpty { return "The URL is empty." }
-        if text.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F }) {
-            return "The URL contains whitespace or control characters."
-        }
-        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased() else {
-            return "Not an absolute URL."
-        }
-        guard scheme == "http" || scheme == "https" else {
-            return "Only http and https URLs can be scraped, not \(scheme)."
-        }
-        guard let host = components.host, !host.isEmpty else { return "The URL has no host." }
-        return nil
     }
 
     /// The `custom_id` sent for item `index`: the client's own, or `item-<index>` so items map back.
@@ -164,7 +133,7 @@ public struct AirOpsProvider: BatchProvider {
         do {
             page = try JSONDecoder().decode(AirOpsWire.ItemsPage.self, from: Data(response.body))
         } catch let error as DecodingError {
-            throw ProviderError(.badResponse, "The AirOps items response is not readable: \(Self.describe(error)).")
+            throw ProviderError(.badResponse, "The AirOps items response is not readable: \(VendorHTTP.describe(error)).")
         } catch {
             throw ProviderError(.badResponse, "The AirOps items response is not readable JSON.")
         }

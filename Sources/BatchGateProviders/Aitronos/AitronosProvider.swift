@@ -116,27 +116,7 @@ public struct AitronosProvider: BatchProvider {
     /// More than 50 URLs are accepted: the engine submits them in chunks. `brands` and `country` are
     /// not Aitronos parameters and are ignored.
     public func validate(_ input: JobInput) throws(GatewayError) {
-        guard case .urlBatch(let batch) = input else {
-            throw GatewayError.invalid("input", "The Aitronos provider takes url_batch jobs only, not \(input.kind.rawValue).")
-        }
-        guard !batch.urls.isEmpty else {
-            throw GatewayError.invalid("input.urls", "At least one URL is required.")
-        }
-        for (index, url) in batch.urls.enumerated() {
-            if let problem = Self.urlProblem(url) {
-                throw GatewayError.invalid("input.urls[\(index)]", problem)
-            }
-        }
-        if let customIDs = batch.customIDs {
-            guard customIDs.count == batch.urls.count else {
-                throw GatewayError.invalid(
-                    "input.custom_ids",
-                    "custom_ids has \(customIDs.count) entries but urls has \(batch.urls.count); give one per URL.")
-            }
-            for (index, customID) in customIDs.enumerated() where customID.isEmpty {
-                throw GatewayError.invalid("input.custom_ids[\(index)]", "A custom_id must not be empty.")
-            }
-        }
+        let batch = try URLBatchChecks.check(input, vendor: "Aitronos")
         switch batch.schema {
         case nil, .null?:
             throw GatewayError.invalid("input.schema", "Aitronos needs a JSON schema object describing the data to extract.")
@@ -184,22 +164,6 @@ public struct AitronosProvider: BatchProvider {
                     field, "Unknown Aitronos batch option `\(key)`; documented options: \(documented.joined(separator: ", ")).")
             }
         }
-    }
-
-    /// Why a string is not an absolute http(s) URL, or nil when it is one.
-    static func urlProblem(_ text: String) -> String? {
-        if text.isEmpty { return "The URL is empty." }
-        if text.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F }) {
-            return "The URL contains whitespace or control characters."
-        }
-        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased() else {
-            return "Not an absolute URL."
-        }
-        guard scheme == "http" || scheme == "https" else {
-            return "Only http and https URLs can be scraped, not \(scheme)."
-        }
-        guard let host = components.host, !host.isEmpty else { return "The URL has no host." }
-        return nil
     }
 
     static func typeName(_ value: JSONValue) -> String {
