@@ -5,7 +5,7 @@
 /// `duplicateWebhooks` sends every event twice; `outOfOrderWebhooks` holds each event back until the
 /// next one is due and sends the later one first; `droppedEvents` are never sent; while
 /// `webhooksPaused` nothing is sent, and the held events go out, late, once it is cleared.
-public struct AirOpsFaults: Sendable, Hashable {
+public struct AirOpsFaults: Sendable, Hashable, APIFaultCounters {
     /// Added before every API answer.
     public var latency: Duration
     /// How many of the next API requests answer 503.
@@ -54,45 +54,21 @@ public struct AirOpsFaults: Sendable, Hashable {
     /// the entry at fault.
     public static func parse(_ spec: String) throws(SimulatorError) -> AirOpsFaults {
         var faults = AirOpsFaults()
-        for rawEntry in spec.split(separator: ",") {
-            let entry = rawEntry.trimmingSpaces()
-            guard !entry.isEmpty else { continue }
-            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            let name = parts[0].lowercased()
-            let value = parts.count > 1 ? parts[1] : nil
-            func requireValue() throws(SimulatorError) -> String {
-                guard let value, !value.isEmpty else {
-                    throw SimulatorError(code: "invalid_fault", message: "`\(name)` needs a value, as in `\(name)=…`.", field: entry)
-                }
-                return value
-            }
-            func count(_ text: String) throws(SimulatorError) -> Int {
-                guard let number = Int(text), number >= 0 else {
-                    throw SimulatorError(code: "invalid_fault", message: "`\(text)` is not a non-negative integer.", field: entry)
-                }
-                return number
-            }
-            switch name {
-            case "latency":
-                faults.latency = try duration(try requireValue(), entry: entry)
-            case "status503", "unavailable":
-                faults.unavailableResponses = try count(try requireValue())
-            case "ratelimit", "status429":
-                let pieces = try requireValue().split(separator: ":", maxSplits: 1).map(String.init)
-                faults.rateLimitedResponses = try count(pieces[0])
-                if pieces.count > 1 { faults.retryAfter = try duration(pieces[1], entry: entry) }
+        for entry in FaultEntry.entries(spec) {
+            if try entry.applyAPIFault(to: &faults) { continue }
+            switch entry.name {
             case "duplicate":
                 faults.duplicateWebhooks = true
             case "out-of-order", "out_of_order", "reorder":
                 faults.outOfOrderWebhooks = true
             case "drop":
-                let event = try requireValue()
+                let event = try entry.requireValue()
                 let short = event.hasPrefix(AirOpsTimeline.eventPrefix) ? String(event.dropFirst(AirOpsTimeline.eventPrefix.count)) : event
                 guard eventNames.contains(short) else {
                     throw SimulatorError(
                         code: "invalid_fault",
                         message: "Unknown AirOps event `\(event)`; expected one of \(eventNames.joined(separator: ", ")).",
-                        field: entry)
+                        field: entry.text)
                 }
                 faults.droppedEvents.insert(AirOpsTimeline.eventPrefix + short)
             case "pause", "paused":
@@ -100,31 +76,10 @@ public struct AirOpsFaults: Sendable, Hashable {
             default:
                 throw SimulatorError(
                     code: "invalid_fault",
-                    message: "Unknown fault `\(name)`; expected latency, status503, ratelimit, duplicate, out-of-order, drop or pause.",
-                    field: entry)
+                    message: "Unknown fault `\(entry.name)`; expected latency, status503, ratelimit, duplicate, out-of-order, drop or pause.",
+                    field: entry.text)
             }
         }
         return faults
-    }
-
-    private static func duration(_ text: String, entry: String) throws(SimulatorError) -> Duration {
-        let units: [(suffix: String, scale: Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000)]
-        for unit in units where text.hasSuffix(unit.suffix) {
-            if let number = Int64(text.dropLast(unit.suffix.count)), number >= 0 {
-                return .milliseconds(number * unit.scale)
-            }
-            break
-        }
-        throw SimulatorError(
-            code: "invalid_fault", message: "`\(text)` is not a duration such as 50ms, 2s or 1m.", field: entry)
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingSpaces() -> String {
-        var view = self
-        while let first = view.first, first.isWhitespace { view.removeFirst() }
-        while let last = view.last, last.isWhitespace { view.removeLast() }
-        return String(view)
     }
 }

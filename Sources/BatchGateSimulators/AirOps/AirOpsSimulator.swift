@@ -238,24 +238,12 @@ public final class AirOpsSimulator: Sendable {
         var retryAfterSeconds: Int64?
     }
 
-    private enum Gate {
-        case unavailable, rateLimited(Duration), open
-    }
-
     private func handle(
         _ route: String, _ request: Request, _ body: @Sendable ([UInt8]) throws(APIError) -> JSONValue
     ) async throws -> Response {
-        let (latency, gate) = state.withLock { state -> (Duration, Gate) in
+        let (latency, gate) = state.withLock { state in
             state.requestCounts[route, default: 0] += 1
-            if state.faults.unavailableResponses > 0 {
-                state.faults.unavailableResponses -= 1
-                return (state.faults.latency, .unavailable)
-            }
-            if state.faults.rateLimitedResponses > 0 {
-                state.faults.rateLimitedResponses -= 1
-                return (state.faults.latency, .rateLimited(state.faults.retryAfter))
-            }
-            return (state.faults.latency, .open)
+            return state.faults.nextGate()
         }
         if latency > .zero { try await Task.sleep(for: latency) }
         switch gate {
