@@ -66,3 +66,4 @@ import Testing
         #expect(ok.stdout.contains("OK"))
     }
 }
+

@@ -33,6 +33,12 @@ struct APIError: HTTPResponseError {
 
 /// Turns every error into the API's JSON error shape; unexpected errors become a 500 that reveals nothing.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The path with the per-job token of inbound vendor webhooks hidden: it is a credential.
+    static func redacted(_ path: String) -> String {
+        guard let range = path.range(of: "/webhooks/") else { return path }
+        return path[..<range.upperBound] + "[token]"
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -51,7 +57,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let message = error.body ?? error.status.reasonPhrase
             return APIError.response(for: GatewayError(status: error.status.code, code: code, message: message))
         } catch {
-            context.logger.error("unhandled error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            context.logger.error("unhandled error", metadata: ["error": "\(error)", "path": "\(Self.redacted(request.uri.path))"])
             return APIError.response(for: GatewayError(status: 500, code: "internal_error", message: "Internal error."))
         }
     }
