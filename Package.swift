@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
     ],
     targets: [
         // System libraries. Only BatchGateTransport imports libcurl, only BatchGateConfig imports libyaml.
@@ -41,7 +42,10 @@ let package = Package(
         .target(name: "BatchGateConfig", dependencies: ["BatchGateCore", "CLibYAML"]),
         .target(
             name: "BatchGateTransport",
-            dependencies: ["BatchGateCore", "CCurl", .product(name: "Logging", package: "swift-log")]),
+            dependencies: [
+                "BatchGateCore", "CCurl", .product(name: "Logging", package: "swift-log"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ]),
         .target(
             name: "BatchGateStore",
             dependencies: [
@@ -79,6 +83,7 @@ let package = Package(
             dependencies: [
                 "BatchGateCore", "BatchGateTransport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -101,6 +101,10 @@ public protocol BatchProvider: Sendable {
     /// After a submit that timed out (sent at `since`), looks for the upstream batch it may have created,
     /// so a retry does not create a second one.
     func findSubmitted(_ submission: Submission, since: Timestamp) async throws(ProviderError) -> SubmitLookup
+    /// Asks the vendor to pause the batch (`capabilities.canPause`). Others throw `.notSupported`.
+    func pause(providerBatchID: String) async throws(ProviderError)
+    /// Asks the vendor to resume a paused batch (`capabilities.canPause`). Others throw `.notSupported`.
+    func resume(providerBatchID: String) async throws(ProviderError)
 }
 
 extension BatchProvider {
