@@ -45,6 +45,9 @@ let package = Package(
             dependencies: [
                 "BatchGateCore", "CCurl", .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
             ]),
         .target(
             name: "BatchGateStore",

@@ -18,12 +18,16 @@ public struct StreamUpdate: Sendable, Hashable {
     public var observation: ProviderObservation?
     /// Rows the message carries, keyed by their zero-based index.
     public var rows: [StreamRow]
+    /// The message as the vendor sent it, kept as the vendor event for `row` and `terminal` messages
+    /// (empty for snapshots and keepalives, which are repeated on every connect).
+    public var payload: [UInt8]
 
-    public init(kind: Kind, messageType: String, observation: ProviderObservation? = nil, rows: [StreamRow] = []) {
+    public init(kind: Kind, messageType: String, observation: ProviderObservation? = nil, rows: [StreamRow] = [], payload: [UInt8] = []) {
         self.kind = kind
         self.messageType = messageType
         self.observation = observation
         self.rows = rows
+        self.payload = payload
     }
 }
 
@@ -70,5 +74,48 @@ extension BatchProvider {
     /// Asks the vendor to resume a paused batch. Providers that cannot pause throw `.notSupported`.
     public func resume(providerBatchID: String) async throws(ProviderError) {
         throw ProviderError(.notSupported, "Provider \(name) cannot resume a batch.")
+    }
+}
+
+/// The rows of one streamed batch as the gateway holds them: what the stream and the store said so far.
+///
+/// Merging is by row index, so a snapshot repeated on every reconnect counts no row twice: a final row
+/// (succeeded, or failed with no retry announced) never changes again; a row still pending takes the
+/// newest message about it.
+public struct StreamRowBook: Sendable, Hashable {
+    public private(set) var rows: [Int: StreamRow] = [:]
+    public private(set) var succeeded = 0
+    public private(set) var failed = 0
+
+    public init() {}
+
+    /// A book of rows already stored: succeeded and failed results are final, pending ones are not.
+    public init(stored: [ItemResult]) {
+        for result in stored {
+            _ = merge([StreamRow(index: result.index, result: result, isFinal: result.status != .pending)])
+        }
+    }
+
+    /// Rows that are final.
+    public var finalCount: Int { succeeded + failed }
+
+    /// Folds `incoming` in and returns the results that changed (to be stored).
+    public mutating func merge(_ incoming: [StreamRow]) -> [ItemResult] {
+        var changed: [Int: ItemResult] = [:]
+        for row in incoming {
+            if let existing = rows[row.index] {
+                guard !existing.isFinal, existing != row else { continue }
+            }
+            if row.isFinal {
+                switch row.result.status {
+                case .succeeded: succeeded += 1
+                case .failed: failed += 1
+                case .pending: break
+                }
+            }
+            rows[row.index] = row
+            changed[row.index] = row.result
+        }
+        return changed.keys.sorted().map { changed[$0]! }
     }
 }

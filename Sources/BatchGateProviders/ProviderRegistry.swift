@@ -5,10 +5,13 @@ import Logging
 public struct ProviderContext: Sendable {
     /// The HTTP client for vendor calls.
     public var transport: any HTTPTransport
+    /// The WebSocket client for vendors that push over a socket; nil where none is available.
+    public var webSocket: (any WebSocketTransport)?
     public var logger: Logger
 
-    public init(transport: any HTTPTransport, logger: Logger) {
+    public init(transport: any HTTPTransport, webSocket: (any WebSocketTransport)? = nil, logger: Logger) {
         self.transport = transport
+        self.webSocket = webSocket
         self.logger = logger
     }
 }
@@ -39,6 +42,7 @@ public struct ProviderRegistry: Sendable {
     public static let standard = ProviderRegistry(entries: [
         Entry(spec: AirOpsProvider.kindSpec) { AirOpsProvider(settings: $0, context: $1) },
         Entry(spec: AitronosProvider.kindSpec) { AitronosProvider(settings: $0, context: $1) },
+        Entry(spec: TaggerProvider.kindSpec) { TaggerProvider(settings: $0, context: $1) },
     ])
 
     /// The specs the config loader validates `providers:` against.

@@ -15,6 +15,8 @@ public struct Gateway: Sendable {
     public let engineService: any Service
     /// Delivers signed webhooks to clients until shutdown.
     public let webhookService: any Service
+    /// Keeps the vendor connections of streaming providers' running jobs open until shutdown.
+    public let observerService: any Service
     /// How many active jobs were resumed from the store at start.
     public let resumedJobs: Int
 
@@ -24,9 +26,11 @@ public struct Gateway: Sendable {
     ///
     /// - Parameters:
     ///   - transport: the HTTP client for vendor calls; the caller owns its lifetime.
+    ///   - webSocket: the WebSocket client for vendors that push over a socket (default: on SwiftNIO).
     ///   - onListening: called with the bound port once the server listens (port 0 picks one).
     public static func make(
-        configuration: GatewayConfiguration, transport: any HTTPTransport, registry: ProviderRegistry = .standard,
+        configuration: GatewayConfiguration, transport: any HTTPTransport, webSocket: (any WebSocketTransport)? = nil,
+        registry: ProviderRegistry = .standard,
         logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> Gateway {
         let store: any JobStore
@@ -37,7 +41,7 @@ public struct Gateway: Sendable {
             throw GatewayError(
                 status: 500, code: "store_unsupported", message: "store.postgres is not available in this build; use store.sqlite.")
         }
-        let context = ProviderContext(transport: transport, logger: logger)
+        let context = ProviderContext(transport: transport, webSocket: webSocket ?? NIOWebSocketClient(logger: logger), logger: logger)
         var providers: [String: any BatchProvider] = [:]
         for settings in configuration.providers {
             guard let provider = registry.makeProvider(settings, context: context) else {
@@ -87,12 +91,12 @@ public struct Gateway: Sendable {
             logger: logger)
         return Gateway(
             application: application, engineService: EngineService(engine: engine), webhookService: webhookService,
-            resumedJobs: resumed, engine: engine)
+            observerService: ObserverService(engine: engine), resumedJobs: resumed, engine: engine)
     }
 
     /// Every service of the gateway, in start order; a graceful shutdown stops them in reverse: the HTTP
-    /// server drains first, then job turns, then webhook deliveries.
-    public var services: [any Service] { [webhookService, engineService, application] }
+    /// server drains first, then vendor connections close, then job turns stop, then webhook deliveries.
+    public var services: [any Service] { [webhookService, engineService, observerService, application] }
 }
 
 /// Runs the webhook sender with its own HTTP client, which refuses to connect to any address the URL
@@ -140,5 +144,14 @@ struct EngineService: Service {
 
     func run() async throws {
         await engine.scheduler.run { jobID in await engine.turn(jobID) }
+    }
+}
+
+/// Runs the observers of streaming providers' jobs as a service.
+struct ObserverService: Service {
+    let engine: JobEngine
+
+    func run() async throws {
+        await engine.observers.run { jobID in await engine.observe(jobID) }
     }
 }

@@ -41,6 +41,15 @@ final class JobEngine: Sendable {
         var jitter = 0.1
         /// Attempts per client webhook delivery.
         var webhookMaxAttempts = 8
+        /// Streaming providers: the first reconnect waits this long, each further one twice as long.
+        var reconnectBaseDelay: Duration = .milliseconds(250)
+        /// Streaming providers: the longest wait between reconnects.
+        var maxReconnectDelay: Duration = .seconds(30)
+        /// Streaming providers: failed connects in a row after which the vendor's status is polled
+        /// between reconnect attempts.
+        var connectFailuresBeforePolling = 3
+        /// Streaming providers: how often a turn checks that an observed job still has its observer.
+        var observerRecheck: Duration = .seconds(60)
     }
 
     let store: any JobStore
@@ -49,13 +58,15 @@ final class JobEngine: Sendable {
     let planner: RoutePlanner
     let renderer: BatchRenderer
     let scheduler: PollScheduler<ContinuousClock>
-    private let configuration: Configuration
-    private let locks = KeyedLock()
+    /// The jobs of streaming providers whose vendor connection is being kept open.
+    let observers = StreamObservers()
+    let configuration: Configuration
+    let locks = KeyedLock()
     private let pollFailures = Mutex<[String: Int]>([:])
     /// Tells the webhook sender that deliveries were queued.
     private let deliveriesQueued = Mutex<(@Sendable () -> Void)?>(nil)
-    private let now: @Sendable () -> Timestamp
-    private let logger: Logger
+    let now: @Sendable () -> Timestamp
+    let logger: Logger
 
     init(
         configuration: Configuration, store: any JobStore, providers: [String: any BatchProvider],
@@ -161,12 +172,12 @@ final class JobEngine: Sendable {
         deliveriesQueued.withLock { $0 = action }
     }
 
-    private func notifyDeliveriesQueued() {
+    func notifyDeliveriesQueued() {
         deliveriesQueued.withLock { $0 }?()
     }
 
     /// The client webhooks `next` causes compared with `previous`, each with the batch object as it is now.
-    private func deliveries(for next: Job, previous: Job?) async throws -> [WebhookDelivery] {
+    func deliveries(for next: Job, previous: Job?) async throws -> [WebhookDelivery] {
         let events = WebhookEvents.caused(by: next, previous: previous)
         guard let subscription = next.webhook, !events.isEmpty else { return [] }
         let view: WebhookView
@@ -361,6 +372,9 @@ final class JobEngine: Sendable {
                 if let size = provider.capabilities.maxItemsPerBatch, !job.chunks.isEmpty || job.state.progress.total > size {
                     return try await chunkedTurn(job, provider, chunkSize: size)
                 }
+                if let streaming = provider as? any StreamingBatchProvider {
+                    return try await streamingTurn(job, streaming)
+                }
                 if job.providerBatchID == nil {
                     return try await submit(job, to: provider)
                 }
@@ -372,7 +386,7 @@ final class JobEngine: Sendable {
         }
     }
 
-    private func submit(_ job: Job, to provider: any BatchProvider) async throws -> Duration? {
+    func submit(_ job: Job, to provider: any BatchProvider) async throws -> Duration? {
         guard let input = try await store.input(jobID: job.id) else {
             logger.error("job has no stored input", metadata: ["job": "\(job.id)"])
             return nil
@@ -674,44 +688,49 @@ final class JobEngine: Sendable {
 
     /// Commits `updated` as the next version of `job` and caches it.
     @discardableResult
-    private func commit(
-        _ updated: Job, from job: Job, attempts: [ProviderAttemptRecord], results: [ItemResult] = [], touched: Bool = true
+    func commit(
+        _ updated: Job, from job: Job, attempts: [ProviderAttemptRecord], results: [ItemResult] = [],
+        event: ProviderEventRecord? = nil, touched: Bool = true
     ) async throws -> Job {
         let nextJob = next(updated, from: job, touched: touched)
         let deliveries = try await deliveries(for: nextJob, previous: job)
-        switch try await store.apply(JobChange(job: nextJob, results: results, attempts: attempts, deliveries: deliveries)) {
-        case .stored, .duplicateEvent:
+        switch try await store.apply(
+            JobChange(job: nextJob, event: event, results: results, attempts: attempts, deliveries: deliveries))
+        {
+        case .stored:
             if !deliveries.isEmpty { notifyDeliveriesQueued() }
             return cache.put(nextJob)
+        case .duplicateEvent:
+            return job
         case .conflict:
             try await reload(job.id)
             throw GatewayError(status: 503, code: "busy", message: "The job changed meanwhile.")
         }
     }
 
-    private func next(_ updated: Job, from job: Job, touched: Bool) -> Job {
+    func next(_ updated: Job, from job: Job, touched: Bool) -> Job {
         var next = updated
         next.version = job.version + 1
         if touched { next.updatedAt = now() }
         return next
     }
 
-    private func reload(_ id: String) async throws {
+    func reload(_ id: String) async throws {
         if let job = try await store.job(id: id) { cache.put(job) }
     }
 
-    private func attempt(_ job: Job, _ operation: String, outcome: String, batch: String? = nil, message: String? = nil) -> ProviderAttemptRecord {
+    func attempt(_ job: Job, _ operation: String, outcome: String, batch: String? = nil, message: String? = nil) -> ProviderAttemptRecord {
         ProviderAttemptRecord(
             jobID: job.id, provider: job.provider, operation: operation, outcome: outcome, providerBatchID: batch,
             message: message, at: now())
     }
 
-    private func jittered(_ interval: Duration) -> Duration {
+    func jittered(_ interval: Duration) -> Duration {
         interval * (1 + Double.random(in: -configuration.jitter...configuration.jitter))
     }
 
     /// Exponential backoff with full jitter, never sooner than `Retry-After`.
-    private func backoff(attempt: Int, retryAfter: Duration?) -> Duration {
+    func backoff(attempt: Int, retryAfter: Duration?) -> Duration {
         let exponent = min(max(attempt - 1, 0), 20)
         let ceiling = min(configuration.retryBaseDelay * Double(1 << exponent), configuration.maxRetryDelay)
         let delay = ceiling * Double.random(in: 0.5...1)

@@ -42,6 +42,16 @@ struct APIRoutes: Sendable {
             return Response(
                 status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
         }
+        api.post(":id/pause") { _, context in
+            let job = try await engine.control(try context.parameters.require("id"), tenant: try context.requireTenant(), pause: true)
+            return Response(
+                status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
+        }
+        api.post(":id/resume") { _, context in
+            let job = try await engine.control(try context.parameters.require("id"), tenant: try context.requireTenant(), pause: false)
+            return Response(
+                status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
+        }
         api.get(":id/results") { request, context in try await results(request, context) }
         api.post(":id/migrate") { request, context in
             var request = request

@@ -1,0 +1,329 @@
+import BatchGateCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The jobs of streaming providers whose vendor connection is kept open: one observer per job, started
+/// on request and run as children of one task group (`run`), so no connection outlives the gateway.
+final class StreamObservers: Sendable {
+    private let observed = Mutex<Set<String>>([])
+    private let queue: AsyncStream<String>
+    private let continuation: AsyncStream<String>.Continuation
+
+    init() {
+        (queue, continuation) = AsyncStream.makeStream(of: String.self)
+    }
+
+    /// Starts observing `jobID` unless it is observed already.
+    func request(_ jobID: String) {
+        let isNew = observed.withLock { $0.insert(jobID).inserted }
+        if isNew { continuation.yield(jobID) }
+    }
+
+    /// How many jobs are observed now.
+    var count: Int { observed.withLock { $0.count } }
+
+    /// Whether `jobID` is observed now.
+    func isObserved(_ jobID: String) -> Bool { observed.withLock { $0.contains(jobID) } }
+
+    /// Runs `observe` for every requested job concurrently until graceful shutdown, then cancels them
+    /// (their connections close; nothing unacknowledged is lost: the next start's snapshot has it all).
+    func run(_ observe: @escaping @Sendable (String) async -> Void) async {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for await jobID in queue {
+                    group.addTask {
+                        await observe(jobID)
+                        self.observed.withLock { _ = $0.remove(jobID) }
+                    }
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.continuation.finish()
+        }
+    }
+}
+
+/// What one observer knows of its job between messages: the rows so far and how the connection goes.
+final class StreamSession: Sendable {
+    private struct State {
+        var book: StreamRowBook
+        var messages = 0
+        var heldTerminal = false
+        var allowIncompleteTerminal = false
+    }
+
+    let batchID: String
+    private let state: Mutex<State>
+
+    init(batchID: String, stored: [ItemResult]) {
+        self.batchID = batchID
+        state = Mutex(State(book: StreamRowBook(stored: stored)))
+    }
+
+    /// A new connection begins: counts its messages from zero. After a terminal message was held back
+    /// for missing rows once, the next one is taken whatever rows arrived.
+    func connectionStarted() {
+        state.withLock { state in
+            state.messages = 0
+            if state.heldTerminal {
+                state.heldTerminal = false
+                state.allowIncompleteTerminal = true
+            }
+        }
+    }
+
+    /// Messages received on the current connection.
+    var messages: Int { state.withLock { $0.messages } }
+    var heldTerminal: Bool { state.withLock { $0.heldTerminal } }
+
+    /// Counts a message and merges its rows; returns the changed results and the final row counts.
+    func merge(_ rows: [StreamRow]) -> (changed: [ItemResult], succeeded: Int, failed: Int) {
+        state.withLock { state in
+            state.messages += 1
+            let changed = state.book.merge(rows)
+            return (changed, state.book.succeeded, state.book.failed)
+        }
+    }
+
+    /// Whether a terminal message saying `finalRows` documents are done must wait for the rows it
+    /// reports (they come with the snapshot of a fresh connection); records the hold.
+    func holdTerminal(finalRows: Int) -> Bool {
+        state.withLock { state in
+            guard !state.allowIncompleteTerminal, finalRows > state.book.finalCount else { return false }
+            state.heldTerminal = true
+            return true
+        }
+    }
+
+    /// The final row counts.
+    var counts: (succeeded: Int, failed: Int) { state.withLock { ($0.book.succeeded, $0.book.failed) } }
+}
+
+/// Thrown from a message handler to close a connection whose job moved on (finished, migrated).
+struct StreamNoLongerNeeded: Error {}
+
+extension JobEngine {
+    /// A turn of a streaming provider's job: submit it when it is not upstream yet, otherwise make sure
+    /// it is observed. Checks again after `observerRecheck`.
+    func streamingTurn(_ job: Job, _ provider: any StreamingBatchProvider) async throws -> Duration? {
+        if job.providerBatchID == nil {
+            let next = try await submit(job, to: provider)
+            guard let stored = cache.job(job.id), stored.isActive, stored.providerBatchID != nil else { return next }
+        }
+        observers.request(job.id)
+        return configuration.observerRecheck
+    }
+
+    private func currentJob(_ id: String) async throws -> Job? {
+        if let cached = cache.job(id) { return cached }
+        guard let stored = try await store.job(id: id) else { return nil }
+        return cache.put(stored)
+    }
+
+    /// Observes one job until it is finished, leaves its streaming provider, or the gateway stops:
+    /// reconnects with backoff after every disconnect, and polls the vendor's status between attempts
+    /// once several connects in a row failed.
+    func observe(_ id: String) async {
+        var connectFailures = 0
+        var session: StreamSession?
+        while !Task.isCancelled {
+            let job: Job
+            let provider: any StreamingBatchProvider
+            let batchID: String
+            do {
+                guard let found = try await currentJob(id), found.isActive,
+                    let streaming = providers[found.provider] as? any StreamingBatchProvider, let upstream = found.providerBatchID
+                else { return }
+                (job, provider, batchID) = (found, streaming, upstream)
+                if session?.batchID != batchID {
+                    session = StreamSession(batchID: batchID, stored: try await store.results(jobID: id, afterIndex: nil, limit: Int.max))
+                }
+            } catch {
+                logger.error("cannot read the observed job", metadata: ["job": "\(id)", "error": "\(error)"])
+                if (try? await Task.sleep(for: configuration.maxReconnectDelay)) == nil { return }
+                continue
+            }
+            let current = session!
+            current.connectionStarted()
+            do {
+                let end = try await provider.observe(providerBatchID: batchID) { update in
+                    try await self.applyStreamUpdate(update, jobID: id, session: current)
+                }
+                connectFailures = current.messages > 0 ? 0 : connectFailures + 1
+                switch end {
+                case .terminal:
+                    if current.heldTerminal { continue }  // reconnect at once for the snapshot with every row
+                case .disconnected(let reason):
+                    logger.info(
+                        "vendor connection ended; reconnecting",
+                        metadata: ["job": "\(id)", "provider": "\(job.provider)", "reason": "\(reason)"])
+                }
+            } catch is StreamNoLongerNeeded {
+                continue
+            } catch is CancellationError {
+                return
+            } catch let error as ProviderError where error.code == .rejected {
+                await failObserved(id, batchID: batchID, error)
+                return
+            } catch {
+                connectFailures = current.messages > 0 ? 0 : connectFailures + 1
+                logger.warning(
+                    "vendor connection failed",
+                    metadata: ["job": "\(id)", "provider": "\(job.provider)", "failures": "\(connectFailures)", "error": "\(error)"])
+            }
+            if Task.isCancelled { return }
+            if connectFailures >= configuration.connectFailuresBeforePolling {
+                await pollObserved(id, batchID: batchID, provider, session: current)
+            }
+            let delay = connectFailures == 0 ? configuration.reconnectBaseDelay : reconnectDelay(failures: connectFailures)
+            if (try? await Task.sleep(for: delay)) == nil { return }
+        }
+    }
+
+    /// Exponential backoff from `reconnectBaseDelay`, capped at `maxReconnectDelay`, with jitter.
+    private func reconnectDelay(failures: Int) -> Duration {
+        let ceiling = min(
+            configuration.reconnectBaseDelay * Double(1 << min(max(failures - 1, 0), 16)), configuration.maxReconnectDelay)
+        return ceiling * Double.random(in: 0.5...1)
+    }
+
+    /// Folds one pushed message into the job: rows merged by index and stored, counts and lifecycle
+    /// through the state machine, committed before the next message is read.
+    ///
+    /// A terminal message that reports more finished documents than the rows received is held back
+    /// once: the observer reconnects, and the snapshot of the new connection brings the missing rows.
+    func applyStreamUpdate(_ update: StreamUpdate, jobID id: String, session: StreamSession) async throws {
+        try await locks.withLock(id) {
+            guard let job = try await currentJob(id), job.isActive, job.providerBatchID == session.batchID else {
+                throw StreamNoLongerNeeded()
+            }
+            let (changed, rowsSucceeded, rowsFailed) = session.merge(update.rows)
+            var observation: ProviderObservation
+            if let told = update.observation {
+                observation = told
+            } else if !changed.isEmpty {
+                observation = ProviderObservation(lifecycle: .running, providerStatus: job.state.providerStatus ?? "processing")
+            } else {
+                return
+            }
+            var event: ProviderEventRecord?
+            if observation.lifecycle.isTerminal {
+                if session.holdTerminal(finalRows: observation.succeeded + observation.failed) {
+                    logger.info(
+                        "terminal message reports rows not received yet; reconnecting for the snapshot",
+                        metadata: ["job": "\(id)", "rows": "\(rowsSucceeded + rowsFailed)"])
+                    observation.lifecycle = .running
+                    observation.providerStatus = job.state.providerStatus ?? "processing"
+                    observation.error = nil
+                } else {
+                    event = streamEvent(job, update, dedupeKey: "ws:\(update.messageType)")
+                }
+            } else if update.kind == .row, let row = update.rows.first {
+                let retry = row.result.data?["retry_count"].map { "\($0)" } ?? "0"
+                event = streamEvent(job, update, dedupeKey: "ws:row:\(row.index):\(row.result.status.rawValue):\(retry)")
+            }
+            observation.succeeded = max(observation.succeeded, rowsSucceeded)
+            observation.failed = max(observation.failed, rowsFailed)
+            var updated = job
+            updated.state = JobStateMachine.apply(observation, to: job.state, at: now())
+            guard updated.state != job.state || !changed.isEmpty else { return }
+            try await commit(updated, from: job, attempts: [], results: changed, event: event)
+        }
+    }
+
+    private func streamEvent(_ job: Job, _ update: StreamUpdate, dedupeKey: String) -> ProviderEventRecord? {
+        guard !update.payload.isEmpty, let batchID = job.providerBatchID else { return nil }
+        return ProviderEventRecord(
+            jobID: job.id, provider: job.provider, providerBatchID: batchID, eventType: update.messageType, dedupeKey: dedupeKey,
+            receivedAt: now(), payload: update.payload)
+    }
+
+    /// Fails an observed job the vendor refused to let us observe (credentials).
+    private func failObserved(_ id: String, batchID: String, _ error: ProviderError) async {
+        do {
+            try await locks.withLock(id) {
+                guard let job = try await currentJob(id), job.isActive, job.providerBatchID == batchID else { return }
+                var updated = job
+                updated.state = JobStateMachine.finish(
+                    job.state, as: .failed,
+                    error: BatchError(
+                        code: "provider_auth_failed", message: "Provider \(job.provider) refused the credentials: \(error.message)",
+                        providerCode: error.providerCode),
+                    at: now())
+                _ = try await commit(
+                    updated, from: job, attempts: [attempt(job, "observe", outcome: error.code.rawValue, batch: batchID, message: error.message)])
+            }
+        } catch {
+            logger.error("cannot fail the observed job", metadata: ["job": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    /// Reads the vendor's status while no connection can be opened; its counts and lifecycle are folded
+    /// in as a poll's would be, so a job whose socket stays down still ends.
+    private func pollObserved(_ id: String, batchID: String, _ provider: any StreamingBatchProvider, session: StreamSession) async {
+        do {
+            try await locks.withLock(id) {
+                guard let job = try await currentJob(id), job.isActive, job.providerBatchID == batchID else { return }
+                var observation: ProviderObservation
+                do throws(ProviderError) {
+                    observation = try await provider.poll(providerBatchID: batchID)
+                } catch {
+                    logger.warning("status poll failed", metadata: ["job": "\(id)", "error": "\(error)"])
+                    if error.code == .rejected {
+                        var updated = job
+                        updated.state = JobStateMachine.finish(
+                            job.state, as: .failed,
+                            error: BatchError(
+                                code: "provider_auth_failed", message: "Provider \(job.provider) refused the credentials: \(error.message)",
+                                providerCode: error.providerCode),
+                            at: now())
+                        _ = try await commit(updated, from: job, attempts: [attempt(job, "poll", outcome: error.code.rawValue, message: error.message)])
+                    }
+                    return
+                }
+                let rows = session.counts
+                observation.succeeded = max(observation.succeeded, rows.succeeded)
+                observation.failed = max(observation.failed, rows.failed)
+                var updated = job
+                updated.state = JobStateMachine.apply(observation, to: job.state, at: now())
+                guard updated.state != job.state else { return }
+                _ = try await commit(updated, from: job, attempts: [])
+            }
+        } catch {
+            logger.error("cannot store the polled status", metadata: ["job": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: - Pause and resume
+
+    /// Asks the provider to pause or resume the job. 409 when it is finished, not upstream yet, or its
+    /// provider cannot pause.
+    func control(_ id: String, tenant: String, pause: Bool) async throws -> Job {
+        let found = try await job(id, tenant: tenant)
+        let verb = pause ? "pause" : "resume"
+        return try await locks.withLock(id) {
+            let job = cache.job(id) ?? found
+            guard !job.state.lifecycle.isTerminal else {
+                throw GatewayError(status: 409, code: "not_pausable", message: "The batch is already \(job.state.lifecycle.rawValue).")
+            }
+            guard let provider = providers[job.provider], provider.capabilities.canPause else {
+                throw GatewayError(status: 409, code: "not_pausable", message: "Provider \(job.provider) cannot \(verb) a batch.")
+            }
+            guard let batchID = job.providerBatchID else {
+                throw GatewayError(status: 409, code: "not_pausable", message: "The batch has not started at the provider yet.")
+            }
+            do throws(ProviderError) {
+                if pause { try await provider.pause(providerBatchID: batchID) } else { try await provider.resume(providerBatchID: batchID) }
+            } catch {
+                throw GatewayError(
+                    status: error.code == .rejected ? 409 : 502, code: "provider_error",
+                    message: "Provider \(job.provider) refused to \(verb): \(error.message)")
+            }
+            var updated = job
+            updated.state.providerStatus = pause ? "pause_requested" : "resume_requested"
+            return try await commit(updated, from: job, attempts: [attempt(job, verb, outcome: "ok", batch: batchID)])
+        }
+    }
+}
