@@ -14,6 +14,7 @@ struct GatewayHarness: Sendable {
     let otherTenantKey = "key-globex"
     let simulator: AirOpsSimulator
     let aitronos: AitronosSimulator
+    let tagger: TaggerSimulator
     let transport: CurlHTTPClient
     let databasePath: String
 
@@ -27,8 +28,9 @@ struct GatewayHarness: Sendable {
         allowInsecureLoopback: true)
 
     static func configuration(
-        port: Int, vendorURL: String, aitronosURL: String, databasePath: String, pollInterval: Duration,
-        webhooks: WebhookSettings = testWebhooks, vendorTimeout: Duration = .seconds(5)
+        port: Int, vendorURL: String, aitronosURL: String, taggerURL: String = "http://127.0.0.1:9", databasePath: String,
+        pollInterval: Duration, webhooks: WebhookSettings = testWebhooks, vendorTimeout: Duration = .seconds(5),
+        tagger: TaggerSettings = TaggerSettings()
     ) -> GatewayConfiguration {
         GatewayConfiguration(
             server: .init(host: "127.0.0.1", port: port, publicURL: "http://127.0.0.1:\(port)", maxBodyBytes: 64 * 1024),
@@ -42,13 +44,32 @@ struct GatewayHarness: Sendable {
                 .init(
                     name: "aitronos", kind: "aitronos-scrape", baseURL: aitronosURL, pollInterval: pollInterval, timeout: vendorTimeout,
                     options: ["api_key": .string(vendorToken)]),
+                .init(
+                    name: "tagger", kind: "doc-tagging-ws", baseURL: taggerURL, pollInterval: tagger.pollInterval, timeout: .seconds(5),
+                    options: [
+                        "token": .string(tagger.token ?? vendorToken), "token_in": .string(tagger.tokenIn),
+                        "keepalive_interval": .duration(tagger.keepalive),
+                    ]),
             ],
             routes: [
                 .init(name: "scrape", kind: .urlBatch, targets: [.init(provider: "airops")]),
                 .init(name: "scrape-aitronos", kind: .urlBatch, targets: [.init(provider: "aitronos")]),
                 .init(name: "split", kind: .urlBatch, targets: [.init(provider: "airops", weight: 50), .init(provider: "aitronos", weight: 50)]),
                 .init(name: "with-fallback", kind: .urlBatch, targets: [.init(provider: "airops")], fallback: ["aitronos"]),
+                .init(name: "tag-documents", kind: .documentTagging, targets: [.init(provider: "tagger")]),
             ])
+    }
+
+    /// How the gateway talks to the tagger simulator.
+    struct TaggerSettings: Sendable {
+        /// The token the gateway sends; nil: the simulator's own.
+        var token: String?
+        var tokenIn = "query"
+        /// The simulator's keepalive period, and the gateway's idea of it.
+        var keepalive: Duration = .milliseconds(300)
+        var pollInterval: Duration = .milliseconds(300)
+        var scenario = TaggerSimulator.Scenario(documentInterval: .milliseconds(20))
+        var faults = TaggerFaults()
     }
 
     /// Runs `body` with a gateway and a simulator; stops both afterwards.
@@ -56,6 +77,7 @@ struct GatewayHarness: Sendable {
         scenario: AirOpsSimulator.Scenario = .init(), faults: AirOpsFaults = .init(), pollInterval: Duration = .milliseconds(300),
         webhooks: WebhookSettings = testWebhooks, aitronosURLDuration: Duration = .milliseconds(20),
         aitronosFaults: AitronosFaults = AitronosFaults(), vendorTimeout: Duration = .seconds(5),
+        tagger taggerSettings: TaggerSettings = TaggerSettings(),
         _ body: (GatewayHarness) async throws -> Void
     ) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-test-\(Identifier.secret(byteCount: 6))")
@@ -69,17 +91,22 @@ struct GatewayHarness: Sendable {
               try await withAitronosSimulator(
                 .init(apiKey: vendorToken, perURLDuration: aitronosURLDuration, parallelJobs: 10, faults: aitronosFaults), logger: logger
               ) { aitronosURL, aitronos in
+               try await withTaggerSimulator(
+                .init(
+                    token: vendorToken, scenario: taggerSettings.scenario, faults: taggerSettings.faults,
+                    keepaliveInterval: taggerSettings.keepalive), logger: logger
+               ) { taggerURL, tagger in
                 let port = try LoopbackPort.reserve()
                 let configuration = configuration(
-                    port: port, vendorURL: vendorURL, aitronosURL: aitronosURL, databasePath: databasePath, pollInterval: pollInterval,
-                    webhooks: webhooks, vendorTimeout: vendorTimeout)
+                    port: port, vendorURL: vendorURL, aitronosURL: aitronosURL, taggerURL: taggerURL, databasePath: databasePath,
+                    pollInterval: pollInterval, webhooks: webhooks, vendorTimeout: vendorTimeout, tagger: taggerSettings)
                 let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
                 let services = ServiceGroup(services: gateway.services, logger: logger)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await services.run() }
                     let harness = GatewayHarness(
-                        baseURL: "http://127.0.0.1:\(port)", simulator: simulator, aitronos: aitronos, transport: transport,
-                        databasePath: databasePath)
+                        baseURL: "http://127.0.0.1:\(port)", simulator: simulator, aitronos: aitronos, tagger: tagger,
+                        transport: transport, databasePath: databasePath)
                     do {
                         try await harness.waitUntilReady()
                         try await body(harness)
@@ -90,6 +117,7 @@ struct GatewayHarness: Sendable {
                     await services.triggerGracefulShutdown()
                     try await group.waitForAll()
                 }
+               }
               }
             }
         }

@@ -1,0 +1,201 @@
+import BatchGateCore
+import BatchGateSimulators
+import Foundation
+import Testing
+
+/// The document-tagging adapter driven end to end: the gateway starts jobs over HTTP and observes
+/// them over the simulator's WebSocket, with the socket dropped, stalled and refused.
+@Suite(.timeLimit(.minutes(2)))
+struct TaggerEndToEndTests {
+    @Test func fiftyDocumentsWithTheSocketDroppedTwiceEndWithEveryRowOnce() async throws {
+        var settings = GatewayHarness.TaggerSettings()
+        settings.scenario = .init(documentInterval: .milliseconds(25), failEvery: 7)
+        settings.faults = TaggerFaults(dropSockets: 2, dropAfterMessages: 20)
+        try await GatewayHarness.run(tagger: settings) { gateway in
+            let created = try await gateway.createTaggingBatch(documents: 50)
+            let id = try #require(created["id"]?.stringValue)
+            #expect(created["kind"]?.stringValue == "document_tagging")
+            #expect(created["provider_kind"]?.stringValue == "doc-tagging-ws")
+            #expect(created["cancel_url"]?.stringValue == "\(gateway.baseURL)/v1/batches/\(id)/cancel")
+
+            let (batch, statuses) = try await gateway.waitForTerminal(id)
+            #expect(statuses.last == "completed")
+            #expect(batch["progress"]?["total"]?.intValue == 50)
+            #expect(batch["progress"]?["failed"]?.intValue == 7)
+            #expect(batch["progress"]?["succeeded"]?.intValue == 43)
+            #expect(batch["progress"]?["pending"]?.intValue == 0)
+            #expect(batch["progress"]?["percent"]?.intValue == 100)
+            #expect(batch["cancel_url"] == .null)
+
+            let rows = try await gateway.call("GET", "/v1/batches/\(id)/results?limit=100").body["data"]?.arrayValue ?? []
+            #expect(rows.count == 50)
+            #expect(rows.map { $0["index"]?.intValue } == (0..<50).map { $0 })
+            #expect(rows.filter { $0["status"]?.stringValue == "failed" }.count == 7)
+            #expect(rows.filter { $0["status"]?.stringValue == "succeeded" }.count == 43)
+            let failed = try #require(rows.first { $0["status"]?.stringValue == "failed" })
+            #expect(failed["error"]?["code"]?.stringValue == "model-error")
+            let succeeded = try #require(rows.first { $0["status"]?.stringValue == "succeeded" })
+            #expect(succeeded["data"]?["tags"]?.arrayValue.isEmpty == false)
+            #expect(succeeded["key"]?.stringValue == "Document 0")
+
+            let providerID = try #require(batch["provider_batch_id"]?.stringValue)
+            #expect(gateway.tagger.socketsOpened(jobID: providerID) >= 3, "two drops mean at least three sockets")
+        }
+    }
+
+    @Test func aJobFinishedBeforeTheGatewayConnectedCompletesFromTheCatchup() async throws {
+        var settings = GatewayHarness.TaggerSettings()
+        settings.scenario = .init(documentInterval: .milliseconds(5), failEvery: 4)
+        settings.faults = TaggerFaults(finishInstantly: true)
+        try await GatewayHarness.run(tagger: settings) { gateway in
+            let id = try #require(try await gateway.createTaggingBatch(documents: 12)["id"]?.stringValue)
+            let (batch, _) = try await gateway.waitForTerminal(id)
+            #expect(batch["lifecycle_status"]?.stringValue == "completed")
+            #expect(batch["progress"]?["succeeded"]?.intValue == 9)
+            #expect(batch["progress"]?["failed"]?.intValue == 3)
+            let rows = try await gateway.call("GET", "/v1/batches/\(id)/results?limit=100").body["data"]?.arrayValue ?? []
+            #expect(rows.count == 12)
+        }
+    }
+
+    @Test func cancelThroughCancelURLEndsCancelled() async throws {
+        var settings = GatewayHarness.TaggerSettings()
+        settings.scenario = .init(documentInterval: .milliseconds(150))
+        try await GatewayHarness.run(tagger: settings) { gateway in
+            let created = try await gateway.createTaggingBatch(documents: 40)
+            let id = try #require(created["id"]?.stringValue)
+            try await eventually("some documents tagged", timeout: .seconds(20)) {
+                (try await gateway.call("GET", "/v1/batches/\(id)").body["progress"]?["succeeded"]?.intValue ?? 0) >= 2
+            }
+            let cancelURL = try #require(created["cancel_url"]?.stringValue)
+            let cancel = try await gateway.call("POST", String(cancelURL.dropFirst(gateway.baseURL.count)))
+            #expect(cancel.status == 202)
+            #expect(cancel.body["lifecycle_status"]?.stringValue == "running", "the vendor confirms the cancel later")
+            let (batch, _) = try await gateway.waitForTerminal(id)
+            #expect(batch["lifecycle_status"]?.stringValue == "cancelled")
+            #expect(batch["cancel_url"] == .null)
+            #expect((batch["progress"]?["succeeded"]?.intValue ?? 0) < 40)
+            #expect(try await gateway.call("POST", "/v1/batches/\(id)/cancel").status == 409)
+        }
+    }
+
+    @Test func aRefusedTokenFailsTheJobWithAnAuthenticationError() async throws {
+        var settings = GatewayHarness.TaggerSettings()
+        settings.faults = TaggerFaults(rejectToken: true)
+        try await GatewayHarness.run(tagger: settings) { gateway in
+            let id = try #require(try await gateway.createTaggingBatch(documents: 5)["id"]?.stringValue)
+            let (batch, _) = try await gateway.waitForTerminal(id)
+            #expect(batch["lifecycle_status"]?.stringValue == "failed")
+            #expect(batch["error"]?["code"]?.stringValue == "provider_auth_failed")
+            #expect(batch["error"]?["provider_code"]?.stringValue == "ws_close_1008")
+            #expect(batch["error"]?["message"]?.stringValue?.contains("Authentication required") == true)
+        }
+    }
+
+    @Test func aWrongTokenIsRefusedAtStartWithoutLeakingIt() async throws {
+        var settings = GatewayHarness.TaggerSettings()
+        settings.token = "not-the-token"
+        try await GatewayHarness.run(tagger: settings) { gateway in
+            let id = try #require(try await gateway.createTaggingBatch(documents: 2)["id"]?.stringValue)
+            let (batch, _) = try await gateway.waitForTerminal(id)
+            #expect(batch["lifecycle_status"]?.stringValue == "failed")
+            #expect(batch["error"]?["code"]?.stringValue == "submit_rejected")
+            #expect("\(batch)".contains("not-the-token") == false)
+        }
+    }
+
+    @Test func theTokenMayGoInTheAuthorizationHeader() async throws {
+        var settings = GatewayHarness.TaggerSettings()
+        settings.tokenIn = "header"
+        try await GatewayHarness.run(tagger: settings) { gateway in
+            let id = try #require(try await gateway.createTaggingBatch(documents: 6)["id"]?.stringValue)
+            let (batch, _) = try await gateway.waitForTerminal(id)
+            #expect(batch["lifecycle_status"]?.stringValue == "completed")
+            #expect(try await gateway.call("GET", "/v1/batches/\(id)/results").body["data"]?.arrayValue.count == 6)
+        }
+    }
+
+    @Test func aSilentSocketIsReopened() async throws {
+        var settings = GatewayHarness.TaggerSettings()
+        settings.scenario = .init(documentInterval: .milliseconds(30))
+        settings.faults = TaggerFaults(stallSockets: 1)
+        try await GatewayHarness.run(tagger: settings) { gateway in
+            let id = try #require(try await gateway.createTaggingBatch(documents: 20)["id"]?.stringValue)
+            let (batch, _) = try await gateway.waitForTerminal(id)
+            #expect(batch["lifecycle_status"]?.stringValue == "completed")
+            #expect(try await gateway.call("GET", "/v1/batches/\(id)/results?limit=100").body["data"]?.arrayValue.count == 20)
+            let providerID = try #require(batch["provider_batch_id"]?.stringValue)
+            #expect(gateway.tagger.socketsOpened(jobID: providerID) >= 2)
+        }
+    }
+
+    @Test func aJobWhoseSocketCannotBeReopenedEndsThroughTheStatusEndpoint() async throws {
+        var settings = GatewayHarness.TaggerSettings()
+        settings.scenario = .init(documentInterval: .milliseconds(20))
+        settings.keepalive = .milliseconds(100)
+        settings.pollInterval = .milliseconds(100)
+        settings.faults = TaggerFaults(stallSockets: 1_000)
+        try await GatewayHarness.run(tagger: settings) { gateway in
+            let id = try #require(try await gateway.createTaggingBatch(documents: 10)["id"]?.stringValue)
+            let (batch, _) = try await gateway.waitForTerminal(id, timeout: .seconds(40))
+            #expect(batch["lifecycle_status"]?.stringValue == "completed")
+            #expect(batch["progress"]?["succeeded"]?.intValue == 10)
+            #expect(gateway.tagger.requestCount(TaggerSimulator.Route.status) >= 1)
+        }
+    }
+
+    @Test func pauseAndResume() async throws {
+        var settings = GatewayHarness.TaggerSettings()
+        settings.scenario = .init(documentInterval: .milliseconds(60))
+        settings.keepalive = .milliseconds(100)
+        try await GatewayHarness.run(tagger: settings) { gateway in
+            let id = try #require(try await gateway.createTaggingBatch(documents: 20)["id"]?.stringValue)
+            try await eventually("tagging under way", timeout: .seconds(20)) {
+                (try await gateway.call("GET", "/v1/batches/\(id)").body["progress"]?["succeeded"]?.intValue ?? 0) >= 1
+            }
+            let paused = try await gateway.call("POST", "/v1/batches/\(id)/pause")
+            #expect(paused.status == 202)
+            try await eventually("the vendor reporting paused", timeout: .seconds(10)) {
+                try await gateway.call("GET", "/v1/batches/\(id)").body["provider_status"]?.stringValue == "paused"
+            }
+            let during = try await gateway.call("GET", "/v1/batches/\(id)").body
+            #expect(during["lifecycle_status"]?.stringValue == "running")
+            #expect(try await gateway.call("POST", "/v1/batches/\(id)/resume").status == 202)
+            let (batch, _) = try await gateway.waitForTerminal(id)
+            #expect(batch["lifecycle_status"]?.stringValue == "completed")
+            #expect(batch["progress"]?["succeeded"]?.intValue == 20)
+
+            // AirOps cannot pause.
+            let airops = try #require(try await gateway.createBatch(urls: ["https://example.com/a"])["id"]?.stringValue)
+            let refused = try await gateway.call("POST", "/v1/batches/\(airops)/pause")
+            #expect(refused.status == 409)
+            #expect(refused.body["error"]?["code"]?.stringValue == "not_pausable")
+        }
+    }
+
+    @Test func badDocumentsAreRefusedBeforeAnythingIsSent() async throws {
+        try await GatewayHarness.run { gateway in
+            let body: JSONValue = [
+                "route": "tag-documents",
+                "input": ["documents": [["title": "A", "file_path": "a.pdf", "file_source_type": "ftp"]], "config": ["num_tags": 40]],
+            ]
+            let (status, answer, _) = try await gateway.call("POST", "/v1/batches", json: body)
+            #expect(status == 400)
+            #expect(answer["error"]?["field"]?.stringValue == "input.documents[0].file_source_type")
+            #expect(gateway.tagger.requestCount(TaggerSimulator.Route.start) == 0)
+        }
+    }
+}
+
+extension GatewayHarness {
+    /// Creates a document-tagging batch of `documents` documents on route `tag-documents`.
+    func createTaggingBatch(documents: Int) async throws -> JSONValue {
+        let items: [JSONValue] = (0..<documents).map { index in
+            ["title": .string("Document \(index)"), "file_path": .string("https://files.example/doc-\(index).pdf"), "file_source_type": "url"]
+        }
+        let (status, body, _) = try await call(
+            "POST", "/v1/batches", json: ["route": "tag-documents", "input": ["documents": .array(items), "config": ["num_tags": 4]]])
+        #expect(status == 201, "create answered \(status): \(body)")
+        return body
+    }
+}
