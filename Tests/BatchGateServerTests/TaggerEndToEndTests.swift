@@ -160,6 +160,8 @@ struct TaggerEndToEndTests {
             }
             let during = try await gateway.call("GET", "/v1/batches/\(id)").body
             #expect(during["lifecycle_status"]?.stringValue == "running")
+            let stored = try await gateway.call("GET", "/v1/batches/\(id)/results?limit=100").body["data"]?.arrayValue ?? []
+            #expect(stored.filter { $0["status"]?.stringValue == "succeeded" }.count >= 1, "rows are stored as they arrive")
             #expect(try await gateway.call("POST", "/v1/batches/\(id)/resume").status == 202)
             let (batch, _) = try await gateway.waitForTerminal(id)
             #expect(batch["lifecycle_status"]?.stringValue == "completed")
@@ -170,6 +172,25 @@ struct TaggerEndToEndTests {
             let refused = try await gateway.call("POST", "/v1/batches/\(airops)/pause")
             #expect(refused.status == 409)
             #expect(refused.body["error"]?["code"]?.stringValue == "not_pausable")
+        }
+    }
+
+    @Test func rateLimitedDocumentsAreRetriedAndNeverCountedFailed() async throws {
+        var settings = GatewayHarness.TaggerSettings()
+        settings.scenario = .init(documentInterval: .milliseconds(20), rateLimitEvery: 3)
+        try await GatewayHarness.run(tagger: settings) { gateway in
+            let id = try #require(try await gateway.createTaggingBatch(documents: 12)["id"]?.stringValue)
+            var failedSeen = 0
+            try await eventually("the batch completed", timeout: .seconds(20)) {
+                let batch = try await gateway.call("GET", "/v1/batches/\(id)").body
+                failedSeen = max(failedSeen, batch["progress"]?["failed"]?.intValue ?? 0)
+                return batch["lifecycle_status"]?.stringValue == "completed"
+            }
+            #expect(failedSeen == 0, "a document the vendor retries is pending, not failed")
+            let rows = try await gateway.call("GET", "/v1/batches/\(id)/results?limit=100").body["data"]?.arrayValue ?? []
+            #expect(rows.count == 12)
+            #expect(rows.allSatisfy { $0["status"]?.stringValue == "succeeded" })
+            #expect(rows.contains { $0["data"]?["retry_count"]?.intValue == 2 }, "the retried rows keep their retry count")
         }
     }
 

@@ -92,8 +92,10 @@ final class JobEngine: Sendable {
         let jobs = try await store.activeJobs()
         for job in jobs {
             cache.put(job)
-            let interval = providers[job.provider]?.pollInterval ?? .seconds(15)
-            let spread = job.providerBatchID == nil ? min(interval, .seconds(1)) : interval
+            let provider = providers[job.provider]
+            let interval = provider?.pollInterval ?? .seconds(15)
+            // Submits and vendor connections are resumed within a second; polls spread over their interval.
+            let spread = job.providerBatchID == nil || provider is any StreamingBatchProvider ? min(interval, .seconds(1)) : interval
             scheduler.schedule(job.id, after: spread * Double.random(in: 0...1))
         }
         return jobs.count
