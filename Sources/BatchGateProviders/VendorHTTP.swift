@@ -1,4 +1,5 @@
 import BatchGateCore
+import Logging
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -12,6 +13,30 @@ import Foundation
 struct VendorHTTP: Sendable {
     /// The vendor's name in messages, e.g. `AirOps`.
     let vendor: String
+
+    /// Sends one request to the vendor with `credentials` (e.g. `Authorization: Bearer …`), asking for JSON,
+    /// and returns a 2xx response; anything else becomes a `ProviderError` that never shows `secret`.
+    func send(
+        _ method: String, baseURL: String, path: String, credentials: [(name: String, value: String)], body: [UInt8]?,
+        timeout: Duration, secret: String, transport: any HTTPTransport, logger: Logger
+    ) async throws(ProviderError) -> HTTPResponse {
+        var headers = credentials
+        headers.append(("Accept", "application/json"))
+        if body != nil { headers.append(("Content-Type", "application/json")) }
+        let request = HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body, timeout: timeout)
+        let response: HTTPResponse
+        do {
+            response = try await transport.send(request)
+        } catch {
+            throw self.error(error, method: method, path: path)
+        }
+        if let failure = self.error(response, secret: secret, now: .now()) {
+            logger.debug(
+                "\(vendor) request failed", metadata: ["method": "\(method)", "path": "\(path)", "status": "\(response.status)"])
+            throw failure
+        }
+        return response
+    }
 
     /// The error for a request that got no response.
     func error(_ error: TransportError, method: String, path: String) -> ProviderError {

@@ -224,23 +224,8 @@ public struct AirOpsProvider: BatchProvider {
     static let http = VendorHTTP(vendor: "AirOps")
 
     private func send(_ method: String, _ path: String, body: [UInt8]? = nil) async throws(ProviderError) -> HTTPResponse {
-        var headers: [(name: String, value: String)] = [
-            ("Authorization", "Bearer \(token)"), ("Accept", "application/json"),
-        ]
-        if body != nil { headers.append(("Content-Type", "application/json")) }
-        let request = HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body, timeout: timeout)
-        let response: HTTPResponse
-        do {
-            response = try await transport.send(request)
-        } catch {
-            throw Self.http.error(error, method: method, path: path)
-        }
-        if let failure = Self.http.error(response, secret: token, now: .now()) {
-            logger.debug(
-                "AirOps request failed",
-                metadata: ["method": "\(method)", "path": "\(path)", "status": "\(response.status)"])
-            throw failure
-        }
-        return response
+        try await Self.http.send(
+            method, baseURL: baseURL, path: path, credentials: [("Authorization", "Bearer \(token)")], body: body, timeout: timeout,
+            secret: token, transport: transport, logger: logger)
     }
 }

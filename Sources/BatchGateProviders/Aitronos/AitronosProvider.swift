@@ -396,27 +396,13 @@ public struct AitronosProvider: BatchProvider {
         if let misconfiguration {
             throw ProviderError(.rejected, "The Aitronos provider is misconfigured: \(misconfiguration)")
         }
-        var headers: [(name: String, value: String)] =
+        let credentials: [(name: String, value: String)] =
             switch auth {
             case .bearer: [("Authorization", "Bearer \(apiKey)")]
             case .xAPIKey: [("X-API-Key", apiKey)]
             }
-        headers.append(("Accept", "application/json"))
-        if body != nil { headers.append(("Content-Type", "application/json")) }
-        let fullPath = pathPrefix + path
-        let request = HTTPRequest(method: method, url: baseURL + fullPath, headers: headers, body: body, timeout: timeout)
-        let response: HTTPResponse
-        do {
-            response = try await transport.send(request)
-        } catch {
-            throw Self.http.error(error, method: method, path: fullPath)
-        }
-        if let failure = Self.http.error(response, secret: apiKey, now: .now()) {
-            logger.debug(
-                "Aitronos request failed",
-                metadata: ["method": "\(method)", "path": "\(fullPath)", "status": "\(response.status)"])
-            throw failure
-        }
-        return response
+        return try await Self.http.send(
+            method, baseURL: baseURL, path: pathPrefix + path, credentials: credentials, body: body, timeout: timeout, secret: apiKey,
+            transport: transport, logger: logger)
     }
 }
