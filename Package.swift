@@ -94,7 +94,7 @@ let package = Package(
             name: "batchgate",
             dependencies: [
                 "BatchGateServer", "BatchGateSimulators", "BatchGateConfig", "BatchGateCore",
-                "BatchGateTransport",
+                "BatchGateTransport", "BatchGateClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -137,6 +137,10 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
+
+        // The command line client's pure logic (progress drawing), kept apart so tests can import it.
+        .target(name: "BatchGateClient", dependencies: ["BatchGateCore"]),
+        .testTarget(name: "BatchGateClientTests", dependencies: ["BatchGateClient", "BatchGateCore"]),
     ]
 )
 

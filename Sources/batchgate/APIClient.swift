@@ -9,8 +9,10 @@ struct APIClient: Sendable {
     let apiKey: String
 
     /// Sends a request; a non-2xx answer throws with the API's error message.
-    func send(_ method: String, _ path: String, body: JSONValue? = nil) async throws -> JSONValue {
-        var headers: [(name: String, value: String)] = [("authorization", "Bearer \(apiKey)")]
+    func send(
+        _ method: String, _ path: String, body: JSONValue? = nil, headers extra: [(name: String, value: String)] = []
+    ) async throws -> JSONValue {
+        var headers: [(name: String, value: String)] = [("authorization", "Bearer \(apiKey)")] + extra
         var bytes: [UInt8]?
         if let body {
             headers.append(("content-type", "application/json"))

@@ -10,7 +10,9 @@ struct BatchGateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batchgate",
         abstract: "One API, one status model and one webhook stream for several asynchronous batch vendors.",
-        subcommands: [Serve.self, Validate.self, Simulate.self, Demo.self, Migrate.self],
+        subcommands: [
+            Serve.self, Validate.self, Simulate.self, Demo.self, Migrate.self, Submit.self, Status.self, Cancel.self, Watch.self,
+        ],
         defaultSubcommand: Serve.self)
 }
 

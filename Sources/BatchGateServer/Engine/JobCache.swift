@@ -21,6 +21,8 @@ final class JobCache: Sendable {
 
     private let state = Mutex(State())
     private let finishedCapacity: Int
+    /// Every newer version `put` stores, for the events stream.
+    let changes = JobChangeFeed()
 
     /// - Parameter finishedCapacity: how many finished jobs to keep; active jobs are always kept.
     init(finishedCapacity: Int = 20_000) {
@@ -51,6 +53,7 @@ final class JobCache: Sendable {
                     state.entries[oldest] = nil
                 }
             }
+            changes.publish(job)
             return job
         }
     }

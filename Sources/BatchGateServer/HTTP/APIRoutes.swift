@@ -67,6 +67,7 @@ struct APIRoutes: Sendable {
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
         }
         api.get(":id/deliveries") { request, context in try await deliveries(request, context) }
+        EventStreamRoute(engine: engine).register(on: api)
     }
 
     private func create(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {

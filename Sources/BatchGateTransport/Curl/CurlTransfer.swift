@@ -8,6 +8,8 @@ struct Submission: Sendable {
     var id: UInt64
     var request: PreparedRequest
     var continuation: CheckedContinuation<TransferResult, Never>
+    /// Set for a streamed request: takes the body as it arrives instead of collecting it.
+    var sink: StreamSink? = nil
 }
 
 /// One request in flight: the easy handle carrying it, the response collected so far, and the
@@ -26,6 +28,7 @@ final class Transfer {
     private let maxResponseBytes: Int
     private let addressFilter: (@Sendable (String) -> Bool)?
     private var headerList: HeaderList?
+    private let sink: StreamSink?
 
     private var responseHeaders: [(name: String, value: String)] = []
     private var body: [UInt8] = []
@@ -40,6 +43,7 @@ final class Transfer {
         origin = submission.request.origin
         maxResponseBytes = configuration.maxResponseBytes
         addressFilter = configuration.allowRemoteAddress
+        sink = submission.sink
     }
 
     /// Sets every option for this request on the (freshly reset) easy handle; returns the error
@@ -121,6 +125,7 @@ final class Transfer {
 
     /// Appends response body bytes; false (which aborts the transfer) past `maxResponseBytes`.
     func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        if let sink { return sink.receive(status: easy.info(CURLINFO_RESPONSE_CODE) ?? 0, headers: responseHeaders, bytes) }
         guard body.count + bytes.count <= maxResponseBytes else {
             bodyLimitExceeded = true
             return false

@@ -1,0 +1,136 @@
+import BatchGateCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// `GET /v1/batches/{id}/events`: the batch object as Server-Sent Events.
+///
+/// One `batch` event per stored version of the job (`id:` is the version, `data:` the same bytes as
+/// `GET /v1/batches/{id}` at that version), the current state first, a `: heartbeat` comment every
+/// ``heartbeat``, and the end of the stream after the event of a terminal status. A `Last-Event-ID`
+/// header skips every version up to and including it. A slow client skips intermediate versions (each
+/// event is the whole object, so the newest supersedes the rest); it never holds up the engine. Open
+/// streams end when the server shuts down gracefully.
+struct EventStreamRoute: Sendable {
+    /// The heartbeat period of streams served by routes registered in this task (tests shorten it).
+    @TaskLocal static var defaultHeartbeat: Duration = .seconds(15)
+
+    let engine: JobEngine
+    var heartbeat: Duration = EventStreamRoute.defaultHeartbeat
+
+    func register(on group: RouterGroup<GatewayRequestContext>) {
+        group.get(":id/events") { request, context in try await stream(request, context) }
+    }
+
+    private enum Wake: Sendable {
+        case changed
+        case heartbeat
+    }
+
+    private func stream(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let tenant = try context.requireTenant()
+        let lastEventID = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int($0) }
+        let found = try await engine.job(id, tenant: tenant)
+        // Subscribed before reading the current state again, so no version stored in between is missed.
+        let changes = engine.cache.changes.subscribe(id)
+        let current = engine.cache.job(id).flatMap { $0.version > found.version ? $0 : nil } ?? found
+        let engine = engine
+        let heartbeat = heartbeat
+        let body = ResponseBody { writer in
+            let newest = NewestJob(current)
+            let (wakes, wake) = AsyncStream.makeStream(of: Wake.self, bufferingPolicy: .bufferingNewest(1))
+            wake.yield(.changed)
+            try await withGracefulShutdownHandler {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await job in changes {
+                            newest.offer(job)
+                            wake.yield(.changed)
+                        }
+                        wake.finish()
+                    }
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: heartbeat)
+                            wake.yield(.heartbeat)
+                        }
+                    }
+                    // An id from the future (another server, a bogus header) resends the current state.
+                    var sent = lastEventID.map { $0 <= current.version ? $0 : 0 } ?? 0
+                    for await reason in wakes {
+                        if let job = newest.take(newerThan: sent) {
+                            try await writer.write(Self.event(id: job.version, data: try await Self.rendering(job, engine)))
+                            sent = job.version
+                            if !job.isActive { break }
+                        } else if reason == .heartbeat {
+                            try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                        } else if current.version <= sent && !current.isActive {
+                            // The client already has the terminal version.
+                            break
+                        }
+                    }
+                    group.cancelAll()
+                }
+            } onGracefulShutdown: {
+                wake.finish()
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    /// The batch object at `job`'s version: the rendering `GET` answers with when one is cached.
+    private static func rendering(_ job: Job, _ engine: JobEngine) async throws -> ByteBuffer {
+        if let cached = engine.cache.rendered(job.id), cached.job.version == job.version, let body = cached.body {
+            return body
+        }
+        return try await engine.rendering(job)
+    }
+
+    /// One `batch` event; `data` is split into one `data:` line per line, so a client joining them
+    /// with newlines gets the bytes back.
+    static func event(id: Int, data: ByteBuffer) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(data.readableBytes + 64)
+        buffer.writeString("event: batch\nid: \(id)\n")
+        let bytes = data.readableBytesView
+        var start = bytes.startIndex
+        while true {
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
+            buffer.writeString("data: ")
+            buffer.writeBytes(bytes[start..<end])
+            buffer.writeString("\n")
+            guard end < bytes.endIndex else { break }
+            start = bytes.index(after: end)
+        }
+        buffer.writeString("\n")
+        return buffer
+    }
+}
+
+/// The newest version of a job a stream has not sent yet: at most one, whatever the client's pace.
+private final class NewestJob: Sendable {
+    private let job: Mutex<Job?>
+
+    init(_ job: Job) { self.job = Mutex(job) }
+
+    /// Keeps `job` unless a newer version is already waiting.
+    func offer(_ job: Job) {
+        self.job.withLock { stored in
+            if stored.map({ $0.version < job.version }) ?? true { stored = job }
+        }
+    }
+
+    /// The waiting version if it is newer than `version`, taking it out.
+    func take(newerThan version: Int) -> Job? {
+        job.withLock { stored in
+            guard let job = stored, job.version > version else { return nil }
+            stored = nil
+            return job
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import BatchGateCore
+import Foundation
+import Testing
+
+/// `batchgate submit`, `status` and `watch` run as processes against a gateway in this process.
+@Suite(.timeLimit(.minutes(2)))
+struct WatchCommandTests {
+    /// Runs the binary on a thread of its own (so the gateway keeps the cooperative pool); kills it after `timeout`.
+    func run(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60) async throws
+        -> (status: Int32, stdout: String, stderr: String, timedOut: Bool)
+    {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(
+                    with: Result {
+                        let process = Process()
+                        process.executableURL = URL(fileURLWithPath: CrashRecoveryTests.binary)
+                        process.arguments = arguments
+                        process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { _, new in new }
+                        let out = Pipe()
+                        let err = Pipe()
+                        process.standardOutput = out
+                        process.standardError = err
+                        try process.run()
+                        let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+                        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+                        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+                        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+                        process.waitUntilExit()
+                        let timedOut = process.terminationReason == .uncaughtSignal
+                        killer.cancel()
+                        return (
+                            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self),
+                            timedOut
+                        )
+                    })
+            }.start()
+        }
+    }
+
+    @Test func watchFollowsThreeJobsToCompletionInPlainMode() async throws {
+        try await GatewayHarness.run { gateway in
+            let connection = ["--url", gateway.baseURL]
+            let environment = ["BATCHGATE_API_KEY": gateway.apiKey]
+            var ids: [String] = []
+            for index in 0..<3 {
+                let submitted = try await run(
+                    ["submit", "--route", "scrape", "--urls", "https://example.com/\(index)/a,https://example.com/\(index)/b"] + connection,
+                    environment: environment, timeout: 30)
+                #expect(submitted.status == 0, "\(submitted.stderr)")
+                let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(Identifier.isWellFormed(id, prefix: "bat"), "\(submitted.stdout)")
+                ids.append(id)
+            }
+
+            let watch = try await run(["watch"] + ids + connection, environment: environment, timeout: 60)
+            #expect(!watch.timedOut)
+            #expect(watch.status == 0, "stdout: \(watch.stdout)\nstderr: \(watch.stderr)")
+            let lines = watch.stdout.split(separator: "\n").map(String.init)
+            for id in ids {
+                #expect(lines.contains { $0.hasPrefix("\(id) ") }, "a line per event of \(id)")
+                #expect(lines.contains { $0.hasPrefix("final \(id) completed 100% 2/0/2 ") }, "\(lines)")
+            }
+            #expect(!watch.stdout.contains("\u{1B}["), "no terminal escapes on a pipe")
+
+            let status = try await run(["status", ids[0]] + connection, environment: environment, timeout: 30)
+            #expect(status.status == 0)
+            #expect(status.stdout.hasPrefix("\(ids[0]) completed 100% 2/0/2 "), "\(status.stdout)")
+        }
+    }
+
+    @Test func watchExitsOneWhenAJobDidNotComplete() async throws {
+        try await GatewayHarness.run(scenario: .init(outcome: .scrapingFailure)) { gateway in
+            let created = try await gateway.createBatch(urls: ["https://example.com/a"])
+            let id = try #require(created["id"]?.stringValue)
+            let watch = try await run(
+                ["watch", id, "--url", gateway.baseURL, "--api-key", gateway.apiKey], timeout: 60)
+            #expect(!watch.timedOut)
+            #expect(watch.status == 1, "\(watch.stdout) \(watch.stderr)")
+            #expect(watch.stdout.contains("final \(id) failed"), "\(watch.stdout)")
+        }
+    }
+}
