@@ -9,13 +9,17 @@ import ServiceLifecycle
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Start the built-in vendor simulators and a gateway on a temporary SQLite file, submit a batch, and show its unified status live.")
+        abstract:
+            "Start the built-in vendor simulators and a gateway on a temporary SQLite file, run one batch on each of the three vendors, and show their unified status live, side by side.")
 
-    @Option(help: "How many URLs the demo batch has.")
-    var urls = 12
+    @Option(help: "How many items each demo batch has.")
+    var items = 12
 
-    @Option(help: "Seconds the simulated vendor spends on each of its phases.")
+    @Option(help: "Seconds the simulated vendors spend on each AirOps phase (the others are paced to match).")
     var phaseSeconds = 2.0
+
+    @Flag(help: "Print one line per event even on a terminal.")
+    var plain = false
 
     func run() async throws {
         let logger = makeLogger("batchgate.demo", defaultLevel: .warning)
@@ -29,85 +33,94 @@ struct Demo: AsyncParsableCommand {
         let scenario = AirOpsSimulator.Scenario(
             queueDelay: phase / 2, scrapingDuration: phase, analyzingDuration: phase / 2, enrichingSubmitDelay: phase / 4,
             enrichingDuration: phase)
+        // Each vendor takes about as long as AirOps's phases in all: about 4.25 phases.
+        let perItem = phase * 4.25 / Double(max(1, items))
+        let tagger = TaggerSimulator.Configuration(
+            token: vendorToken, scenario: .init(documentInterval: perItem, failEvery: 6), keepaliveInterval: .seconds(5))
+        let aitronos = AitronosSimulator.Configuration(apiKey: vendorToken, perURLDuration: perItem * 2, parallelJobs: 2)
 
         try await CurlHTTPClient.withClient(logger: logger) { transport in
-            try await withAirOpsSimulator(.init(token: vendorToken, scenario: scenario), transport: transport, logger: logger) { vendorURL, _ in
-                let port = try LoopbackPort.reserve()
-                let publicURL = "http://127.0.0.1:\(port)"
-                let configuration = GatewayConfiguration(
-                    server: .init(host: "127.0.0.1", port: port, publicURL: publicURL),
-                    store: .sqlite(path: directory.appendingPathComponent("batchgate.sqlite").path),
-                    apiKeys: [.init(tenant: "demo", key: apiKey)],
-                    providers: [
-                        .init(name: "airops", kind: "olostep-airops", baseURL: vendorURL, pollInterval: .seconds(1), options: ["token": .string(vendorToken)])
-                    ],
-                    routes: [.init(name: "scrape", kind: .urlBatch, targets: [.init(provider: "airops")])])
-                let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
-                say("BatchGate demo: AirOps simulator at \(vendorURL), gateway at \(publicURL) (SQLite in \(directory.path))")
-                let services = ServiceGroup(services: gateway.services, logger: logger)
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await services.run() }
-                    do {
-                        try await watchOneBatch(transport: transport, publicURL: publicURL, apiKey: apiKey)
-                    } catch {
-                        await services.triggerGracefulShutdown()
-                        throw error
+            try await withAirOpsSimulator(.init(token: vendorToken, scenario: scenario), transport: transport, logger: logger) { airopsURL, _ in
+                try await withAitronosSimulator(aitronos, logger: logger) { aitronosURL, _ in
+                    try await withTaggerSimulator(tagger, logger: logger) { taggerURL, _ in
+                        let port = try LoopbackPort.reserve()
+                        let publicURL = "http://127.0.0.1:\(port)"
+                        let configuration = GatewayConfiguration(
+                            server: .init(host: "127.0.0.1", port: port, publicURL: publicURL),
+                            store: .sqlite(path: directory.appendingPathComponent("batchgate.sqlite").path),
+                            apiKeys: [.init(tenant: "demo", key: apiKey)],
+                            providers: [
+                                .init(name: "airops", kind: "olostep-airops", baseURL: airopsURL, pollInterval: .seconds(1), options: ["token": .string(vendorToken)]),
+                                .init(name: "aitronos", kind: "aitronos-scrape", baseURL: aitronosURL, pollInterval: .seconds(1), options: ["api_key": .string(vendorToken)]),
+                                .init(
+                                    name: "tagger", kind: "doc-tagging-ws", baseURL: taggerURL, pollInterval: .seconds(1),
+                                    options: ["token": .string(vendorToken), "keepalive_interval": .duration(.seconds(5))]),
+                            ],
+                            routes: [
+                                .init(name: "scrape", kind: .urlBatch, targets: [.init(provider: "airops")]),
+                                .init(name: "extract", kind: .urlBatch, targets: [.init(provider: "aitronos")]),
+                                .init(name: "tag-documents", kind: .documentTagging, targets: [.init(provider: "tagger")]),
+                            ])
+                        let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
+                        say("BatchGate demo: gateway at \(publicURL), SQLite in \(directory.path)")
+                        say("simulators: AirOps \(airopsURL), Aitronos \(aitronosURL), document tagger \(taggerURL)")
+                        let services = ServiceGroup(services: gateway.services, logger: logger)
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            group.addTask { try await services.run() }
+                            do {
+                                try await runBatches(transport: transport, publicURL: publicURL, apiKey: apiKey)
+                            } catch {
+                                await services.triggerGracefulShutdown()
+                                throw error
+                            }
+                            await services.triggerGracefulShutdown()
+                            try await group.waitForAll()
+                        }
                     }
-                    await services.triggerGracefulShutdown()
-                    try await group.waitForAll()
                 }
             }
         }
     }
 
-    private func watchOneBatch(transport: CurlHTTPClient, publicURL: String, apiKey: String) async throws {
+    /// One batch per vendor, followed side by side through their event streams; then their results.
+    private func runBatches(transport: CurlHTTPClient, publicURL: String, apiKey: String) async throws {
         let client = APIClient(transport: transport, baseURL: publicURL, apiKey: apiKey)
         try await client.waitUntilReady()
-        let list = (0..<urls).map { index in
-            index % 6 == 5 ? "https://example.com/fail/page-\(index)" : "https://example.com/articles/\(index)"
+        let urls: [JSONValue] = (0..<items).map { index in
+            .string(index % 6 == 5 ? "https://example.com/fail/page-\(index)" : "https://example.com/articles/\(index)")
         }
-        let body: JSONValue = .object([
-            "route": .string("scrape"),
-            "input": .object(["urls": .array(list.map(JSONValue.string)), "brands": .array([.string("BatchGate")])]),
-        ])
-        let created = try await client.send("POST", "/v1/batches", body: body)
-        guard let id = created["id"]?.stringValue else { throw ValidationError("The gateway did not return a batch id.") }
-        say("created \(id) on route scrape → provider \(created["provider"]?.stringValue ?? "?")")
-        say("polling_url \(created["polling_url"]?.stringValue ?? "")")
-        let start = ContinuousClock.now
-        var lastLine = ""
-        while true {
+        let documents: [JSONValue] = (0..<items).map { index in
+            ["title": .string("Handbook chapter \(index + 1)"), "file_path": .string("s3://demo/handbook-\(index + 1).pdf"), "file_source_type": "s3"]
+        }
+        let requests: [JSONValue] = [
+            ["route": "scrape", "input": ["urls": .array(urls), "brands": ["BatchGate"]]],
+            ["route": "extract", "input": ["urls": .array(urls), "schema": ["type": "object", "properties": ["title": ["type": "string"]]]]],
+            ["route": "tag-documents", "input": ["documents": .array(documents), "config": ["num_tags": 5]]],
+        ]
+        var ids: [String] = []
+        for request in requests {
+            let created = try await client.send("POST", "/v1/batches", body: request)
+            guard let id = created["id"]?.stringValue else { throw ValidationError("The gateway did not return a batch id.") }
+            say("created \(id) on route \(request["route"]?.stringValue ?? "?") → \(created["provider_kind"]?.stringValue ?? "?")  events_url \(created["events_url"]?.stringValue ?? "")")
+            ids.append(id)
+        }
+        _ = await Watch.show(ids, api: client, transport: transport, terminal: !plain && isatty(1) != 0)
+        for id in ids {
             let batch = try await client.send("GET", "/v1/batches/\(id)")
-            let line = Self.describe(batch)
-            if line != lastLine {
-                let elapsed = (ContinuousClock.now - start).seconds
-                say(String(format: "[%5.1fs] ", elapsed) + line)
-                lastLine = line
-            }
-            if let status = batch["lifecycle_status"]?.stringValue, LifecycleStatus(rawValue: status)?.isTerminal == true {
-                let results = try await client.send("GET", "/v1/batches/\(id)/results?limit=1000")
-                if case .array(let items)? = results["data"] {
-                    let failed = items.filter { $0["status"]?.stringValue == "failed" }.count
-                    say("results: \(items.count) items, \(items.count - failed) succeeded, \(failed) failed")
-                }
-                return
-            }
-            try await Task.sleep(for: .milliseconds(200))
+            let results = try await client.send("GET", "/v1/batches/\(id)/results?limit=1000")
+            let rows = results["data"]?.arrayValue ?? []
+            let failed = rows.filter { $0["status"]?.stringValue == "failed" }.count
+            say(
+                "\(id) \(batch["provider_kind"]?.stringValue ?? "?"): \(batch["lifecycle_status"]?.stringValue ?? "?"), "
+                    + "\(rows.count) results, \(rows.count - failed) succeeded, \(failed) failed")
         }
     }
+}
 
-    static func describe(_ batch: JSONValue) -> String {
-        let status = batch["lifecycle_status"]?.stringValue ?? "?"
-        let vendor = batch["provider_status"]?.stringValue ?? "-"
-        func count(_ key: String) -> Int {
-            if case .number(let value)? = batch["progress"]?[key] { return Int(value) }
-            return 0
-        }
-        var phases: [String] = []
-        if case .array(let items)? = batch["phases"] {
-            phases = items.map { "\($0["name"]?.stringValue ?? "?")=\($0["state"]?.stringValue ?? "?")" }
-        }
-        let padded = status.padding(toLength: 9, withPad: " ", startingAt: 0)
-        return "\(padded) \(String(format: "%3d", count("percent")))%  succeeded \(count("succeeded"))/\(count("total")), failed \(count("failed"))  provider_status=\(vendor)  \(phases.joined(separator: " "))"
+extension JSONValue {
+    /// The elements of an array, or empty.
+    var arrayValue: [JSONValue] {
+        if case .array(let items) = self { return items }
+        return []
     }
 }

@@ -29,53 +29,65 @@ struct Watch: AsyncParsableCommand {
 
     func run() async throws {
         let terminal = !plain && isatty(1) != 0
-        var board = ProgressBoard(ids: ids, mode: terminal ? .terminal(barWidth: 30) : .plain)
         let ids = ids
-        try await client.withClient { api, transport in
-            let (updates, sink) = AsyncStream.makeStream(of: Update.self)
-            await withTaskGroup(of: Void.self) { group in
-                for id in ids {
-                    group.addTask { await Self.follow(id, api: api, transport: transport, into: sink) }
+        let board = try await client.withClient { api, transport in
+            await Self.show(ids, api: api, transport: transport, terminal: terminal)
+        }
+        if !board.allCompleted { throw ExitCode(1) }
+    }
+
+    /// Follows every batch's event stream concurrently and draws the board (redrawn in place on a
+    /// terminal, one plain line per event otherwise) until each batch ended; returns the final board.
+    static func show(_ ids: [String], api: APIClient, transport: CurlHTTPClient, terminal: Bool) async -> ProgressBoard {
+        var board = ProgressBoard(ids: ids, mode: terminal ? .terminal(barWidth: 30) : .plain)
+        let (updates, sink) = AsyncStream.makeStream(of: Update.self)
+        await withTaskGroup(of: Void.self) { group in
+            for id in ids {
+                group.addTask { await Self.follow(id, api: api, transport: transport, into: sink) }
+            }
+            if terminal {
+                group.addTask {
+                    while (try? await Task.sleep(for: .milliseconds(500))) != nil { sink.yield(.tick) }
+                }
+                print(board.redraw(), terminator: "")
+                fflush(nil)
+            }
+            var ended = Set<String>()
+            var received: [String: ContinuousClock.Instant] = [:]
+            var latest: [String: JobProgress] = [:]
+            var printed: [String: String] = [:]
+            for await update in updates {
+                switch update {
+                case .progress(let progress, let done):
+                    if done { ended.insert(progress.id) }
+                    received[progress.id] = .now
+                    latest[progress.id] = progress
+                    let line = board.update(progress)
+                    // A change the line does not show (a row starting) prints nothing new.
+                    if !terminal && printed[progress.id] != line {
+                        say(line)
+                        printed[progress.id] = line
+                    }
+                case .tick:
+                    // Elapsed time moves on between events for batches still running.
+                    for (id, progress) in latest where !progress.isTerminal && progress.problem == nil && !ended.contains(id) {
+                        var moved = progress
+                        moved.elapsedSeconds += (ContinuousClock.now - (received[id] ?? .now)).seconds
+                        board.update(moved)
+                    }
                 }
                 if terminal {
-                    group.addTask {
-                        while (try? await Task.sleep(for: .milliseconds(500))) != nil { sink.yield(.tick) }
-                    }
                     print(board.redraw(), terminator: "")
                     fflush(nil)
                 }
-                var ended = Set<String>()
-                var received: [String: ContinuousClock.Instant] = [:]
-                var latest: [String: JobProgress] = [:]
-                for await update in updates {
-                    switch update {
-                    case .progress(let progress, let done):
-                        if done { ended.insert(progress.id) }
-                        received[progress.id] = .now
-                        latest[progress.id] = progress
-                        let line = board.update(progress)
-                        if !terminal { say(line) }
-                    case .tick:
-                        // Elapsed time moves on between events for batches still running.
-                        for (id, progress) in latest where !progress.isTerminal && progress.problem == nil && !ended.contains(id) {
-                            var moved = progress
-                            moved.elapsedSeconds += (ContinuousClock.now - (received[id] ?? .now)).seconds
-                            board.update(moved)
-                        }
-                    }
-                    if terminal {
-                        print(board.redraw(), terminator: "")
-                        fflush(nil)
-                    }
-                    if ended.count == ids.count { break }
-                }
-                group.cancelAll()
+                if ended.count == ids.count { break }
             }
+            group.cancelAll()
         }
         if !terminal {
             for line in board.finalLines() { say(line) }
         }
-        if !board.allCompleted { throw ExitCode(1) }
+        return board
     }
 
     /// Follows one batch's `events_url` until a terminal event, reconnecting with `Last-Event-ID`

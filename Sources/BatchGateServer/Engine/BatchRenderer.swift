@@ -45,7 +45,7 @@ struct BatchRenderer: Sendable {
 
     static func encode(_ value: some Encodable) -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         // Encoding our own value types cannot fail.
         return [UInt8]((try? encoder.encode(value)) ?? Data("{}".utf8))
     }
