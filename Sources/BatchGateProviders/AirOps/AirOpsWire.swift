@@ -31,9 +31,9 @@ enum AirOpsWire {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             id = try c.decodeIfPresent(String.self, forKey: .id)
             object = try? c.decodeIfPresent(String.self, forKey: .object)
-            created = try c.flexibleInt64(.created) ?? c.flexibleInt64(.createdAt)
-            timestamp = try c.flexibleInt64(.timestamp)
-            totalURLs = try c.flexibleInt(.totalURLs)
+            created = try c.lenientInt64(.created) ?? c.lenientInt64(.createdAt)
+            timestamp = try c.lenientInt64(.timestamp)
+            totalURLs = try c.lenientInt(.totalURLs)
             status = try c.decodeIfPresent(StatusField.self, forKey: .status)
             batchMode = try? c.decodeIfPresent(Bool.self, forKey: .batchMode)
             scraping = try c.decodeIfPresent(ScrapingPhase.self, forKey: .scraping)
@@ -117,12 +117,12 @@ enum AirOpsWire {
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             state = try? c.decodeIfPresent(String.self, forKey: .state)
-            submitted = try c.flexibleInt(.submitted)
-            valid = try c.flexibleInt(.valid)
-            succeeded = try c.flexibleInt(.succeeded)
-            failed = try c.flexibleInt(.failed)
-            startedAt = try c.flexibleInt64(.startedAt)
-            completedAt = try c.flexibleInt64(.completedAt)
+            submitted = try c.lenientInt(.submitted)
+            valid = try c.lenientInt(.valid)
+            succeeded = try c.lenientInt(.succeeded)
+            failed = try c.lenientInt(.failed)
+            startedAt = try c.lenientInt64(.startedAt)
+            completedAt = try c.lenientInt64(.completedAt)
             error = try? c.decodeIfPresent(ErrorObject.self, forKey: .error)
         }
     }
@@ -148,9 +148,9 @@ enum AirOpsWire {
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             state = try? c.decodeIfPresent(String.self, forKey: .state)
-            itemsAnalyzed = try c.flexibleInt(.itemsAnalyzed)
-            itemsNeedingEnrichment = try c.flexibleInt(.itemsNeedingEnrichment)
-            itemsComplete = try c.flexibleInt(.itemsComplete)
+            itemsAnalyzed = try c.lenientInt(.itemsAnalyzed)
+            itemsNeedingEnrichment = try c.lenientInt(.itemsNeedingEnrichment)
+            itemsComplete = try c.lenientInt(.itemsComplete)
             var fields: [String: Int] = [:]
             if let raw = try? c.decodeIfPresent([String: JSONValue].self, forKey: .fieldsToEnrich) {
                 for (name, value) in raw {
@@ -158,8 +158,8 @@ enum AirOpsWire {
                 }
             }
             fieldsToEnrich = fields
-            startedAt = try c.flexibleInt64(.startedAt)
-            completedAt = try c.flexibleInt64(.completedAt)
+            startedAt = try c.lenientInt64(.startedAt)
+            completedAt = try c.lenientInt64(.completedAt)
             error = try? c.decodeIfPresent(ErrorObject.self, forKey: .error)
         }
     }
@@ -185,14 +185,14 @@ enum AirOpsWire {
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             state = try? c.decodeIfPresent(String.self, forKey: .state)
-            itemsToEnrich = try c.flexibleInt(.itemsToEnrich)
-            itemsEnriched = try c.flexibleInt(.itemsEnriched)
-            itemsFailed = try c.flexibleInt(.itemsFailed)
+            itemsToEnrich = try c.lenientInt(.itemsToEnrich)
+            itemsEnriched = try c.lenientInt(.itemsEnriched)
+            itemsFailed = try c.lenientInt(.itemsFailed)
             llmBatchID = try? c.decodeIfPresent(String.self, forKey: .llmBatchID)
             batchMode = try? c.decodeIfPresent(Bool.self, forKey: .batchMode)
             llm = try? c.decodeIfPresent(LLM.self, forKey: .llm)
-            startedAt = try c.flexibleInt64(.startedAt)
-            completedAt = try c.flexibleInt64(.completedAt)
+            startedAt = try c.lenientInt64(.startedAt)
+            completedAt = try c.lenientInt64(.completedAt)
             error = try? c.decodeIfPresent(ErrorObject.self, forKey: .error)
         }
     }
@@ -211,11 +211,11 @@ enum AirOpsWire {
 
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            completionTimeMS = try c.flexibleInt(.completionTimeMS)
+            completionTimeMS = try c.lenientInt(.completionTimeMS)
             if let usage = try? c.nestedContainer(keyedBy: UsageKeys.self, forKey: .usage) {
-                promptTokens = try usage.flexibleInt(.promptTokens)
-                completionTokens = try usage.flexibleInt(.completionTokens)
-                totalTokens = try usage.flexibleInt(.totalTokens)
+                promptTokens = try usage.lenientInt(.promptTokens)
+                completionTokens = try usage.lenientInt(.completionTokens)
+                totalTokens = try usage.lenientInt(.totalTokens)
             }
         }
     }
@@ -252,24 +252,6 @@ enum AirOpsWire {
     }
 }
 
-extension KeyedDecodingContainer {
-    /// An integer that may be null, missing, a number or a numeric string. Any other value is an error.
-    fileprivate func flexibleInt(_ key: Key) throws -> Int? {
-        try flexibleInt64(key).map { Int(clamping: $0) }
-    }
-
-    fileprivate func flexibleInt64(_ key: Key) throws -> Int64? {
-        guard contains(key), !(try decodeNil(forKey: key)) else { return nil }
-        if let value = try? decode(Int64.self, forKey: key) { return value }
-        if let value = try? decode(Double.self, forKey: key), value.rounded() == value, abs(value) < 9.0e15 {
-            return Int64(value)
-        }
-        if let text = try? decode(String.self, forKey: key), let value = Int64(text) { return value }
-        throw DecodingError.typeMismatch(
-            Int64.self,
-            DecodingError.Context(codingPath: codingPath + [key], debugDescription: "expected an integer"))
-    }
-}
 
 extension JSONValue {
     /// The value as an integer when it is an integral number or a numeric string.

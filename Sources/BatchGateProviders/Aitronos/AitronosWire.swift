@@ -19,10 +19,10 @@ enum AitronosWire {
 
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            jobID = try c.flexibleString(.jobID) ?? c.flexibleString(.id)
+            jobID = try c.lenientString(.jobID) ?? c.lenientString(.id)
             url = try? c.decodeIfPresent(String.self, forKey: .url)
             status = try? c.decodeIfPresent(String.self, forKey: .status)
-            itemsExtracted = try c.flexibleInt(.itemsExtracted)
+            itemsExtracted = try c.lenientInt(.itemsExtracted)
         }
     }
 
@@ -52,20 +52,20 @@ enum AitronosWire {
 
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            batchID = try c.flexibleString(.batchID)
-            totalURLs = try c.flexibleInt(.totalURLs)
+            batchID = try c.lenientString(.batchID)
+            totalURLs = try c.lenientInt(.totalURLs)
             jobs = try c.decodeIfPresent([JobSummary].self, forKey: .jobs)
-            completed = try c.flexibleInt(.completed)
-            failed = try c.flexibleInt(.failed)
-            pending = try c.flexibleInt(.pending)
-            totalItemsExtracted = try c.flexibleInt(.totalItemsExtracted)
+            completed = try c.lenientInt(.completed)
+            failed = try c.lenientInt(.failed)
+            pending = try c.lenientInt(.pending)
+            totalItemsExtracted = try c.lenientInt(.totalItemsExtracted)
             estimatedCompletion = try? c.decodeIfPresent(String.self, forKey: .estimatedCompletion)
             if c.contains(.progress), !(try c.decodeNil(forKey: .progress)) {
                 let p = try c.nestedContainer(keyedBy: ProgressKeys.self, forKey: .progress)
-                completed = try completed ?? p.flexibleInt(.completed)
-                failed = try failed ?? p.flexibleInt(.failed)
-                pending = try pending ?? p.flexibleInt(.pending)
-                totalItemsExtracted = try totalItemsExtracted ?? p.flexibleInt(.totalItemsExtracted)
+                completed = try completed ?? p.lenientInt(.completed)
+                failed = try failed ?? p.lenientInt(.failed)
+                pending = try pending ?? p.lenientInt(.pending)
+                totalItemsExtracted = try totalItemsExtracted ?? p.lenientInt(.totalItemsExtracted)
             }
         }
     }
@@ -89,7 +89,7 @@ enum AitronosWire {
 
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            jobID = try c.flexibleString(.jobID) ?? c.flexibleString(.id)
+            jobID = try c.lenientString(.jobID) ?? c.lenientString(.id)
             url = try? c.decodeIfPresent(String.self, forKey: .url)
             status = try? c.decodeIfPresent(String.self, forKey: .status)
             extractedData = try c.decodeIfPresent(JSONValue.self, forKey: .extractedData)
@@ -156,25 +156,3 @@ enum AitronosWire {
     }
 }
 
-extension KeyedDecodingContainer {
-    /// An integer that may be null, missing, a number or a numeric string. Any other value is an error.
-    fileprivate func flexibleInt(_ key: Key) throws -> Int? {
-        guard contains(key), !(try decodeNil(forKey: key)) else { return nil }
-        if let value = try? decode(Int.self, forKey: key) { return value }
-        if let value = try? decode(Double.self, forKey: key), value.rounded() == value, abs(value) < 9.0e15 {
-            return Int(value)
-        }
-        if let text = try? decode(String.self, forKey: key), let value = Int(text) { return value }
-        throw DecodingError.typeMismatch(
-            Int.self, DecodingError.Context(codingPath: codingPath + [key], debugDescription: "expected an integer"))
-    }
-
-    /// An identifier that may be a string or an integer; null or missing gives nil.
-    fileprivate func flexibleString(_ key: Key) throws -> String? {
-        guard contains(key), !(try decodeNil(forKey: key)) else { return nil }
-        if let text = try? decode(String.self, forKey: key) { return text }
-        if let number = try? decode(Int64.self, forKey: key) { return String(number) }
-        throw DecodingError.typeMismatch(
-            String.self, DecodingError.Context(codingPath: codingPath + [key], debugDescription: "expected a string id"))
-    }
-}

@@ -245,19 +245,25 @@ extension JobEngine {
         do {
             try await locks.withLock(id) {
                 guard let job = try await currentJob(id), job.isActive, job.providerBatchID == batchID else { return }
-                var updated = job
-                updated.state = JobStateMachine.finish(
-                    job.state, as: .failed,
-                    error: BatchError(
-                        code: "provider_auth_failed", message: "Provider \(job.provider) refused the credentials: \(error.message)",
-                        providerCode: error.providerCode),
-                    at: now())
-                _ = try await commit(
-                    updated, from: job, attempts: [attempt(job, "observe", outcome: error.code.rawValue, batch: batchID, message: error.message)])
+                try await failForCredentials(job, error, operation: "observe")
             }
         } catch {
             logger.error("cannot fail the observed job", metadata: ["job": "\(id)", "error": "\(error)"])
         }
+    }
+
+    /// Fails `job` because its vendor refused the gateway's credentials.
+    private func failForCredentials(_ job: Job, _ error: ProviderError, operation: String) async throws {
+        var updated = job
+        updated.state = JobStateMachine.finish(
+            job.state, as: .failed,
+            error: BatchError(
+                code: "provider_auth_failed", message: "Provider \(job.provider) refused the credentials: \(error.message)",
+                providerCode: error.providerCode),
+            at: now())
+        _ = try await commit(
+            updated, from: job,
+            attempts: [attempt(job, operation, outcome: error.code.rawValue, batch: job.providerBatchID, message: error.message)])
     }
 
     /// Reads the vendor's status while no connection can be opened; its counts and lifecycle are folded
@@ -271,16 +277,7 @@ extension JobEngine {
                     observation = try await provider.poll(providerBatchID: batchID)
                 } catch {
                     logger.warning("status poll failed", metadata: ["job": "\(id)", "error": "\(error)"])
-                    if error.code == .rejected {
-                        var updated = job
-                        updated.state = JobStateMachine.finish(
-                            job.state, as: .failed,
-                            error: BatchError(
-                                code: "provider_auth_failed", message: "Provider \(job.provider) refused the credentials: \(error.message)",
-                                providerCode: error.providerCode),
-                            at: now())
-                        _ = try await commit(updated, from: job, attempts: [attempt(job, "poll", outcome: error.code.rawValue, message: error.message)])
-                    }
+                    if error.code == .rejected { try await failForCredentials(job, error, operation: "poll") }
                     return
                 }
                 let rows = session.counts
