@@ -69,6 +69,55 @@ struct WatchCommandTests {
         }
     }
 
+    @Test func watchShowsOneJobOnEachVendorMovingTo100Percent() async throws {
+        var tagger = GatewayHarness.TaggerSettings()
+        tagger.scenario = .init(documentInterval: .milliseconds(40))
+        try await GatewayHarness.run(tagger: tagger) { gateway in
+            let connection = ["--url", gateway.baseURL]
+            let environment = ["BATCHGATE_API_KEY": gateway.apiKey]
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-watch-\(Identifier.secret(byteCount: 6))")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let documents = directory.appendingPathComponent("documents.json").path
+            try Data(
+                JSONEncoder().encode(
+                    JSONValue.array((0..<20).map { ["title": .string("Doc \($0)"), "file_path": .string("s3://b/\($0).pdf"), "file_source_type": "s3"] }))
+            ).write(to: URL(fileURLWithPath: documents))
+            let input = directory.appendingPathComponent("input.json").path
+            try Data(
+                #"{"urls": ["https://example.com/x/a", "https://example.com/x/b"], "schema": {"type": "object"}}"#.utf8
+            ).write(to: URL(fileURLWithPath: input))
+
+            var ids: [String] = []
+            for arguments in [
+                ["--route", "scrape", "--urls", "https://example.com/y/a,https://example.com/y/b"],
+                ["--route", "scrape-aitronos", "--input-file", input],
+                ["--route", "tag-documents", "--documents-file", documents],
+            ] {
+                let submitted = try await run(["submit"] + arguments + connection, environment: environment, timeout: 30)
+                #expect(submitted.status == 0, "\(submitted.stderr)")
+                ids.append(submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+
+            let watch = try await run(["watch"] + ids + connection, environment: environment, timeout: 60)
+            #expect(watch.status == 0, "stdout: \(watch.stdout)\nstderr: \(watch.stderr)")
+            let lines = watch.stdout.split(separator: "\n").map(String.init)
+            for id in ids {
+                // `<id> <lifecycle> <percent>% <succeeded>/<failed>/<total> <elapsed>s`, percent never going down.
+                let percents = lines.filter { $0.hasPrefix("\(id) ") }.compactMap { line -> Int? in
+                    let fields = line.split(separator: " ")
+                    return fields.count > 2 ? Int(fields[2].dropLast()) : nil
+                }
+                #expect(percents == percents.sorted(), "\(id): \(percents)")
+                #expect(percents.last == 100, "\(id): \(percents)")
+                #expect(lines.contains { $0.hasPrefix("final \(id) completed 100% ") }, "\(lines)")
+            }
+            let taggerPercents = lines.filter { $0.hasPrefix("\(ids[2]) ") }.compactMap { Int($0.split(separator: " ")[2].dropLast()) }
+            #expect(Set(taggerPercents.filter { $0 > 0 && $0 < 100 }).count >= 3, "the tagger's bar moves: \(taggerPercents)")
+            #expect(lines.contains { $0.hasPrefix("final \(ids[2]) completed 100% 20/0/20 ") }, "\(lines)")
+        }
+    }
+
     @Test func watchExitsOneWhenAJobDidNotComplete() async throws {
         try await GatewayHarness.run(scenario: .init(outcome: .scrapingFailure)) { gateway in
             let created = try await gateway.createBatch(urls: ["https://example.com/a"])
