@@ -30,6 +30,7 @@ extension TaggerSimulator {
         defer {
             if case .refuse = plan {} else { disconnect(jobID: jobID, plan: plan) }
         }
+        if configuration.firstMessageDelay > .zero { try await Task.sleep(for: configuration.firstMessageDelay) }
         switch plan {
         case .refuse(let error):
             try await outbound.writeTextMessage(error)

@@ -39,6 +39,10 @@ public final class TaggerSimulator: Sendable {
         public var keepaliveInterval: Duration
         /// How often jobs are advanced and keepalives looked for; bounds how late a message can be.
         public var tick: Duration
+        /// Wait this long after the upgrade before a socket's first message. The service sends at once
+        /// (zero, the default); HummingbirdWSClient 2.8.1 now and then loses frames that arrive together
+        /// with the 101 response when many sockets connect at once, so tests of other behaviour may wait.
+        public var firstMessageDelay: Duration
         /// Largest accepted request body.
         public var maxBodyBytes: Int
 
@@ -46,7 +50,7 @@ public final class TaggerSimulator: Sendable {
         public init(
             host: String = "127.0.0.1", port: Int = 0, token: String, scenario: Scenario = Scenario(),
             faults: TaggerFaults = TaggerFaults(), keepaliveInterval: Duration = .seconds(30),
-            tick: Duration = .milliseconds(5), maxBodyBytes: Int = 4 << 20
+            tick: Duration = .milliseconds(5), firstMessageDelay: Duration = .zero, maxBodyBytes: Int = 4 << 20
         ) {
             self.host = host
             self.port = port
@@ -55,6 +59,7 @@ public final class TaggerSimulator: Sendable {
             self.faults = faults
             self.keepaliveInterval = keepaliveInterval
             self.tick = tick
+            self.firstMessageDelay = firstMessageDelay
             self.maxBodyBytes = maxBodyBytes
         }
     }
