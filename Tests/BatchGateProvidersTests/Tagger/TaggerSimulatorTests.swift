@@ -76,10 +76,10 @@ import Foundation
 
     /// Connects, records every text message until the server closes, `stop` says so, or `giveUpAfter`.
     func socket(
-        _ url: String, authorization: String? = nil, giveUpAfter: Duration = .seconds(10),
+        _ url: String, authorization: String? = nil, recorder: Recorder = Recorder(), giveUpAfter: Duration = .seconds(10),
         stop: @escaping @Sendable (JSONValue) -> Bool = { _ in false }
     ) async throws -> SocketLog {
-        let log = Recorder()
+        let log = recorder
         var configuration = WebSocketClientConfiguration()
         if let authorization { configuration.additionalHeaders = [.authorization: authorization] }
         var closeCode: Int?
@@ -440,6 +440,52 @@ import Foundation
             #expect(logs.allSatisfy { $0.messages.first?["type"] == .string("catchup") })
             #expect(logs.allSatisfy { $0.messages.last?["type"] == .string("completed") && $0.closeCode == 1000 })
         }
+    }
+
+    /// Two sockets on one job at once each get the catchup, the live messages and the completion.
+    @Test func severalSocketsPerJob() async throws {
+        try await withSimulator(.init(documentInterval: .milliseconds(30))) { send, ws, simulator in
+            let id = try await start(send, 6)
+            async let first = socket(wsURL(ws, id))
+            async let second = socket(wsURL(ws, id, token: nil), authorization: "Bearer \(Self.token)")
+            let logs = try await [first, second]
+            for log in logs {
+                #expect(log.messages.first?["type"] == .string("catchup"))
+                #expect(log.messages.last?["type"] == .string("completed"))
+                #expect(log.closeCode == 1000)
+            }
+            #expect(simulator.socketsOpened(jobID: id) == 2)
+        }
+    }
+
+    /// A graceful shutdown closes open sockets, a stalled one included, with a normal close.
+    @Test func shutdownClosesOpenSockets() async throws {
+        let configuration = TaggerSimulator.Configuration(
+            token: Self.token, scenario: .init(documentInterval: .seconds(10)), faults: TaggerFaults(stallSockets: 1),
+            firstMessageDelay: Self.firstMessageDelay)
+        let client = try CurlHTTPClient()
+        defer { client.shutdown() }
+        let sockets = try await withTaggerSimulator(configuration) { baseURL, simulator in
+            let response = try await client.send(
+                HTTPRequest(
+                    method: "POST", url: baseURL + "/api/batch/start", headers: [("Authorization", "Bearer \(Self.token)")],
+                    body: Array(Self.startBody(2).utf8), timeout: .seconds(5)))
+            let id = try #require((try JSONDecoder().decode(JSONValue.self, from: Data(response.body)))["job_id"]?.stringValue)
+            let url = "ws" + baseURL.dropFirst("http".count) + "/api/batch/ws/\(id)?token=\(Self.token)"
+            let stalled = Task { try await socket(url) }
+            try await waitUntil("the stalled socket") { simulator.openSockets(jobID: id) == 1 }
+            let recorder = Recorder()
+            let live = Task { try await socket(url, recorder: recorder) }
+            try await waitUntil("the catchup") { !recorder.texts.withLock(\.isEmpty) }
+            #expect(simulator.openSockets(jobID: id) == 2)
+            return (stalled, live)
+        }
+        let stalled = try await sockets.0.value
+        let live = try await sockets.1.value
+        #expect(stalled.messages.isEmpty)
+        #expect(stalled.closeCode == 1000)
+        #expect(live.messages.first?["type"] == .string("catchup"))
+        #expect(live.closeCode == 1000)
     }
 
     @Test func tagsAreDeterministicPerTitle() async throws {
