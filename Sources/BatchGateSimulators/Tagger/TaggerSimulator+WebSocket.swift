@@ -26,54 +26,60 @@ extension TaggerSimulator {
         let bearer = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
         let token = request.uri.queryParameters.get("token") ?? bearer
         let plan = connect(jobID: jobID, token: token)
-        if case .refuse = plan {} else { state.withLock { $0.jobs[jobID]?.openSockets += 1 } }
         defer {
             if case .refuse = plan {} else { disconnect(jobID: jobID, plan: plan) }
         }
         if configuration.firstMessageDelay > .zero { try await Task.sleep(for: configuration.firstMessageDelay) }
-        switch plan {
-        case .refuse(let error):
-            try await outbound.writeTextMessage(error)
-            try await outbound.close(.policyViolation, reason: nil)
-        case .stall:
-            do {
+        do {
+            switch plan {
+            case .refuse(let error):
+                try await outbound.writeTextMessage(error)
+                try await outbound.close(.policyViolation, reason: nil)
+            case .stall:
                 try await cancelWhenGracefulShutdown { try await Self.drain(inbound) }
-            } catch is CancellationError {}
-        case .replay(let messages):
-            for message in messages { try await outbound.writeTextMessage(message) }
-        case .follow(let catchup, _, let stream, let dropAfter):
-            let drop = context.requestContext.dropConnection
-            do {
+            case .replay(let messages):
+                for message in messages { try await outbound.writeTextMessage(message) }
+            case .follow(let catchup, _, let stream, let dropAfter):
+                let drop = context.requestContext.dropConnection
                 try await cancelWhenGracefulShutdown {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await Self.drain(inbound) }
-                    group.addTask {
-                        try await outbound.writeTextMessage(catchup)
-                        if dropAfter == 0 {
-                            drop()
-                            return
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { try await Self.drain(inbound) }
+                        group.addTask {
+                            try await Self.send(catchup: catchup, stream: stream, to: outbound, dropAfter: dropAfter, drop: drop)
                         }
-                        var progressSent = 0
-                        for await item in stream {
-                            switch item {
-                            case .text(let text, let progress):
-                                try await outbound.writeTextMessage(text)
-                                guard progress, let dropAfter else { continue }
-                                progressSent += 1
-                                if progressSent >= dropAfter {
-                                    drop()
-                                    return
-                                }
-                            case .finish:
-                                return
-                            }
-                        }
+                        try await group.next()
+                        group.cancelAll()
                     }
-                    try await group.next()
-                    group.cancelAll()
                 }
+            }
+        } catch is CancellationError {}
+    }
+
+    /// Sends the catchup, then what the stream brings until the job ends; with `dropAfter`, drops the
+    /// connection after that many progress messages.
+    private static func send(
+        catchup: String, stream: AsyncStream<Outbound>, to outbound: WebSocketOutboundWriter, dropAfter: Int?,
+        drop: @Sendable () -> Void
+    ) async throws {
+        try await outbound.writeTextMessage(catchup)
+        if dropAfter == 0 {
+            drop()
+            return
+        }
+        var progressSent = 0
+        for await item in stream {
+            switch item {
+            case .text(let text, let progress):
+                try await outbound.writeTextMessage(text)
+                guard progress, let dropAfter else { continue }
+                progressSent += 1
+                if progressSent >= dropAfter {
+                    drop()
+                    return
                 }
-            } catch is CancellationError {}
+            case .finish:
+                return
+            }
         }
     }
 
@@ -95,6 +101,8 @@ extension TaggerSimulator {
             guard var record = state.jobs[jobID] else {
                 return .refuse(Self.encode(["error": "Job not found", "job_id": .string(jobID)]))
             }
+            record.openSockets += 1
+            defer { state.jobs[jobID] = record }
             if state.faults.stallSockets > 0 {
                 state.faults.stallSockets -= 1
                 return .stall
@@ -112,7 +120,6 @@ extension TaggerSimulator {
             let id = state.nextSubscriber
             state.nextSubscriber += 1
             record.subscribers[id] = Subscriber(continuation: continuation, lastSent: now)
-            state.jobs[jobID] = record
             return .follow(catchup: catchup, subscriber: id, stream: stream, dropAfter: dropAfter)
         }
     }
