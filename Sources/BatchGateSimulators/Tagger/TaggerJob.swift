@@ -245,6 +245,8 @@ struct TaggerJob: Sendable {
         ["type": "keepalive", "job_id": .string(id), "status": .string(status.rawValue)]
     }
 
+    /// The fields every per-document message shares. No `type`: the page's table lists `"progress"`, but
+    /// the service's code sends these messages without one.
     private func progressMessage(_ index: Int, status: String) -> [String: JSONValue] {
         [
             "job_id": .string(id), "row_id": Self.int(index), "row_number": Self.int(index + 1),
