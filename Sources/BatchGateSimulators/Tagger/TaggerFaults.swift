@@ -6,7 +6,8 @@
 /// with a good token, one fault per socket, stalls first: a stalled socket sends nothing at all (no
 /// catchup, no progress, no keepalive) and stays open until the client gives up; a dropped socket is
 /// closed without a close frame after `dropAfterMessages` live progress messages (a job that ends sooner
-/// ends that socket normally). `rejectToken` answers every connect with the documented authentication
+/// ends that socket normally). Only sockets on a running job take a drop: a finished job's socket gets its
+/// catchup and final message as usual. `rejectToken` answers every connect with the documented authentication
 /// error and close code 1008. `finishInstantly` completes jobs started while it is set at once.
 public struct TaggerFaults: Sendable, Hashable, APIFaultCounters {
     /// Added before every HTTP answer.

@@ -14,10 +14,10 @@ import Foundation
 /// The document-tagging simulator's wire behaviour, checked over real loopback HTTP and WebSocket.
 @Suite(.timeLimit(.minutes(1))) struct TaggerSimulatorTests {
     static let token = "sim_token"
-    /// HummingbirdWSClient 2.8.1 now and then loses the frames that arrive together with the 101
-    /// response (the server sends them: checked with a raw-socket client), which would make these tests
-    /// flaky; the simulator waits this long before a socket's first message.
-    static let firstMessageDelay = Duration.milliseconds(20)
+    /// HummingbirdWSClient 2.8.1 now and then loses the frames that arrive right after the 101 response
+    /// (the server sends them: checked with a raw-socket client), which would make these tests flaky; the
+    /// simulator waits this long before a socket's first message.
+    static let firstMessageDelay = Duration.milliseconds(100)
 
     typealias Send = @Sendable (_ method: String, _ path: String, _ body: String?, _ token: String?) async throws -> (Int, JSONValue)
 
@@ -316,9 +316,9 @@ import Foundation
     /// The drop fault closes the TCP connection after N live progress messages, with no close frame;
     /// the next socket is not dropped.
     @Test func dropClosesWithoutACloseFrame() async throws {
-        try await withSimulator(.init(documentInterval: .milliseconds(20)), faults: TaggerFaults(dropSockets: 1, dropAfterMessages: 3)) {
+        try await withSimulator(.init(documentInterval: .milliseconds(50)), faults: TaggerFaults(dropSockets: 1, dropAfterMessages: 3)) {
             send, ws, simulator in
-            let id = try await start(send, 10)
+            let id = try await start(send, 40)
             let dropped = try await socket(wsURL(ws, id))
             #expect(dropped.abrupt)
             #expect(dropped.closeCode == nil)
@@ -326,9 +326,9 @@ import Foundation
             #expect(dropped.messages.dropFirst().count == 3)
             #expect(dropped.messages.dropFirst().allSatisfy { $0["type"] == nil })
             #expect(simulator.faults().dropSockets == 0)
-            let next = try await socket(wsURL(ws, id))
-            #expect(next.closeCode == 1000)
-            #expect(next.messages.last?["type"] == .string("completed"))
+            let next = try await socket(wsURL(ws, id), stop: { $0["status"] == .string("success") })
+            #expect(!next.abrupt)
+            #expect(next.messages.dropFirst().filter { $0["type"] == nil }.count >= 1)
             #expect(simulator.socketsOpened(jobID: id) == 2)
         }
     }
