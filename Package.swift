@@ -127,6 +127,7 @@ let package = Package(
             name: "BatchGateProvidersTests",
             dependencies: [
                 "BatchGateProviders", "BatchGateCore", "BatchGateSimulators", "BatchGateTransport",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ],
             resources: [.copy("Fixtures")]),
         .testTarget(

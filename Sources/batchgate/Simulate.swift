@@ -8,7 +8,7 @@ struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the vendor simulators alone on loopback (for tests, benchmarks and trying the gateway).")
 
-    @Option(help: "Comma-separated vendors to run: airops, aitronos.")
+    @Option(help: "Comma-separated vendors to run: airops, aitronos, tagger.")
     var vendors = "airops"
 
     @Option(help: "Port of the first simulator (0 picks free ports); further vendors take the next ports.")
@@ -23,7 +23,10 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "Aitronos faults, e.g. latency=50ms,status503=3,ratelimit=2:1s,slow-create=1:10s.")
     var aitronosFaults = ""
 
-    static let known = ["airops", "aitronos"]
+    @Option(help: "Document-tagging faults, e.g. drop=2,drop_after=5,stall=1,reject_token,instant,status503=2,ratelimit=1:1s,latency=20ms.")
+    var taggerFaults = ""
+
+    static let known = ["airops", "aitronos", "tagger"]
 
     func validate() throws {
         for vendor in vendorList where !Self.known.contains(vendor) {
@@ -39,6 +42,11 @@ struct Simulate: AsyncParsableCommand {
         } catch {
             throw ValidationError("--aitronos-faults: \(error)")
         }
+        do {
+            _ = try TaggerFaults(parsing: taggerFaults)
+        } catch {
+            throw ValidationError("--tagger-faults: \(error)")
+        }
     }
 
     var vendorList: [String] { vendors.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
@@ -47,6 +55,7 @@ struct Simulate: AsyncParsableCommand {
         let logger = makeLogger("batchgate.simulate")
         let faults = try AirOpsFaults.parse(faults)
         let aitronosFaults = try AitronosFaults.parse(aitronosFaults)
+        let taggerFaults = try TaggerFaults(parsing: taggerFaults)
         try await CurlHTTPClient.withClient(logger: logger) { transport in
             var services: [any Service] = []
             for (offset, vendor) in vendorList.enumerated() {
@@ -55,6 +64,9 @@ struct Simulate: AsyncParsableCommand {
                 case "airops":
                     let simulator = AirOpsSimulator(
                         configuration: .init(port: vendorPort, token: token, faults: faults), webhookTransport: transport, logger: logger)
+                    services.append(SimulatorService(name: vendor) { onListening in try await simulator.run(onListening: onListening) })
+                case "tagger":
+                    let simulator = TaggerSimulator(configuration: .init(port: vendorPort, token: token, faults: taggerFaults), logger: logger)
                     services.append(SimulatorService(name: vendor) { onListening in try await simulator.run(onListening: onListening) })
                 default:
                     let simulator = AitronosSimulator(

@@ -1,0 +1,135 @@
+import BatchGateCore
+import HummingbirdWebSocket
+import ServiceLifecycle
+
+extension TaggerSimulator {
+    /// What a new socket is to do, decided under the lock in one step with its subscription, so no
+    /// message falls between the catchup and the live stream.
+    enum SocketPlan: Sendable {
+        /// Send the error JSON, then close with 1008.
+        case refuse(String)
+        /// Send nothing and wait for the client to leave.
+        case stall
+        /// Send these messages, then close normally: the job had ended.
+        case replay([String])
+        /// Send the catchup, then whatever the stream brings.
+        case follow(catchup: String, subscriber: Int, stream: AsyncStream<Outbound>, dropAfter: Int?)
+    }
+
+    /// One socket, from upgrade to close. The sender and a reader of the client's frames run side by side:
+    /// the socket ends when the sender is done or the client goes away.
+    func serveSocket(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: WebSocketRouterContext<TaggerRequestContext>
+    ) async throws {
+        let jobID = context.requestContext.parameters.get("job_id") ?? ""
+        let request = context.request
+        let bearer = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+        let token = request.uri.queryParameters.get("token") ?? bearer
+        let plan = connect(jobID: jobID, token: token)
+        defer {
+            if case .refuse = plan {} else { disconnect(jobID: jobID, plan: plan) }
+        }
+        if configuration.firstMessageDelay > .zero { try await Task.sleep(for: configuration.firstMessageDelay) }
+        do {
+            switch plan {
+            case .refuse(let error):
+                try await outbound.writeTextMessage(error)
+                try await outbound.close(.policyViolation, reason: nil)
+            case .stall:
+                try await cancelWhenGracefulShutdown { try await Self.drain(inbound) }
+            case .replay(let messages):
+                for message in messages { try await outbound.writeTextMessage(message) }
+            case .follow(let catchup, _, let stream, let dropAfter):
+                let drop = context.requestContext.dropConnection
+                try await cancelWhenGracefulShutdown {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { try await Self.drain(inbound) }
+                        group.addTask {
+                            try await Self.send(catchup: catchup, stream: stream, to: outbound, dropAfter: dropAfter, drop: drop)
+                        }
+                        try await group.next()
+                        group.cancelAll()
+                    }
+                }
+            }
+        } catch is CancellationError {}
+    }
+
+    /// Sends the catchup, then what the stream brings until the job ends; with `dropAfter`, drops the
+    /// connection after that many progress messages.
+    private static func send(
+        catchup: String, stream: AsyncStream<Outbound>, to outbound: WebSocketOutboundWriter, dropAfter: Int?,
+        drop: @Sendable () -> Void
+    ) async throws {
+        try await outbound.writeTextMessage(catchup)
+        if dropAfter == 0 {
+            drop()
+            return
+        }
+        var progressSent = 0
+        for await item in stream {
+            switch item {
+            case .text(let text, let progress):
+                try await outbound.writeTextMessage(text)
+                guard progress, let dropAfter else { continue }
+                progressSent += 1
+                if progressSent >= dropAfter {
+                    drop()
+                    return
+                }
+            case .finish:
+                return
+            }
+        }
+    }
+
+    /// Reads the client's frames until it closes or goes away; the service ignores what clients send.
+    private static func drain(_ inbound: WebSocketInboundStream) async throws {
+        for try await _ in inbound {}
+    }
+
+    private func connect(jobID: String, token: String?) -> SocketPlan {
+        let now = ContinuousClock.now
+        return state.withLock { state -> SocketPlan in
+            state.requestCounts[Route.webSocket, default: 0] += 1
+            state.jobs[jobID]?.socketsOpened += 1
+            if state.faults.rejectToken || token != configuration.token {
+                return .refuse(Self.encode(["error": "Authentication required", "job_id": .string(jobID)]))
+            }
+            // An unknown job is refused like a bad token, with 1008 (policy violation): it is the client's
+            // mistake, and 1011 (internal error) would invite a retry that cannot succeed.
+            guard var record = state.jobs[jobID] else {
+                return .refuse(Self.encode(["error": "Job not found", "job_id": .string(jobID)]))
+            }
+            record.openSockets += 1
+            defer { state.jobs[jobID] = record }
+            if state.faults.stallSockets > 0 {
+                state.faults.stallSockets -= 1
+                return .stall
+            }
+            let catchup = Self.encode(record.job.catchup)
+            if let final = record.job.finalMessage(live: false) {
+                return .replay([catchup, Self.encode(final)])
+            }
+            var dropAfter: Int?
+            if state.faults.dropSockets > 0 {
+                state.faults.dropSockets -= 1
+                dropAfter = max(0, state.faults.dropAfterMessages)
+            }
+            let (stream, continuation) = AsyncStream.makeStream(of: Outbound.self)
+            let id = state.nextSubscriber
+            state.nextSubscriber += 1
+            record.subscribers[id] = Subscriber(continuation: continuation, lastSent: now)
+            return .follow(catchup: catchup, subscriber: id, stream: stream, dropAfter: dropAfter)
+        }
+    }
+
+    private func disconnect(jobID: String, plan: SocketPlan) {
+        let continuation = state.withLock { state -> AsyncStream<Outbound>.Continuation? in
+            state.jobs[jobID]?.openSockets -= 1
+            guard case .follow(_, let id, _, _) = plan else { return nil }
+            return state.jobs[jobID]?.subscribers.removeValue(forKey: id)?.continuation
+        }
+        continuation?.finish()
+    }
+}
