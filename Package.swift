@@ -113,6 +113,7 @@ let package = Package(
             dependencies: [
                 "BatchGateTransport", "BatchGateCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(

@@ -8,12 +8,19 @@ public struct WebSocketRequest: Sendable {
     public var connectTimeout: Duration
     /// When no message arrives for this long, the connection is closed and `WebSocketClose.idle` is set.
     public var idleTimeout: Duration?
+    /// For peers that speak first (a snapshot on connect): when the first message has not arrived this
+    /// long after the upgrade, the connection is closed as idle.
+    public var firstMessageTimeout: Duration?
 
-    public init(url: String, headers: [(name: String, value: String)] = [], connectTimeout: Duration = .seconds(10), idleTimeout: Duration? = nil) {
+    public init(
+        url: String, headers: [(name: String, value: String)] = [], connectTimeout: Duration = .seconds(10), idleTimeout: Duration? = nil,
+        firstMessageTimeout: Duration? = nil
+    ) {
         self.url = url
         self.headers = headers
         self.connectTimeout = connectTimeout
         self.idleTimeout = idleTimeout
+        self.firstMessageTimeout = firstMessageTimeout
     }
 }
 

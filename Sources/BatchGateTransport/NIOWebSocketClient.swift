@@ -32,10 +32,24 @@ public struct NIOWebSocketClient: WebSocketTransport {
         let start = ContinuousClock.now
         /// Nanoseconds since `start` of the last sign of life; -1 until the upgrade succeeded.
         let last = Atomic<Int64>(-1)
+        /// Nanoseconds since `start` when the upgrade succeeded; -1 before.
+        let upgraded = Atomic<Int64>(-1)
+        let messages = Atomic<Int>(0)
         let closedByUs = Atomic<Bool>(false)
 
         func elapsed() -> Int64 { Self.nanoseconds(start.duration(to: .now)) }
         func touch() { last.store(elapsed(), ordering: .relaxed) }
+
+        func connected() {
+            let now = elapsed()
+            upgraded.store(now, ordering: .relaxed)
+            last.store(now, ordering: .relaxed)
+        }
+
+        func received() {
+            messages.add(1, ordering: .relaxed)
+            touch()
+        }
 
         static func nanoseconds(_ duration: Duration) -> Int64 {
             duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
@@ -68,6 +82,7 @@ public struct NIOWebSocketClient: WebSocketTransport {
         let activity = Activity()
         let connectLimit = Activity.nanoseconds(request.connectTimeout)
         let idleLimit = request.idleTimeout.map(Activity.nanoseconds)
+        let firstMessageLimit = request.firstMessageTimeout.map(Activity.nanoseconds)
         let url = request.url
 
         return try await withThrowingTaskGroup(of: Ending.self) { group in
@@ -75,9 +90,9 @@ public struct NIOWebSocketClient: WebSocketTransport {
                 do {
                     let frame = try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) {
                         inbound, outbound, _ in
-                        activity.touch()
+                        activity.connected()
                         for try await message in inbound.messages(maxSize: maxMessageBytes) {
-                            activity.touch()
+                            activity.received()
                             guard case .text(let text) = message else { continue }
                             let next: WebSocketNext
                             do {
@@ -114,7 +129,8 @@ public struct NIOWebSocketClient: WebSocketTransport {
                 }
             }
             group.addTask {
-                let tick = Duration.nanoseconds(max(1_000_000, min(connectLimit, idleLimit ?? connectLimit) / 8))
+                let tick = Duration.nanoseconds(
+                    max(1_000_000, min(connectLimit, idleLimit ?? connectLimit, firstMessageLimit ?? connectLimit) / 8))
                 while true {
                     try await Task.sleep(for: tick)
                     let last = activity.last.load(ordering: .relaxed)
@@ -122,6 +138,10 @@ public struct NIOWebSocketClient: WebSocketTransport {
                     if last < 0 {
                         if now > connectLimit { return .connectTimedOut }
                     } else if let idleLimit, now - last > idleLimit {
+                        return .idle
+                    } else if let firstMessageLimit, activity.messages.load(ordering: .relaxed) == 0,
+                        now - activity.upgraded.load(ordering: .relaxed) > firstMessageLimit
+                    {
                         return .idle
                     }
                 }

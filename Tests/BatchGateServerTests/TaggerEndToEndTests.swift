@@ -9,8 +9,8 @@ import Testing
 struct TaggerEndToEndTests {
     @Test func fiftyDocumentsWithTheSocketDroppedTwiceEndWithEveryRowOnce() async throws {
         var settings = GatewayHarness.TaggerSettings()
-        settings.scenario = .init(documentInterval: .milliseconds(25), failEvery: 7)
-        settings.faults = TaggerFaults(dropSockets: 2, dropAfterMessages: 20)
+        settings.scenario = .init(documentInterval: .milliseconds(60), failEvery: 7)
+        settings.faults = TaggerFaults(dropSockets: 2, dropAfterMessages: 10)
         try await GatewayHarness.run(tagger: settings) { gateway in
             let created = try await gateway.createTaggingBatch(documents: 50)
             let id = try #require(created["id"]?.stringValue)

@@ -50,6 +50,9 @@ public struct TaggerProvider: StreamingBatchProvider {
     public let pollInterval: Duration
     /// The vendor's keepalive period.
     public let keepaliveInterval: Duration
+    /// The vendor sends its catchup as soon as a socket opens: a socket without one this long after the
+    /// upgrade is reopened (the lesser of 5 s and twice the keepalive period).
+    public var firstMessageTimeout: Duration { min(.seconds(5), keepaliveInterval * 2) }
 
     private let baseURL: String
     private let webSocketBase: String
@@ -268,7 +271,9 @@ public struct TaggerProvider: StreamingBatchProvider {
         let close: WebSocketClose
         do {
             close = try await webSocket.connect(
-                WebSocketRequest(url: url, headers: headers, connectTimeout: min(timeout, .seconds(30)), idleTimeout: keepaliveInterval * 2)
+                WebSocketRequest(
+                    url: url, headers: headers, connectTimeout: min(timeout, .seconds(30)), idleTimeout: keepaliveInterval * 2,
+                    firstMessageTimeout: firstMessageTimeout)
             ) { text in
                 let decoded: Decoded
                 do {
