@@ -35,3 +35,11 @@ enum DurationText {
         return "\(milliseconds)ms"
     }
 }
+
+extension Duration {
+    /// A duration written as in `providers.yaml` (`200ms`, `15s`, `10m`, `1h`); nil when malformed or zero.
+    public init?(configText text: String) {
+        guard case .valid(let duration) = DurationText.parse(text) else { return nil }
+        self = duration
+    }
+}

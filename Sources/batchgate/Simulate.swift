@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatchGateConfig
 import BatchGateCore
 import BatchGateSimulators
 import BatchGateTransport
@@ -25,6 +26,12 @@ struct Simulate: AsyncParsableCommand {
 
     @Option(help: "Document-tagging faults, e.g. drop=2,drop_after=5,stall=1,reject_token,instant,status503=2,ratelimit=1:1s,latency=20ms.")
     var taggerFaults = ""
+
+    @Option(help: "Time the document tagger spends on each document, e.g. 50ms or 2s.")
+    var taggerDocumentInterval: DurationArgument = DurationArgument(.milliseconds(50))
+
+    @Option(help: "The document tagger's keepalive period on an otherwise quiet socket, e.g. 30s.")
+    var taggerKeepalive: DurationArgument = DurationArgument(.seconds(30))
 
     static let known = ["airops", "aitronos", "tagger"]
 
@@ -66,7 +73,11 @@ struct Simulate: AsyncParsableCommand {
                         configuration: .init(port: vendorPort, token: token, faults: faults), webhookTransport: transport, logger: logger)
                     services.append(SimulatorService(name: vendor) { onListening in try await simulator.run(onListening: onListening) })
                 case "tagger":
-                    let simulator = TaggerSimulator(configuration: .init(port: vendorPort, token: token, faults: taggerFaults), logger: logger)
+                    let simulator = TaggerSimulator(
+                        configuration: .init(
+                            port: vendorPort, token: token, scenario: .init(documentInterval: taggerDocumentInterval.duration),
+                            faults: taggerFaults, keepaliveInterval: taggerKeepalive.duration),
+                        logger: logger)
                     services.append(SimulatorService(name: vendor) { onListening in try await simulator.run(onListening: onListening) })
                 default:
                     let simulator = AitronosSimulator(
@@ -94,4 +105,18 @@ struct SimulatorService: Service {
     func run() async throws {
         try await body { port in say("\(name) simulator listening on http://127.0.0.1:\(port)") }
     }
+}
+
+/// A duration option written as in `providers.yaml`: `200ms`, `15s`, `10m`, `1h`.
+struct DurationArgument: ExpressibleByArgument, Sendable {
+    let duration: Duration
+
+    init(_ duration: Duration) { self.duration = duration }
+
+    init?(argument: String) {
+        guard let duration = Duration(configText: argument) else { return nil }
+        self.duration = duration
+    }
+
+    var defaultValueDescription: String { "\(duration)" }
 }
