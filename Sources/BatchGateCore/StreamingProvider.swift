@@ -81,9 +81,16 @@ extension BatchProvider {
 ///
 /// Merging is by row index, so a snapshot repeated on every reconnect counts no row twice: a final row
 /// (succeeded, or failed with no retry announced) never changes again; a row still pending takes the
-/// newest message about it.
+/// newest message about it. Only a few bytes are kept per row (its status and a fingerprint of its
+/// result); the results themselves are in the store.
 public struct StreamRowBook: Sendable, Hashable {
-    public private(set) var rows: [Int: StreamRow] = [:]
+    struct Entry: Sendable, Hashable {
+        var isFinal: Bool
+        /// Tells whether a newer message changes the row (a hash of its result, stable within a process).
+        var fingerprint: Int
+    }
+
+    private var rows: [Int: Entry] = [:]
     public private(set) var succeeded = 0
     public private(set) var failed = 0
 
@@ -99,12 +106,16 @@ public struct StreamRowBook: Sendable, Hashable {
     /// Rows that are final.
     public var finalCount: Int { succeeded + failed }
 
+    /// Rows known, final or not.
+    public var count: Int { rows.count }
+
     /// Folds `incoming` in and returns the results that changed (to be stored).
     public mutating func merge(_ incoming: [StreamRow]) -> [ItemResult] {
         var changed: [Int: ItemResult] = [:]
         for row in incoming {
+            let entry = Entry(isFinal: row.isFinal, fingerprint: row.result.hashValue)
             if let existing = rows[row.index] {
-                guard !existing.isFinal, existing != row else { continue }
+                guard !existing.isFinal, existing != entry else { continue }
             }
             if row.isFinal {
                 switch row.result.status {
@@ -113,7 +124,7 @@ public struct StreamRowBook: Sendable, Hashable {
                 case .pending: break
                 }
             }
-            rows[row.index] = row
+            rows[row.index] = entry
             changed[row.index] = row.result
         }
         return changed.keys.sorted().map { changed[$0]! }
