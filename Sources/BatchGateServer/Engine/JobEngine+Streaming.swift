@@ -76,7 +76,6 @@ final class StreamSession: Sendable {
 
     /// Messages received on the current connection.
     var messages: Int { state.withLock { $0.messages } }
-    var heldTerminal: Bool { state.withLock { $0.heldTerminal } }
 
     /// Counts a message and merges its rows; returns the changed results and the final row counts.
     func merge(_ rows: [StreamRow]) -> (changed: [ItemResult], succeeded: Int, failed: Int) {
@@ -154,7 +153,8 @@ extension JobEngine {
                 connectFailures = current.messages > 0 ? 0 : connectFailures + 1
                 switch end {
                 case .terminal:
-                    if current.heldTerminal { continue }  // reconnect at once for the snapshot with every row
+                    // Finished (the loop ends), or held back for missing rows: reconnect at once for the snapshot.
+                    continue
                 case .disconnected(let reason):
                     logger.info(
                         "vendor connection ended; reconnecting",
