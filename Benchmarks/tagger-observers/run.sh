@@ -61,8 +61,8 @@ observed=$(date +%s.%N)
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$gateway/status")
 threads=$(awk '/Threads/ {print $2}' "/proc/$gateway/status")
 printf 'jobs %d x %d documents, one document every %d ms\n' "$jobs" "$documents" "$interval_ms"
-printf 'created all in %.1f s; all %d sockets open %.1f s later\n' "$(echo "$created - $start" | bc)" "$sockets" "$(echo "$observed - $created" | bc)"
-printf 'gateway RSS: %d MB idle, %d MB with %d sockets open (target <= 200 MB for 1,000)\n' $((idle_rss / 1024)) $((rss / 1024)) "$sockets"
+printf 'created all in %.1f s; %d connections open to the tagger (a WebSocket per job, plus pooled HTTP) %.1f s later\n' "$(echo "$created - $start" | bc)" "$sockets" "$(echo "$observed - $created" | bc)"
+printf 'gateway RSS: %d MB idle, %d MB with %d connections open (target <= 200 MB for 1,000 sockets)\n' $((idle_rss / 1024)) $((rss / 1024)) "$sockets"
 printf 'gateway threads: %d\n' "$threads"
 
 # Every job ends completed with all its rows.

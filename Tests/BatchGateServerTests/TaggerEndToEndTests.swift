@@ -43,6 +43,35 @@ struct TaggerEndToEndTests {
         }
     }
 
+    @Test func aCompletionReportingRowsNotReceivedWaitsForTheNextCatchup() async throws {
+        var settings = GatewayHarness.TaggerSettings()
+        settings.scenario = .init(documentInterval: .milliseconds(40), failEvery: 5)
+        // The first socket drops; the second's catchup lacks its 3 newest rows (a lagging replica), so the
+        // live `completed` reports more documents than the gateway has rows for.
+        settings.faults = TaggerFaults(dropSockets: 1, dropAfterMessages: 16)
+        try await GatewayHarness.run(tagger: settings) { gateway in
+            let id = try #require(try await gateway.createTaggingBatch(documents: 30)["id"]?.stringValue)
+            try await eventually("the first socket delivering rows", timeout: .seconds(20), interval: .milliseconds(5)) {
+                (try await gateway.call("GET", "/v1/batches/\(id)").body["progress"]?["succeeded"]?.intValue ?? 0) >= 1
+            }
+            var faults = gateway.tagger.faults()
+            #expect(faults.dropSockets == 0, "the first socket took the drop")
+            faults.shortCatchups = 1
+            faults.shortCatchupRows = 3
+            gateway.tagger.setFaults(faults)
+            let (batch, statuses) = try await gateway.waitForTerminal(id)
+            #expect(statuses.last == "completed")
+            #expect(batch["progress"]?["succeeded"]?.intValue == 24)
+            #expect(batch["progress"]?["failed"]?.intValue == 6)
+            let rows = try await gateway.call("GET", "/v1/batches/\(id)/results?limit=100").body["data"]?.arrayValue ?? []
+            #expect(rows.count == 30)
+            #expect(rows.allSatisfy { $0["status"]?.stringValue != "pending" })
+            let providerID = try #require(batch["provider_batch_id"]?.stringValue)
+            #expect(gateway.tagger.socketsOpened(jobID: providerID) >= 3, "the held completion reconnects for the full catchup")
+            #expect(gateway.tagger.faults().shortCatchups == 0)
+        }
+    }
+
     @Test func aJobFinishedBeforeTheGatewayConnectedCompletesFromTheCatchup() async throws {
         var settings = GatewayHarness.TaggerSettings()
         settings.scenario = .init(documentInterval: .milliseconds(5), failEvery: 4)

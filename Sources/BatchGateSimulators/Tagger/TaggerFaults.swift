@@ -9,6 +9,8 @@
 /// ends that socket normally). Only sockets on a running job take a drop: a finished job's socket gets its
 /// catchup and final message as usual. `rejectToken` answers every connect with the documented authentication
 /// error and close code 1008. `finishInstantly` completes jobs started while it is set at once.
+/// `shortCatchups` models a lagging replica: the next sockets whose catchup has rows get one that leaves
+/// out its `shortCatchupRows` newest rows (the rows stay in the job; later catchups have them).
 public struct TaggerFaults: Sendable, Hashable, APIFaultCounters {
     /// Added before every HTTP answer.
     public var latency: Duration
@@ -28,12 +30,16 @@ public struct TaggerFaults: Sendable, Hashable, APIFaultCounters {
     public var rejectToken: Bool
     /// Jobs started while set finish every document at once, before any client connects.
     public var finishInstantly: Bool
+    /// How many of the next sockets with a non-empty catchup get one missing its newest rows.
+    public var shortCatchups: Int
+    /// Rows a short catchup leaves out.
+    public var shortCatchupRows: Int
 
     /// No faults by default.
     public init(
         latency: Duration = .zero, unavailableResponses: Int = 0, rateLimitedResponses: Int = 0,
         retryAfter: Duration = .seconds(1), dropSockets: Int = 0, dropAfterMessages: Int = 10, stallSockets: Int = 0,
-        rejectToken: Bool = false, finishInstantly: Bool = false
+        rejectToken: Bool = false, finishInstantly: Bool = false, shortCatchups: Int = 0, shortCatchupRows: Int = 3
     ) {
         self.latency = latency
         self.unavailableResponses = unavailableResponses
@@ -44,13 +50,16 @@ public struct TaggerFaults: Sendable, Hashable, APIFaultCounters {
         self.stallSockets = stallSockets
         self.rejectToken = rejectToken
         self.finishInstantly = finishInstantly
+        self.shortCatchups = shortCatchups
+        self.shortCatchupRows = shortCatchupRows
     }
 
     /// Parses a comma-separated fault list for the CLI, e.g.
     /// `drop=2,drop_after=5,stall=1,reject_token,instant,status503=2,ratelimit=1:1s,latency=20ms`.
     ///
     /// Entries: `latency=<duration>`, `status503=<n>`, `ratelimit=<n>[:<retry-after duration>]`,
-    /// `drop=<n>`, `drop_after=<n>`, `stall=<n>`, `reject_token`, `instant`. Durations take `ms`, `s` or
+    /// `drop=<n>`, `drop_after=<n>`, `stall=<n>`, `reject_token`, `instant`, `short_catchup=<n>`,
+    /// `short_catchup_rows=<n>`. Durations take `ms`, `s` or
     /// `m`; `-` may stand for `_`. An empty string means no faults. Throws `SimulatorError` naming the
     /// entry at fault.
     public init(parsing spec: String) throws(SimulatorError) {
@@ -70,10 +79,14 @@ public struct TaggerFaults: Sendable, Hashable, APIFaultCounters {
             case "instant", "finish_instantly":
                 try Self.refuseValue(entry)
                 finishInstantly = true
+            case "short_catchup":
+                shortCatchups = try entry.count(try entry.requireValue())
+            case "short_catchup_rows":
+                shortCatchupRows = try entry.count(try entry.requireValue())
             default:
                 throw SimulatorError(
                     code: "invalid_fault",
-                    message: "Unknown fault `\(entry.name)`; expected latency, status503, ratelimit, drop, drop_after, stall, reject_token or instant.",
+                    message: "Unknown fault `\(entry.name)`; expected latency, status503, ratelimit, drop, drop_after, stall, reject_token, instant, short_catchup or short_catchup_rows.",
                     field: entry.text)
             }
         }

@@ -107,7 +107,15 @@ extension TaggerSimulator {
                 state.faults.stallSockets -= 1
                 return .stall
             }
-            let catchup = Self.encode(record.job.catchup)
+            var snapshot = record.job.catchup
+            if state.faults.shortCatchups > 0, case .array(let rows)? = snapshot["results"], !rows.isEmpty,
+                case .object(var fields) = snapshot
+            {
+                state.faults.shortCatchups -= 1
+                fields["results"] = .array(Array(rows.dropLast(max(0, state.faults.shortCatchupRows))))
+                snapshot = .object(fields)
+            }
+            let catchup = Self.encode(snapshot)
             if let final = record.job.finalMessage(live: false) {
                 return .replay([catchup, Self.encode(final)])
             }
