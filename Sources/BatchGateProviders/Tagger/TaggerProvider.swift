@@ -212,16 +212,20 @@ public struct TaggerProvider: StreamingBatchProvider {
         }
     }
 
-    /// The rows of a finished job: the vendor keeps no results endpoint, so the catchup of a fresh
-    /// socket gives them.
+    /// The rows the vendor holds for the job: it has no results endpoint, so a fresh socket's catchup
+    /// gives them; the socket is closed as soon as the catchup arrived.
     public func results(providerBatchID: String, input: JobInput) async throws(ProviderError) -> [ItemResult] {
+        struct CatchupTaken: Error {}
         let rows = Mutex<[Int: ItemResult]>([:])
         do {
             _ = try await observe(providerBatchID: providerBatchID) { update in
+                guard update.kind == .snapshot else { return }
                 rows.withLock { rows in
                     for row in update.rows { rows[row.index] = row.result }
                 }
+                throw CatchupTaken()
             }
+        } catch is CatchupTaken {
         } catch let error as ProviderError {
             throw error
         } catch {
