@@ -23,12 +23,19 @@ public struct Submission: Sendable {
     public var input: JobInput
     /// Where the vendor should send its webhooks, when the provider receives webhooks.
     public var webhookURL: String?
+    /// How many provider attempts the job had before this one (fallbacks, migrations).
+    public var earlierAttempts: Int
 
-    public init(jobID: String, input: JobInput, webhookURL: String?) {
+    public init(jobID: String, input: JobInput, webhookURL: String?, earlierAttempts: Int = 0) {
         self.jobID = jobID
         self.input = input
         self.webhookURL = webhookURL
+        self.earlierAttempts = earlierAttempts
     }
+
+    /// An id for the vendor that names this attempt of the job: the job id, then `<job id>-<n>` for
+    /// the n-th later attempt, so a vendor that already saw the job's id refuses no resubmit.
+    public var attemptID: String { earlierAttempts == 0 ? jobID : "\(jobID)-\(earlierAttempts)" }
 }
 
 /// What a successful submit returned.

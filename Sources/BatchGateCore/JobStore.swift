@@ -72,17 +72,20 @@ public struct JobChange: Sendable {
     /// The vendor event that caused the change; when its dedupe key is already stored the whole change is dropped.
     public var event: ProviderEventRecord?
     public var results: [ItemResult]
+    /// Drop every stored result of the job first (a migration: the new provider does every item again).
+    public var replacesResults: Bool
     public var attempts: [ProviderAttemptRecord]
     /// Client webhooks the change causes: queued in the same transaction, once per delivery key.
     public var deliveries: [WebhookDelivery]
 
     public init(
-        job: Job, event: ProviderEventRecord? = nil, results: [ItemResult] = [], attempts: [ProviderAttemptRecord] = [],
-        deliveries: [WebhookDelivery] = []
+        job: Job, event: ProviderEventRecord? = nil, results: [ItemResult] = [], replacesResults: Bool = false,
+        attempts: [ProviderAttemptRecord] = [], deliveries: [WebhookDelivery] = []
     ) {
         self.job = job
         self.event = event
         self.results = results
+        self.replacesResults = replacesResults
         self.attempts = attempts
         self.deliveries = deliveries
     }

@@ -188,6 +188,9 @@ public final class SQLiteJobStore: JobStore {
                     sql: "UPDATE jobs SET provider = ?, lifecycle = ?, version = ?, body = ? WHERE id = ? AND version = ?",
                     arguments: [job.provider, job.state.lifecycle.rawValue, job.version, jobBody, job.id, job.version - 1])
                 if db.changesCount == 0 { throw Conflict() }
+                if change.replacesResults {
+                    try db.execute(sql: "DELETE FROM results WHERE job_id = ?", arguments: [job.id])
+                }
                 for (index, body) in resultBodies {
                     try db.execute(
                         sql: "INSERT OR REPLACE INTO results (job_id, idx, body) VALUES (?, ?, ?)",

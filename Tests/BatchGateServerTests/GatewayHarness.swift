@@ -50,6 +50,10 @@ struct GatewayHarness: Sendable {
                         "token": .string(tagger.token ?? vendorToken), "token_in": .string(tagger.tokenIn),
                         "keepalive_interval": .duration(tagger.keepalive),
                     ]),
+                // A second account at the same tagger, to migrate document jobs to.
+                .init(
+                    name: "tagger-b", kind: "doc-tagging-ws", baseURL: taggerURL, pollInterval: tagger.pollInterval, timeout: .seconds(5),
+                    options: ["token": .string(vendorToken), "token_in": .string("header"), "keepalive_interval": .duration(tagger.keepalive)]),
             ],
             routes: [
                 .init(name: "scrape", kind: .urlBatch, targets: [.init(provider: "airops")]),

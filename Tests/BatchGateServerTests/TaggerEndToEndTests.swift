@@ -223,6 +223,34 @@ struct TaggerEndToEndTests {
         }
     }
 
+    @Test func aJobMigratedToAnotherTaggerEndsThereWithOnlyItsRows() async throws {
+        var settings = GatewayHarness.TaggerSettings()
+        settings.scenario = .init(documentInterval: .milliseconds(40), failEvery: 10)
+        try await GatewayHarness.run(tagger: settings) { gateway in
+            let id = try #require(try await gateway.createTaggingBatch(documents: 30)["id"]?.stringValue)
+            try await eventually("rows from the first provider", timeout: .seconds(20)) {
+                (try await gateway.call("GET", "/v1/batches/\(id)").body["progress"]?["succeeded"]?.intValue ?? 0) >= 3
+            }
+            let moved = try await gateway.call("POST", "/v1/batches/\(id)/migrate", json: ["provider": "tagger-b"])
+            #expect(moved.status == 200, "\(moved.body)")
+            #expect(moved.body["provider"]?.stringValue == "tagger-b")
+
+            let (batch, _) = try await gateway.waitForTerminal(id)
+            #expect(batch["lifecycle_status"]?.stringValue == "completed")
+            #expect(batch["provider"]?.stringValue == "tagger-b")
+            #expect(batch["provider_batch_id"]?.stringValue == "\(id)-1", "the second attempt has its own vendor job id")
+            #expect(batch["progress"]?["succeeded"]?.intValue == 27)
+            #expect(batch["progress"]?["failed"]?.intValue == 3)
+            #expect(batch["history"]?.arrayValue.first?["provider"]?.stringValue == "tagger")
+            let rows = try await gateway.call("GET", "/v1/batches/\(id)/results?limit=100").body["data"]?.arrayValue ?? []
+            #expect(rows.count == 30)
+            #expect(rows.filter { $0["status"]?.stringValue == "failed" }.count == 3)
+            try await eventually("the first attempt cancelled at the vendor", timeout: .seconds(10)) {
+                gateway.tagger.jobStatus(id)?.status == "cancelled"
+            }
+        }
+    }
+
     @Test func badDocumentsAreRefusedBeforeAnythingIsSent() async throws {
         try await GatewayHarness.run { gateway in
             let body: JSONValue = [

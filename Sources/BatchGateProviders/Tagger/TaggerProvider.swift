@@ -165,8 +165,8 @@ public struct TaggerProvider: StreamingBatchProvider {
 
     // MARK: - Start, status, control
 
-    /// Starts the job (`POST /api/batch/start`) with the gateway's job id as the vendor `job_id`, so a
-    /// start that timed out can be found again (`findSubmitted`).
+    /// Starts the job (`POST /api/batch/start`) with the gateway's job id (`Submission.attemptID`) as the
+    /// vendor `job_id`, so a start that timed out can be found again (`findSubmitted`).
     public func submit(_ submission: Submission) async throws(ProviderError) -> SubmitOutcome {
         guard case .documentTagging(let input) = submission.input else {
             throw ProviderError(.rejected, "The tagger takes document_tagging jobs only.")
@@ -175,7 +175,7 @@ public struct TaggerProvider: StreamingBatchProvider {
             documents: input.documents.map {
                 .init(title: $0.title, filePath: $0.filePath, fileSourceType: $0.fileSourceType, description: $0.description)
             },
-            config: input.config == .null ? nil : input.config, jobID: submission.jobID)
+            config: input.config == .null ? nil : input.config, jobID: submission.attemptID)
         let body: [UInt8]
         do {
             body = Array(try JSONEncoder().encode(request))
@@ -205,8 +205,8 @@ public struct TaggerProvider: StreamingBatchProvider {
     /// as the vendor `job_id`, so its status answers 200 if it exists and 404 if it does not.
     public func findSubmitted(_ submission: Submission, since: Timestamp) async throws(ProviderError) -> SubmitLookup {
         do {
-            _ = try await poll(providerBatchID: submission.jobID)
-            return .found(submission.jobID)
+            _ = try await poll(providerBatchID: submission.attemptID)
+            return .found(submission.attemptID)
         } catch where error.code == .notFound {
             return .notFound
         }

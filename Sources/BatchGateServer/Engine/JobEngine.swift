@@ -288,7 +288,8 @@ final class JobEngine: Sendable {
             updated.state.providerStatus = nil
             updated.state.phases = []
             updated.state.progress = BatchProgress(total: job.state.progress.total, percent: job.state.progress.percent)
-            let stored = try await commit(updated, from: job, attempts: attempts)
+            // The new provider does every item again: results of the earlier attempt are dropped with it.
+            let stored = try await commit(updated, from: job, attempts: attempts, replacesResults: true)
             scheduler.runSoon(id)
             return stored
         }
@@ -396,7 +397,8 @@ final class JobEngine: Sendable {
         let webhookURL = provider.capabilities.receivesWebhooks
             ? "\(configuration.publicURL)/v1/providers/\(provider.name)/webhooks/\(job.inboundToken)" : nil
         let (result, sentAt) = await submitSafely(
-            provider, Submission(jobID: job.id, input: input, webhookURL: webhookURL), unconfirmedSince: job.unconfirmedSubmitAt)
+            provider, Submission(jobID: job.id, input: input, webhookURL: webhookURL, earlierAttempts: job.history.count),
+            unconfirmedSince: job.unconfirmedSubmitAt)
         let outcome: SubmitOutcome
         switch result {
         case .success(let value):
@@ -692,12 +694,14 @@ final class JobEngine: Sendable {
     @discardableResult
     func commit(
         _ updated: Job, from job: Job, attempts: [ProviderAttemptRecord], results: [ItemResult] = [],
-        event: ProviderEventRecord? = nil, touched: Bool = true
+        replacesResults: Bool = false, event: ProviderEventRecord? = nil, touched: Bool = true
     ) async throws -> Job {
         let nextJob = next(updated, from: job, touched: touched)
         let deliveries = try await deliveries(for: nextJob, previous: job)
         switch try await store.apply(
-            JobChange(job: nextJob, event: event, results: results, attempts: attempts, deliveries: deliveries))
+            JobChange(
+                job: nextJob, event: event, results: results, replacesResults: replacesResults, attempts: attempts,
+                deliveries: deliveries))
         {
         case .stored:
             if !deliveries.isEmpty { notifyDeliveriesQueued() }
