@@ -19,7 +19,15 @@ struct GatewayHarness: Sendable {
     let databasePath: String
 
     static let vendorToken = "vendor-token"
-    static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    /// Quiet, unless `BATCHGATE_TEST_LOG` names a level (`debug`, `info`, ...): then to standard error.
+    static let logger: Logger = {
+        guard let level = ProcessInfo.processInfo.environment["BATCHGATE_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) else {
+            return Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        }
+        var logger = Logger(label: "test") { label in StreamLogHandler.standardError(label: label) }
+        logger.logLevel = level
+        return logger
+    }()
 
     /// The configuration the harness runs with; also written to disk for the process-level tests.
     /// Fast retries, loopback receivers allowed.

@@ -5,7 +5,8 @@ import Testing
 
 /// The document-tagging adapter driven end to end: the gateway starts jobs over HTTP and observes
 /// them over the simulator's WebSocket, with the socket dropped, stalled and refused.
-@Suite(.timeLimit(.minutes(2)))
+// One test at a time: each runs a gateway and three simulators, and short keepalives make timing matter.
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct TaggerEndToEndTests {
     @Test func fiftyDocumentsWithTheSocketDroppedTwiceEndWithEveryRowOnce() async throws {
         var settings = GatewayHarness.TaggerSettings()
@@ -176,7 +177,6 @@ struct TaggerEndToEndTests {
     @Test func pauseAndResume() async throws {
         var settings = GatewayHarness.TaggerSettings()
         settings.scenario = .init(documentInterval: .milliseconds(60))
-        settings.keepalive = .milliseconds(100)
         try await GatewayHarness.run(tagger: settings) { gateway in
             let id = try #require(try await gateway.createTaggingBatch(documents: 20)["id"]?.stringValue)
             try await eventually("tagging under way", timeout: .seconds(20)) {

@@ -12,7 +12,7 @@ import Foundation
 #endif
 
 /// The document-tagging simulator's wire behaviour, checked over real loopback HTTP and WebSocket.
-@Suite(.timeLimit(.minutes(1))) struct TaggerSimulatorTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct TaggerSimulatorTests {
     static let token = "sim_token"
     /// HummingbirdWSClient 2.8.1 now and then loses the frames that arrive right after the 101 response
     /// (the server sends them: checked with a raw-socket client), which would make these tests flaky; the
