@@ -120,7 +120,7 @@ public struct NIOWebSocketClient: WebSocketTransport {
                     throw WebSocketError(.connection, "\(error)")
                 } catch let error as WebSocketError {
                     throw error
-                } catch is CancellationError {
+                } catch is CancellationError where Task.isCancelled {
                     throw CancellationError()
                 } catch {
                     guard activity.last.load(ordering: .relaxed) >= 0 else { throw WebSocketError(.connection, "\(error)") }

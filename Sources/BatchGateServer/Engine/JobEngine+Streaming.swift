@@ -162,7 +162,7 @@ extension JobEngine {
                 }
             } catch is StreamNoLongerNeeded {
                 continue
-            } catch is CancellationError {
+            } catch is CancellationError where Task.isCancelled {
                 return
             } catch let error as ProviderError where error.code == .rejected {
                 await failObserved(id, batchID: batchID, error)

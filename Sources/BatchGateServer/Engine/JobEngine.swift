@@ -49,7 +49,7 @@ final class JobEngine: Sendable {
         /// between reconnect attempts.
         var connectFailuresBeforePolling = 3
         /// Streaming providers: how often a turn checks that an observed job still has its observer.
-        var observerRecheck: Duration = .seconds(60)
+        var observerRecheck: Duration = .seconds(15)
     }
 
     let store: any JobStore
