@@ -88,6 +88,26 @@ struct TaggerEndToEndTests {
         }
     }
 
+    /// Many finished jobs connected to at once: the vendor sends catchup, completion and close in one go,
+    /// which the WebSocket client sometimes loses; the gateway reopens such silent sockets until the rows come.
+    @Test func manyJobsFinishedBeforeTheGatewayConnectedAllEndWithEveryRow() async throws {
+        var settings = GatewayHarness.TaggerSettings()
+        settings.faults = TaggerFaults(finishInstantly: true)
+        try await GatewayHarness.run(tagger: settings) { gateway in
+            let ids = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<30 {
+                    group.addTask { try #require(try await gateway.createTaggingBatch(documents: 5)["id"]?.stringValue) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            for id in ids {
+                let (batch, _) = try await gateway.waitForTerminal(id, timeout: .seconds(60))
+                #expect(batch["lifecycle_status"]?.stringValue == "completed")
+                #expect(try await gateway.call("GET", "/v1/batches/\(id)/results").body["data"]?.arrayValue.count == 5)
+            }
+        }
+    }
+
     @Test func cancelThroughCancelURLEndsCancelled() async throws {
         var settings = GatewayHarness.TaggerSettings()
         settings.scenario = .init(documentInterval: .milliseconds(150))

@@ -51,8 +51,10 @@ public struct TaggerProvider: StreamingBatchProvider {
     /// The vendor's keepalive period.
     public let keepaliveInterval: Duration
     /// The vendor sends its catchup as soon as a socket opens: a socket without one this long after the
-    /// upgrade is reopened (the lesser of 5 s and twice the keepalive period).
-    public var firstMessageTimeout: Duration { min(.seconds(5), keepaliveInterval * 2) }
+    /// upgrade is reopened (the lesser of 2 s and twice the keepalive period). HummingbirdWSClient 2.8.1
+    /// loses the frames of a server that sends and closes at once (a finished job's catchup, completion
+    /// and close; a refusal and its 1008) about half the time: such a socket stays silent.
+    public var firstMessageTimeout: Duration { min(.seconds(2), keepaliveInterval * 2) }
 
     private let baseURL: String
     private let webSocketBase: String

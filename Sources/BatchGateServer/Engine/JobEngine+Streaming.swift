@@ -52,6 +52,7 @@ final class StreamSession: Sendable {
         var messages = 0
         var heldTerminal = false
         var allowIncompleteTerminal = false
+        var heldPolls = 0
     }
 
     let batchID: String
@@ -98,6 +99,16 @@ final class StreamSession: Sendable {
 
     /// The final row counts.
     var counts: (succeeded: Int, failed: Int) { state.withLock { ($0.book.succeeded, $0.book.failed) } }
+
+    /// Whether a status poll saying the job finished with `finalRows` documents done must wait for rows
+    /// a socket has not brought yet; at most `limit` times.
+    func holdPolledTerminal(finalRows: Int, limit: Int) -> Bool {
+        state.withLock { state in
+            guard finalRows > state.book.finalCount, state.heldPolls < limit else { return false }
+            state.heldPolls += 1
+            return true
+        }
+    }
 }
 
 /// Thrown from a message handler to close a connection whose job moved on (finished, migrated).
@@ -278,6 +289,13 @@ extension JobEngine {
                 } catch {
                     logger.warning("status poll failed", metadata: ["job": "\(id)", "error": "\(error)"])
                     if error.code == .rejected { try await failForCredentials(job, error, operation: "poll") }
+                    return
+                }
+                if observation.lifecycle.isTerminal,
+                    session.holdPolledTerminal(
+                        finalRows: observation.succeeded + observation.failed, limit: configuration.heldTerminalPolls)
+                {
+                    logger.info("the vendor reports the job finished; waiting for its rows over a socket", metadata: ["job": "\(id)"])
                     return
                 }
                 let rows = session.counts

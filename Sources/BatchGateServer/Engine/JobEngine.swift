@@ -47,7 +47,10 @@ final class JobEngine: Sendable {
         var maxReconnectDelay: Duration = .seconds(30)
         /// Streaming providers: failed connects in a row after which the vendor's status is polled
         /// between reconnect attempts.
-        var connectFailuresBeforePolling = 3
+        var connectFailuresBeforePolling = 4
+        /// Streaming providers: status polls that report a finished job while rows it counts have not
+        /// arrived over a socket are held back this many times, so sockets get more chances to bring them.
+        var heldTerminalPolls = 3
         /// Streaming providers: how often a turn checks that an observed job still has its observer.
         var observerRecheck: Duration = .seconds(15)
     }
