@@ -53,6 +53,12 @@ public enum JSONValue: Sendable, Hashable, Codable {
         return nil
     }
 
+    /// The elements of an array, or empty for anything else.
+    public var arrayValue: [JSONValue] {
+        if case .array(let items) = self { return items }
+        return []
+    }
+
     /// Whether this is an object.
     public var isObject: Bool {
         if case .object = self { return true }

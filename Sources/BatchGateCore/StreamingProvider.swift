@@ -106,9 +106,6 @@ public struct StreamRowBook: Sendable, Hashable {
     /// Rows that are final.
     public var finalCount: Int { succeeded + failed }
 
-    /// Rows known, final or not.
-    public var count: Int { rows.count }
-
     /// Folds `incoming` in and returns the results that changed (to be stored).
     public mutating func merge(_ incoming: [StreamRow]) -> [ItemResult] {
         var changed: [Int: ItemResult] = [:]

@@ -116,11 +116,3 @@ struct Demo: AsyncParsableCommand {
         }
     }
 }
-
-extension JSONValue {
-    /// The elements of an array, or empty.
-    var arrayValue: [JSONValue] {
-        if case .array(let items) = self { return items }
-        return []
-    }
-}

@@ -239,10 +239,4 @@ extension JSONValue {
         if case .number(let value) = self { return Int(value) }
         return nil
     }
-
-    /// The elements of an array, or empty.
-    var arrayValue: [JSONValue] {
-        if case .array(let items) = self { return items }
-        return []
-    }
 }

@@ -20,12 +20,6 @@ final class StreamObservers: Sendable {
         if isNew { continuation.yield(jobID) }
     }
 
-    /// How many jobs are observed now.
-    var count: Int { observed.withLock { $0.count } }
-
-    /// Whether `jobID` is observed now.
-    func isObserved(_ jobID: String) -> Bool { observed.withLock { $0.contains(jobID) } }
-
     /// Runs `observe` for every requested job concurrently until graceful shutdown, then cancels them
     /// (their connections close; nothing unacknowledged is lost: the next start's snapshot has it all).
     func run(_ observe: @escaping @Sendable (String) async -> Void) async {
@@ -232,7 +226,8 @@ extension JobEngine {
                     event = streamEvent(job, update, dedupeKey: "ws:\(update.messageType)")
                 }
             } else if update.kind == .row, let row = update.rows.first {
-                let retry = row.result.data?["retry_count"].map { "\($0)" } ?? "0"
+                var retry = 0
+                if case .number(let count)? = row.result.data?["retry_count"] { retry = Int(count) }
                 event = streamEvent(job, update, dedupeKey: "ws:row:\(row.index):\(row.result.status.rawValue):\(retry)")
             }
             observation.succeeded = max(observation.succeeded, rowsSucceeded)
