@@ -28,6 +28,14 @@ struct ClientOptions: ParsableArguments {
 
     /// Runs `body` with an API client, and the HTTP client under it, for as long as `body` runs; an API
     /// error becomes a `ClientError`.
+    /// Sends one call that answers with a batch object and prints it: the object with `json`, else `summary`.
+    func printBatch(_ method: String, _ path: String, json: Bool, summary: @escaping @Sendable (JSONValue) -> String) async throws {
+        try await withClient { api, _ in
+            let batch = try await api.send(method, path)
+            if json { try printJSON(batch) } else { say(summary(batch)) }
+        }
+    }
+
     func withClient<R: Sendable>(_ body: (APIClient, CurlHTTPClient) async throws -> R) async throws -> R {
         let key = try key()
         let base = baseURL
@@ -143,14 +151,8 @@ struct Status: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let path = try batchPath(id)
-        try await client.withClient { api, _ in
-            let batch = try await api.send("GET", path)
-            if json {
-                try printJSON(batch)
-            } else {
-                say(ProgressBoard.plainLine(JobProgress(batch: batch, now: .now())) + " provider=\(batch["provider"]?.stringValue ?? "?")")
-            }
+        try await client.printBatch("GET", try batchPath(id), json: json) { batch in
+            ProgressBoard.plainLine(JobProgress(batch: batch, now: .now())) + " provider=\(batch["provider"]?.stringValue ?? "?")"
         }
     }
 }
@@ -167,14 +169,9 @@ struct Cancel: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let path = try batchPath(id) + "/cancel"
-        try await client.withClient { api, _ in
-            let batch = try await api.send("POST", path)
-            if json {
-                try printJSON(batch)
-            } else {
-                say("\(id) cancel requested (\(batch["lifecycle_status"]?.stringValue ?? "?"))")
-            }
+        let id = id
+        try await client.printBatch("POST", try batchPath(id) + "/cancel", json: json) { batch in
+            "\(id) cancel requested (\(batch["lifecycle_status"]?.stringValue ?? "?"))"
         }
     }
 }
