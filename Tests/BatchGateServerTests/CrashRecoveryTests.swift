@@ -94,11 +94,7 @@ struct CrashRecoveryTests {
                 let second = try GatewayProcess(config: config)
                 defer { second.terminate() }
                 try await gateway.waitUntilReady()
-                var batch = JSONValue.null
-                try await eventually("the batch completed after restart", timeout: .seconds(30)) {
-                    batch = try await gateway.call("GET", "/v1/batches/\(id)").body
-                    return batch["lifecycle_status"]?.stringValue == "completed"
-                }
+                let batch = try await gateway.waitUntilCompleted(id)
                 #expect(batch["progress"]?["total"]?.intValue == 20)
                 #expect(batch["progress"]?["failed"]?.intValue == 2)
                 #expect(batch["progress"]?["succeeded"]?.intValue == 18)

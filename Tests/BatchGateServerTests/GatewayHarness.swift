@@ -175,6 +175,16 @@ struct GatewayHarness: Sendable {
             return (response.status, (try? JSONDecoder().decode(JSONValue.self, from: Data(response.body))) ?? .null)
         }
 
+        /// Waits until the batch is `completed` and returns it.
+        func waitUntilCompleted(_ id: String, timeout: Duration = .seconds(30)) async throws -> JSONValue {
+            var batch = JSONValue.null
+            try await eventually("batch \(id) completed", timeout: timeout) {
+                batch = try await call("GET", "/v1/batches/\(id)").body
+                return batch["lifecycle_status"]?.stringValue == "completed"
+            }
+            return batch
+        }
+
         func waitUntilReady() async throws {
             try await eventually("gateway ready", timeout: .seconds(20)) {
                 (try? await transport.send(HTTPRequest(url: baseURL + "/readyz", timeout: .seconds(1))))?.status == 200

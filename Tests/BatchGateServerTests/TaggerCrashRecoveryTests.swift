@@ -51,17 +51,19 @@ struct TaggerCrashRecoveryTests {
 
                 first?.kill9()
                 first = nil
-                try await Task.sleep(for: .milliseconds(400))  // the vendor goes on meanwhile
+                // The vendor goes on while the gateway is down.
+                let atKill = ids.map { simulator.jobStatus($0).map { $0.processed + $0.failed } ?? 0 }
+                try await eventually("the vendor tagging more documents while the gateway is down", timeout: .seconds(20)) {
+                    zip(ids, atKill).allSatisfy { id, done in
+                        (simulator.jobStatus(id).map { $0.processed + $0.failed } ?? 0) >= done + 2
+                    }
+                }
 
                 let second = try CrashRecoveryTests.GatewayProcess(config: config)
                 defer { second.terminate() }
                 try await gateway.waitUntilReady()
                 for id in ids {
-                    var batch = JSONValue.null
-                    try await eventually("job \(id) completed after restart", timeout: .seconds(40)) {
-                        batch = try await gateway.call("GET", "/v1/batches/\(id)").body
-                        return batch["lifecycle_status"]?.stringValue == "completed"
-                    }
+                    let batch = try await gateway.waitUntilCompleted(id, timeout: .seconds(40))
                     #expect(batch["progress"]?["total"]?.intValue == 30)
                     #expect(batch["progress"]?["failed"]?.intValue == 6)
                     #expect(batch["progress"]?["succeeded"]?.intValue == 24)

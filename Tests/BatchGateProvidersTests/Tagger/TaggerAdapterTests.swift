@@ -84,9 +84,9 @@ import Testing
     @Test func resultsOfARunningJobReturnAfterTheCatchup() async throws {
         var setup = Setup()
         setup.scenario.documentInterval = .milliseconds(200)
-        try await withAdapter(setup) { provider, _ in
+        try await withAdapter(setup) { provider, simulator in
             let batch = try await provider.submit(Submission(jobID: "bat_test_2", input: Self.input(50), webhookURL: nil)).providerBatchID
-            try await Task.sleep(for: .milliseconds(500))
+            try await waitUntil("two documents tagged") { (simulator.jobStatus(batch)?.processed ?? 0) >= 2 }
             let start = ContinuousClock.now
             let results = try await provider.results(providerBatchID: batch, input: Self.input(50))
             #expect(ContinuousClock.now - start < .seconds(3), "does not wait for the job to finish")
