@@ -59,7 +59,9 @@ extension ConfigDecoder {
         if let node = server["public_url"], let url = httpURL(node, path.appending("public_url")) {
             settings.publicURL = url
         }
-        if let node = server["max_body_bytes"], let bytes = int(node, path.appending("max_body_bytes"), in: 1...Int.max) {
+        if let node = server["max_body_bytes"],
+            let bytes = int(node, path.appending("max_body_bytes"), in: ConfigBounds.maxBodyBytes, bound: ByteCount.format)
+        {
             settings.maxBodyBytes = bytes
         }
         return settings
@@ -116,18 +118,31 @@ extension ConfigDecoder {
     mutating func webhooks(_ node: YAMLNode, _ path: ConfigPath) -> WebhookSettings {
         var settings = WebhookSettings()
         guard let webhooks = mapping(node, path, allowed: Self.webhookKeys) else { return settings }
-        if let node = webhooks["max_attempts"], let value = int(node, path.appending("max_attempts"), in: 1...100) {
+        if let node = webhooks["max_attempts"], let value = int(node, path.appending("max_attempts"), in: ConfigBounds.webhookMaxAttempts) {
             settings.maxAttempts = value
         }
+        // How each backoff reads in the message comparing them: as written, or where it came from.
+        var initialShown = "default " + DurationText.format(settings.initialBackoff)
         var initialValid = true
         if let node = webhooks["initial_backoff"] {
-            if let value = duration(node, path.appending("initial_backoff")) { settings.initialBackoff = value } else { initialValid = false }
+            if let value = durationScalar(node, path.appending("initial_backoff"), in: ConfigBounds.webhookInitialBackoff) {
+                settings.initialBackoff = value.duration
+                initialShown = value.scalar.variables.isEmpty ? DurationText.format(value.duration) : shown(value.scalar)
+            } else {
+                initialValid = false
+            }
         }
+        var maxShown = "default " + DurationText.format(settings.maxBackoff)
         var maxValid = true
         if let node = webhooks["max_backoff"] {
-            if let value = duration(node, path.appending("max_backoff")) { settings.maxBackoff = value } else { maxValid = false }
+            if let value = durationScalar(node, path.appending("max_backoff"), in: ConfigBounds.webhookMaxBackoff) {
+                settings.maxBackoff = value.duration
+                maxShown = value.scalar.variables.isEmpty ? DurationText.format(value.duration) : shown(value.scalar)
+            } else {
+                maxValid = false
+            }
         }
-        if let node = webhooks["timeout"], let value = duration(node, path.appending("timeout")) {
+        if let node = webhooks["timeout"], let value = duration(node, path.appending("timeout"), in: ConfigBounds.webhookTimeout) {
             settings.timeout = value
         }
         if let node = webhooks["allow_insecure_loopback"], let value = bool(node, path.appending("allow_insecure_loopback")) {
@@ -137,13 +152,10 @@ extension ConfigDecoder {
             settings.defaults = webhookDefaults(node, path.appending("defaults"))
         }
         if initialValid, maxValid, settings.maxBackoff < settings.initialBackoff {
-            let initial = DurationText.format(settings.initialBackoff)
-            let maximum = DurationText.format(settings.maxBackoff)
             if let node = webhooks["max_backoff"] {
-                let initialSource = webhooks["initial_backoff"] == nil ? "default " : ""
-                report(node.mark, path.appending("max_backoff"), "must be at least initial_backoff (\(initialSource)\(initial)), got \(maximum)")
+                report(node.mark, path.appending("max_backoff"), "must be at least initial_backoff (\(initialShown)), got \(maxShown)")
             } else if let node = webhooks["initial_backoff"] {
-                report(node.mark, path.appending("initial_backoff"), "must be at most max_backoff (default \(maximum)), got \(initial)")
+                report(node.mark, path.appending("initial_backoff"), "must be at most max_backoff (\(maxShown)), got \(initialShown)")
             }
         }
         return settings
@@ -180,12 +192,12 @@ extension ConfigDecoder {
                 events = []
                 for (index, item) in items.enumerated() {
                     let itemPath = entryPath.appending("events").appending(index: index)
-                    guard let name = string(item, itemPath) else {
+                    guard let name = stringScalar(item, itemPath) else {
                         eventsValid = false
                         continue
                     }
-                    guard let type = WebhookEventType(rawValue: name) else {
-                        report(item.mark, itemPath, "unknown event \"\(name)\"; one of \(WebhookEventType.allCases.map(\.rawValue).joined(separator: ", "))")
+                    guard let type = WebhookEventType(rawValue: name.text) else {
+                        report(item.mark, itemPath, "unknown event \(describe(name, itemPath)); one of \(WebhookEventType.allCases.map(\.rawValue).joined(separator: ", "))")
                         eventsValid = false
                         continue
                     }
@@ -210,6 +222,16 @@ extension ConfigDecoder {
     struct DeclaredProviders {
         /// Names in file order.
         var names: [String] = []
+        /// The same names, for lookups.
+        var nameSet: Set<String> = []
+
+        /// The names as a message lists them: the first few, then how many more.
+        var listed: String {
+            if names.isEmpty { return "none" }
+            let shownCount = 20
+            let more = names.count > shownCount ? ", and \(names.count - shownCount) more" : ""
+            return names.prefix(shownCount).joined(separator: ", ") + more
+        }
         /// The kind's spec when the provider's `kind` is known.
         var specs: [String: ProviderKindSpec] = [:]
     }
@@ -224,6 +246,7 @@ extension ConfigDecoder {
         for entry in providers.entries {
             let providerPath = path.appending(entry.key)
             declared.names.append(entry.key)
+            declared.nameSet.insert(entry.key)
             if !Self.isValidProviderName(entry.key) {
                 report(entry.keyMark, providerPath, "provider name must match \(Self.providerNameRule) (lowercase letters, digits, _ and -)")
             }
@@ -243,11 +266,11 @@ extension ConfigDecoder {
             return nil
         }
         var spec: ProviderKindSpec?
-        if let kindNode = entries.first(where: { $0.key == "kind" })?.value, let kind = string(kindNode, path.appending("kind")) {
-            spec = providerKinds[kind]
+        if let kindNode = entries.first(where: { $0.key == "kind" })?.value, let kind = stringScalar(kindNode, path.appending("kind")) {
+            spec = providerKinds[kind.text]
             if spec == nil {
                 let known = providerKinds.keys.sorted().joined(separator: ", ")
-                report(kindNode.mark, path.appending("kind"), "unknown provider kind \(Self.quoted(kind)); known kinds: \(known)")
+                report(kindNode.mark, path.appending("kind"), "unknown provider kind \(describe(kind, path.appending("kind"))); known kinds: \(known)")
             }
         }
         let optionSpecs = spec?.options.filter { !Self.commonProviderKeys.contains($0.name) } ?? []
@@ -257,11 +280,11 @@ extension ConfigDecoder {
 
         let baseURL = provider["base_url"].flatMap { httpURL($0, path.appending("base_url")) }
         var pollInterval: Duration = .seconds(15)
-        if let node = provider["poll_interval"], let value = duration(node, path.appending("poll_interval")) {
+        if let node = provider["poll_interval"], let value = duration(node, path.appending("poll_interval"), in: ConfigBounds.pollInterval) {
             pollInterval = value
         }
         var timeout: Duration = .seconds(30)
-        if let node = provider["timeout"], let value = duration(node, path.appending("timeout")) {
+        if let node = provider["timeout"], let value = duration(node, path.appending("timeout"), in: ConfigBounds.providerTimeout) {
             timeout = value
         }
         var options: [String: ConfigValue] = [:]
@@ -280,9 +303,10 @@ extension ConfigDecoder {
 
     private mutating func optionValue(_ option: ProviderOptionSpec, _ node: YAMLNode, _ path: ConfigPath) -> ConfigValue? {
         switch option.type {
-        case .int: return int(node, path).map { .int($0) }
+        case .int: return int(node, path, in: option.intRange ?? Int.min...Int.max).map { .int($0) }
         case .bool: return bool(node, path).map { .bool($0) }
-        case .duration: return duration(node, path).map { .duration($0) }
+        case .duration: return duration(node, path, in: option.durationRange ?? ConfigBounds.providerDurationOption).map { .duration($0) }
+        case .jsonObject: return jsonObject(node, path).map { .json($0) }
         case .string:
             guard let scalar = stringScalar(node, path, nonEmpty: option.required) else { return nil }
             if !option.allowedValues.isEmpty, !option.allowedValues.contains(scalar.text) {
@@ -337,17 +361,17 @@ extension ConfigDecoder {
                 guard let target = mapping(item, itemPath, allowed: ["provider", "weight"], required: ["provider"]) else { continue }
                 var weight: Int? = 1
                 if let node = target["weight"] {
-                    weight = int(node, itemPath.appending("weight"), in: 1...1000)
+                    weight = int(node, itemPath.appending("weight"), in: ConfigBounds.routeWeight)
                 }
                 guard let providerNode = target["provider"],
                     let provider = routeProvider(providerNode, itemPath.appending("provider"), kind: kind, declared: declared)
                 else { continue }
-                if let first = firstIndex[provider] {
-                    report(providerNode.mark, itemPath.appending("provider"), "provider \(provider) is already a target of this route (targets[\(first)])")
+                if let first = firstIndex[provider.text] {
+                    report(providerNode.mark, itemPath.appending("provider"), "provider \(shown(provider)) is already a target of this route (targets[\(first)])")
                     continue
                 }
-                firstIndex[provider] = index
-                if let weight { targets.append(RouteTarget(provider: provider, weight: weight)) }
+                firstIndex[provider.text] = index
+                if let weight { targets.append(RouteTarget(provider: provider.text, weight: weight)) }
             }
         }
         var fallback: [String] = []
@@ -356,12 +380,12 @@ extension ConfigDecoder {
             for (index, item) in items.enumerated() {
                 let itemPath = path.appending("fallback").appending(index: index)
                 guard let provider = routeProvider(item, itemPath, kind: kind, declared: declared) else { continue }
-                if let first = firstIndex[provider] {
-                    report(item.mark, itemPath, "provider \(provider) is already in fallback (fallback[\(first)])")
+                if let first = firstIndex[provider.text] {
+                    report(item.mark, itemPath, "provider \(shown(provider)) is already in fallback (fallback[\(first)])")
                     continue
                 }
-                firstIndex[provider] = index
-                fallback.append(provider)
+                firstIndex[provider.text] = index
+                fallback.append(provider.text)
             }
         }
         guard let kind else { return nil }
@@ -369,11 +393,11 @@ extension ConfigDecoder {
     }
 
     /// A provider name a route refers to: it must be declared and, when its kind is known, serve `kind`.
-    private mutating func routeProvider(_ node: YAMLNode, _ path: ConfigPath, kind: JobKind?, declared: DeclaredProviders) -> String? {
+    private mutating func routeProvider(_ node: YAMLNode, _ path: ConfigPath, kind: JobKind?, declared: DeclaredProviders) -> ResolvedScalar? {
         guard let scalar = stringScalar(node, path) else { return nil }
         let name = scalar.text
-        guard declared.names.contains(name) else {
-            let configured = declared.names.isEmpty ? "none" : declared.names.joined(separator: ", ")
+        guard declared.nameSet.contains(name) else {
+            let configured = declared.listed
             if scalar.variables.isEmpty {
                 report(node.mark, path, "unknown provider \(Self.quoted(name)); configured providers: \(configured)")
             } else {
@@ -383,10 +407,10 @@ extension ConfigDecoder {
             return nil
         }
         if let kind, let spec = declared.specs[name], !spec.jobKinds.contains(kind) {
-            report(node.mark, path, "provider \(name) (\(spec.kind)) cannot serve \(kind.rawValue)")
+            report(node.mark, path, "provider \(shown(scalar)) (\(spec.kind)) cannot serve \(kind.rawValue)")
             return nil
         }
-        return name
+        return scalar
     }
 }
 

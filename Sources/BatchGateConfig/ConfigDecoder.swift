@@ -34,11 +34,16 @@ struct ResolvedScalar: Hashable, Sendable {
 struct ConfigDecoder {
     let environment: [String: String]
     let providerKinds: [String: ProviderKindSpec]
+    let limits: YAMLLimits
     private(set) var problems: [YAMLProblem] = []
+    /// Bytes `${VAR}` references have brought in so far, against `limits.maxEnvironmentBytes`.
+    private var environmentBytes = 0
+    private var environmentBudgetSpent = false
 
-    init(environment: [String: String], providerKinds: [String: ProviderKindSpec]) {
+    init(environment: [String: String], providerKinds: [String: ProviderKindSpec], limits: YAMLLimits = .standard) {
         self.environment = environment
         self.providerKinds = providerKinds
+        self.limits = limits
     }
 
     mutating func report(_ mark: YAMLMark, _ path: ConfigPath, _ message: String) {
@@ -64,11 +69,24 @@ struct ConfigDecoder {
             return nil
         }
         let expansion: EnvironmentExpansion
-        switch EnvironmentExpansion.expand(scalar.text, environment: environment) {
+        let budget = limits.maxEnvironmentBytes - environmentBytes
+        switch EnvironmentExpansion.expand(scalar.text, environment: environment, budget: budget) {
         case .success(let result):
             expansion = result
+            environmentBytes += result.insertedBytes
         case .failure(let failures):
-            for failure in failures.list { report(node.mark, path, failure.message) }
+            for failure in failures.list {
+                guard case .tooLong = failure else {
+                    report(node.mark, path, failure.message)
+                    continue
+                }
+                // Reported once, where the budget ran out; later references fail silently.
+                if !environmentBudgetSpent {
+                    let limit = ByteCount.format(limits.maxEnvironmentBytes)
+                    report(node.mark, path, "the values read from the environment add up to more than \(limit) in this file; the limit is \(limit)")
+                }
+                environmentBudgetSpent = true
+            }
             return nil
         }
         guard let value = Self.resolve(expansion.text, style: scalar.style, tag: scalar.tag) else {
@@ -144,6 +162,13 @@ struct ConfigDecoder {
         }
     }
 
+    /// A value as a message names it: as written (`airops`), or where it came from (`the value of ${P}`)
+    /// when it was built from the environment.
+    func shown(_ scalar: ResolvedScalar) -> String {
+        if scalar.variables.isEmpty { return scalar.text }
+        return "the value of " + scalar.variables.map { "${\($0)}" }.joined(separator: ", ")
+    }
+
     /// Text in double quotes, shortened past 60 characters.
     static func quoted(_ text: String) -> String {
         let short = text.count > 60 ? text.prefix(57) + "..." : Substring(text)
@@ -182,8 +207,10 @@ struct ConfigDecoder {
         return scalar
     }
 
-    /// An integer within `range`.
-    mutating func int(_ node: YAMLNode, _ path: ConfigPath, in range: ClosedRange<Int> = Int.min...Int.max) -> Int? {
+    /// An integer within `range`; `bound` writes the range's ends in the message.
+    mutating func int(
+        _ node: YAMLNode, _ path: ConfigPath, in range: ClosedRange<Int> = Int.min...Int.max, bound: (Int) -> String = { "\($0)" }
+    ) -> Int? {
         guard let scalar = scalar(node, path, expected: "an integer") else { return nil }
         guard case .int(let value) = scalar.value else {
             var message = "expected an integer, got \(describe(scalar, path))"
@@ -192,7 +219,12 @@ struct ConfigDecoder {
             return nil
         }
         guard range.contains(value) else {
-            let bounds = range.upperBound == Int.max ? "at least \(range.lowerBound)" : "between \(range.lowerBound) and \(range.upperBound)"
+            let bounds: String
+            switch (range.lowerBound == Int.min, range.upperBound == Int.max) {
+            case (false, true): bounds = "at least \(bound(range.lowerBound))"
+            case (true, false): bounds = "at most \(bound(range.upperBound))"
+            default: bounds = "between \(bound(range.lowerBound)) and \(bound(range.upperBound))"
+            }
             report(node.mark, path, "must be \(bounds), got \(describe(scalar, path))")
             return nil
         }
@@ -211,13 +243,24 @@ struct ConfigDecoder {
         return value
     }
 
-    /// A positive duration such as `200ms`, `15s`, `10m` or `1h`.
-    mutating func duration(_ node: YAMLNode, _ path: ConfigPath) -> Duration? {
+    /// A positive duration such as `200ms`, `15s`, `10m` or `1h`, within `range`.
+    mutating func duration(_ node: YAMLNode, _ path: ConfigPath, in range: ClosedRange<Duration>) -> Duration? {
+        durationScalar(node, path, in: range)?.duration
+    }
+
+    /// A duration within `range`, with its scalar so a later message can name it without showing a value
+    /// that came from the environment.
+    mutating func durationScalar(_ node: YAMLNode, _ path: ConfigPath, in range: ClosedRange<Duration>) -> (duration: Duration, scalar: ResolvedScalar)? {
         let expected = "a duration like 200ms, 15s or 10m"
         guard let scalar = scalar(node, path, expected: expected) else { return nil }
         switch DurationText.parse(scalar.text) {
         case .valid(let duration) where scalar.value == .string(scalar.text):
-            return duration
+            guard range.contains(duration) else {
+                let bounds = "between \(DurationText.format(range.lowerBound)) and \(DurationText.format(range.upperBound))"
+                report(node.mark, path, "must be \(bounds), got \(describe(scalar, path))")
+                return nil
+            }
+            return (duration, scalar)
         case .zero where scalar.value == .string(scalar.text):
             report(node.mark, path, "must be longer than zero, got \(describe(scalar, path))")
         default:
@@ -281,7 +324,7 @@ struct ConfigDecoder {
     }
 
     /// `a mapping`, `a sequence`, or a scalar as `describe` shows it.
-    private func kindDescription(_ node: YAMLNode, _ path: ConfigPath) -> String {
+    func kindDescription(_ node: YAMLNode, _ path: ConfigPath) -> String {
         switch node.content {
         case .mapping: return "a mapping"
         case .sequence: return "a sequence"
@@ -296,10 +339,12 @@ struct ConfigDecoder {
 
     static func unknownKeyMessage(_ key: String, allowed: [String]) -> String {
         var message = "unknown key \(quoted(key))"
-        if let suggestion = allowed.min(by: { editDistance(key, $0) < editDistance(key, $1) }),
-            editDistance(key, suggestion) <= max(1, min(2, key.count / 3))
-        {
-            message += " (did you mean \"\(suggestion)\"?)"
+        // A suggestion is at most 2 edits away, so keys of very different lengths are never compared.
+        let length = key.count
+        let best = allowed.lazy.filter { abs($0.count - length) <= 2 }.map { (name: $0, distance: editDistance(key, $0)) }
+            .min { $0.distance < $1.distance }
+        if let best, best.distance <= max(1, min(2, length / 3)) {
+            message += " (did you mean \"\(best.name)\"?)"
         }
         return message + "; allowed keys: " + allowed.sorted().joined(separator: ", ")
     }
@@ -309,12 +354,13 @@ struct ConfigDecoder {
         let a = Array(a), b = Array(b)
         if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
         var previous = Array(0...b.count)
+        var current = previous
         for i in 1...a.count {
-            var current = [i] + Array(repeating: 0, count: b.count)
+            current[0] = i
             for j in 1...b.count {
                 current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
             }
-            previous = current
+            swap(&previous, &current)
         }
         return previous[b.count]
     }

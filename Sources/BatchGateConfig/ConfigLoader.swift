@@ -58,29 +58,28 @@ public struct ConfigErrors: Error, Sendable, Hashable, CustomStringConvertible {
 /// Reads `providers.yaml` (CONTRACT §5) into a `GatewayConfiguration`.
 ///
 /// The whole file is checked and every problem reported at once: YAML syntax (libyaml's message and mark),
-/// duplicate keys, unknown keys, wrong types, missing keys, `${VAR}` references to unset variables, unknown
-/// provider kinds and routes naming missing or unsuitable providers. Nothing is returned unless the file
-/// has no problem at all.
+/// duplicate keys, unknown keys, wrong types, values out of their bounds (`ConfigBounds`), missing keys,
+/// `${VAR}` references to unset variables, unknown provider kinds and routes naming missing or unsuitable
+/// providers. A file past a `YAMLLimits` bound (size, nesting depth, alias expansion) is refused as soon
+/// as the bound is crossed. Nothing is returned unless the file has no problem at all.
 public enum ConfigLoader {
-    /// Files larger than this are refused unread.
-    public static let maxFileBytes = 4 * 1024 * 1024
-
-    /// Loads the file at `path`; an unreadable file is one diagnostic at `path:1:1`.
+    /// Loads the file at `path`; an unreadable or oversized file is one diagnostic at `path:1:1`.
     ///
     /// - Parameters:
     ///   - environment: what `${VAR}` reads, usually `ProcessInfo.processInfo.environment`.
     ///   - providerKinds: the provider kinds the gateway has, keyed by their `kind:` name.
+    ///   - limits: the bounds the file is read within.
     public static func load(
-        path: String, environment: [String: String], providerKinds: [String: ProviderKindSpec]
+        path: String, environment: [String: String], providerKinds: [String: ProviderKindSpec], limits: YAMLLimits = .standard
     ) throws(ConfigErrors) -> GatewayConfiguration {
         let bytes: [UInt8]
-        switch readFile(path) {
+        switch readFile(path, limit: limits.maxFileBytes) {
         case .success(let contents):
             bytes = contents
-        case .failure(let reason):
-            throw ConfigErrors(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, keyPath: "", message: "cannot read the file: \(reason)")])
+        case .failure(let failure):
+            throw ConfigErrors(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, keyPath: "", message: failure.description)])
         }
-        return try load(bytes: bytes, file: path, environment: environment, providerKinds: providerKinds)
+        return try load(bytes: bytes, file: path, environment: environment, providerKinds: providerKinds, limits: limits)
     }
 
     /// Loads configuration text; `file` is the name diagnostics carry.
@@ -88,10 +87,12 @@ public enum ConfigLoader {
     /// - Parameters:
     ///   - environment: what `${VAR}` reads.
     ///   - providerKinds: the provider kinds the gateway has, keyed by their `kind:` name.
+    ///   - limits: the bounds the text is read within.
     public static func load(
-        yaml: String, file: String, environment: [String: String], providerKinds: [String: ProviderKindSpec]
+        yaml: String, file: String, environment: [String: String], providerKinds: [String: ProviderKindSpec],
+        limits: YAMLLimits = .standard
     ) throws(ConfigErrors) -> GatewayConfiguration {
-        try load(bytes: Array(yaml.utf8), file: file, environment: environment, providerKinds: providerKinds)
+        try load(bytes: Array(yaml.utf8), file: file, environment: environment, providerKinds: providerKinds, limits: limits)
     }
 
     /// Parses `200ms`, `15s`, `10m` or `1h`: a whole number and one unit. Nil for anything else, and for zero.
@@ -101,16 +102,17 @@ public enum ConfigLoader {
     }
 
     static func load(
-        bytes: [UInt8], file: String, environment: [String: String], providerKinds: [String: ProviderKindSpec]
+        bytes: [UInt8], file: String, environment: [String: String], providerKinds: [String: ProviderKindSpec],
+        limits: YAMLLimits = .standard
     ) throws(ConfigErrors) -> GatewayConfiguration {
         let root: YAMLNode?
-        switch YAMLReader().read(bytes) {
+        switch YAMLReader(limits: limits).read(bytes) {
         case .success(let node):
             root = node
         case .failure(let failure):
             throw errors(failure.problems, file: file)
         }
-        var decoder = ConfigDecoder(environment: environment, providerKinds: providerKinds)
+        var decoder = ConfigDecoder(environment: environment, providerKinds: providerKinds, limits: limits)
         guard let configuration = decoder.decode(root), decoder.problems.isEmpty else {
             throw errors(decoder.problems, file: file)
         }
@@ -125,11 +127,18 @@ public enum ConfigLoader {
         })
     }
 
-    /// The bytes of a file, or why they cannot be read (the system's reason, e.g. `No such file or directory`).
-    static func readFile(_ path: String) -> Result<[UInt8], ReadFailure> {
+    /// The bytes of a file of at most `limit` bytes, or why they cannot be read. A regular file larger than
+    /// `limit` is refused by its size, unread; anything else (a pipe) is read until it passes `limit`.
+    static func readFile(_ path: String, limit: Int) -> Result<[UInt8], ReadFailure> {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return .failure(ReadFailure(errno: errno)) }
         defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { return .failure(ReadFailure(errno: errno)) }
+        if (status.st_mode & S_IFMT) == S_IFDIR { return .failure(ReadFailure(errno: EISDIR)) }
+        if (status.st_mode & S_IFMT) == S_IFREG, status.st_size > limit {
+            return .failure(ReadFailure(message: YAMLReader.sizeMessage(Int(status.st_size), limit: limit)))
+        }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
@@ -140,20 +149,21 @@ public enum ConfigLoader {
             }
             if count == 0 { return .success(bytes) }
             bytes.append(contentsOf: chunk[..<count])
-            if bytes.count > maxFileBytes {
-                return .failure(ReadFailure(reason: "it is larger than \(maxFileBytes) bytes"))
+            if bytes.count > limit {
+                return .failure(ReadFailure(message: "the file is larger than its limit of \(ByteCount.format(limit))"))
             }
         }
     }
 
-    /// Why a file could not be read.
+    /// Why a file could not be read, as its diagnostic says it.
     struct ReadFailure: Error, CustomStringConvertible {
         var description: String
 
-        init(reason: String) { description = reason }
+        init(message: String) { description = message }
 
+        /// `cannot read the file: ` and the system's reason, e.g. `No such file or directory`.
         init(errno code: Int32) {
-            description = strerror(code).map { String(cString: $0) } ?? "error \(code)"
+            description = "cannot read the file: " + (strerror(code).map { String(cString: $0) } ?? "error \(code)")
         }
     }
 }

@@ -7,6 +7,8 @@ struct EnvironmentExpansion: Hashable, Sendable {
     var text: String
     /// The variables referenced, in order; a value built from any of them is never printed.
     var variables: [String]
+    /// The bytes the references brought in (values and defaults).
+    var insertedBytes: Int = 0
 
     /// What can be wrong with a reference.
     enum Failure: Hashable, Sendable {
@@ -16,12 +18,15 @@ struct EnvironmentExpansion: Hashable, Sendable {
         case unterminated
         /// The name between `${` and `}` (or `:-`) is not `[A-Za-z_][A-Za-z0-9_]*`.
         case invalidName(String)
+        /// The references would bring in more than the byte budget allowed.
+        case tooLong(budget: Int)
 
         var message: String {
             switch self {
             case .missing(let name): "environment variable \(name) is not set (write ${\(name):-default} to give a default)"
             case .unterminated: "unterminated ${ in value; write $${ for a literal ${"
             case .invalidName(let name): "\"\(name)\" is not a valid environment variable name in ${...}"
+            case .tooLong(let budget): "the values read from the environment are longer than \(ByteCount.format(budget))"
             }
         }
     }
@@ -32,11 +37,15 @@ struct EnvironmentExpansion: Hashable, Sendable {
     }
 
     /// Expands every reference in `text`; returns all failures when any reference cannot be expanded.
-    static func expand(_ text: String, environment: [String: String]) -> Result<EnvironmentExpansion, Failures> {
+    ///
+    /// `budget` is the most bytes the references may bring in; past it, expansion stops with `.tooLong`
+    /// before the text grows any further.
+    static func expand(_ text: String, environment: [String: String], budget: Int = .max) -> Result<EnvironmentExpansion, Failures> {
         guard text.contains("$") else { return .success(EnvironmentExpansion(text: text, variables: [])) }
         var output = ""
         var variables: [String] = []
         var failures: [Failure] = []
+        var inserted = 0
         var rest = Substring(text)
         while let dollar = rest.firstIndex(of: "$") {
             output += rest[..<dollar]
@@ -72,17 +81,25 @@ struct EnvironmentExpansion: Hashable, Sendable {
                 continue
             }
             variables.append(String(name))
+            let replacement: Substring
             if let value = environment[String(name)], fallback == nil || !value.isEmpty {
-                output += value
+                replacement = Substring(value)
             } else if let fallback {
-                output += fallback
+                replacement = fallback
             } else {
                 failures.append(.missing(String(name)))
+                continue
             }
+            inserted += replacement.utf8.count
+            if inserted > budget {
+                failures.append(.tooLong(budget: budget))
+                break
+            }
+            output += replacement
         }
         if !failures.isEmpty { return .failure(Failures(list: failures)) }
         output += rest
-        return .success(EnvironmentExpansion(text: output, variables: variables))
+        return .success(EnvironmentExpansion(text: output, variables: variables, insertedBytes: inserted))
     }
 
     private static func isValidName(_ name: Substring) -> Bool {

@@ -38,6 +38,9 @@ struct YAMLEntry: Hashable, Sendable {
 }
 
 /// A node of a parsed YAML document, with the mark where it starts.
+///
+/// A tree from `YAMLReader` is never deeper than its `YAMLLimits.maxDepth`, so the synthesized
+/// comparison and hashing, and any conversion that recurses over a tree, stay within a small stack.
 struct YAMLNode: Hashable, Sendable {
     enum Content: Hashable, Sendable {
         case scalar(YAMLScalar)
@@ -48,13 +51,4 @@ struct YAMLNode: Hashable, Sendable {
 
     var content: Content
     var mark: YAMLMark
-
-    /// The number of nodes in this subtree, this one included.
-    var nodeCount: Int {
-        switch content {
-        case .scalar: 1
-        case .sequence(let items): items.reduce(1) { $0 + $1.nodeCount }
-        case .mapping(let entries): entries.reduce(1) { $0 + 1 + $1.value.nodeCount }
-        }
-    }
 }

@@ -10,12 +10,12 @@ struct YAMLProblem: Hashable, Sendable {
 /// Reads one YAML document into a `YAMLNode` tree with libyaml's event parser.
 ///
 /// Aliases are resolved by copying the anchored node; an alias to a node that is still open (a
-/// recursive structure) is refused, and so is expansion past `maxNodes` nodes. Duplicate mapping keys,
-/// non-scalar keys, merge keys (`<<`), unsupported tags and a second document are refused.
-/// Every refusal is collected; a syntax error ends reading.
+/// recursive structure) is refused. Duplicate mapping keys, non-scalar keys, merge keys (`<<`),
+/// unsupported tags and a second document are refused. Every refusal is collected; a syntax error or a
+/// crossed `YAMLLimits` bound (size, depth, expanded nodes or text) ends reading at once.
 struct YAMLReader {
-    /// The most nodes a document may hold once aliases are expanded.
-    var maxNodes = 100_000
+    /// The bounds the document is read within.
+    var limits = YAMLLimits.standard
 
     /// Tags a scalar may carry; anything else is refused.
     static let scalarTags: Set<String> = [
@@ -26,6 +26,9 @@ struct YAMLReader {
     /// Parses `bytes` (UTF-8, UTF-16 with BOM). Returns the root node (nil for an empty document) or the
     /// problems found.
     func read(_ bytes: [UInt8]) -> Result<YAMLNode?, YAMLProblems> {
+        if bytes.count > limits.maxFileBytes {
+            return .failure(YAMLProblems([YAMLProblem(mark: .start, path: .root, message: Self.sizeMessage(bytes.count, limit: limits.maxFileBytes))]))
+        }
         if bytes.isEmpty { return .success(nil) }
         let parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
         defer { parser.deallocate() }
@@ -39,7 +42,7 @@ struct YAMLReader {
         // The parser reads straight from `buffer`, which stays valid until this closure returns.
         return bytes.withUnsafeBufferPointer { buffer in
             yaml_parser_set_input_string(parser, buffer.baseAddress, buffer.count)
-            var builder = TreeBuilder(maxNodes: maxNodes)
+            var builder = TreeBuilder(limits: limits)
             while true {
                 guard yaml_parser_parse(parser, event) == 1 else {
                     builder.problems.append(Self.syntaxProblem(parser.pointee, bytes: buffer))
@@ -53,6 +56,11 @@ struct YAMLReader {
             if builder.problems.isEmpty { return .success(builder.root) }
             return .failure(YAMLProblems(builder.problems))
         }
+    }
+
+    /// Why a text of `size` bytes is refused.
+    static func sizeMessage(_ size: Int, limit: Int) -> String {
+        "the file is \(ByteCount.format(size)); the limit is \(ByteCount.format(limit))"
     }
 
     /// libyaml's own description of why parsing stopped, at the mark it gives.
@@ -106,22 +114,47 @@ extension YAMLMark {
     }
 }
 
-/// Turns the parser's events into a node tree, one event at a time.
+/// Turns the parser's events into a node tree, one event at a time, within `YAMLLimits`.
+///
+/// Open collections are frames on an explicit stack, mutated in place, so neither depth nor width costs
+/// more than constant work per event.
 private struct TreeBuilder {
-    private enum Frame {
-        case sequence(mark: YAMLMark, anchor: String?, path: ConfigPath, items: [YAMLNode])
-        case mapping(mark: YAMLMark, anchor: String?, path: ConfigPath, entries: [YAMLEntry], pendingKey: (key: String, mark: YAMLMark)?)
+    private struct Frame {
+        var isMapping: Bool
+        var mark: YAMLMark
+        var anchor: String?
+        var path: ConfigPath
+        var items: [YAMLNode] = []
+        var entries: [YAMLEntry] = []
+        var pendingKey: (key: String, mark: YAMLMark)?
+        /// Where each key of a mapping was first given.
+        var keyMarks: [String: YAMLMark] = [:]
+        /// `nodeCount` and `textBytes` before this collection started, to measure it when it ends.
+        var nodesBefore: Int
+        var textBytesBefore: Int
+        /// The most levels of collections inside this one (0 when it holds only scalars).
+        var innerHeight = 0
     }
 
-    let maxNodes: Int
+    /// An anchored node and what one use of it adds to the document once expanded.
+    private struct Anchored {
+        var node: YAMLNode
+        var nodes: Int
+        var textBytes: Int
+        /// Levels of collections, this node's own included (0 for a scalar).
+        var height: Int
+    }
+
+    let limits: YAMLLimits
     var problems: [YAMLProblem] = []
     var root: YAMLNode?
     private var stack: [Frame] = []
-    private var anchors: [String: YAMLNode] = [:]
+    private var anchors: [String: Anchored] = [:]
     private var nodeCount = 0
+    private var textBytes = 0
     private var documents = 0
 
-    init(maxNodes: Int) { self.maxNodes = maxNodes }
+    init(limits: YAMLLimits) { self.limits = limits }
 
     /// Handles one event; false when reading must stop.
     mutating func handle(_ event: yaml_event_t) -> Bool {
@@ -135,112 +168,144 @@ private struct TreeBuilder {
             }
         case YAML_SCALAR_EVENT:
             let data = event.data.scalar
+            guard count(nodes: 1, textBytes: data.length, at: mark, alias: nil) else { return false }
             let text = data.value.map { String(decoding: UnsafeBufferPointer(start: $0, count: data.length), as: UTF8.self) } ?? ""
             let tag = Self.string(data.tag)
             if let tag, !YAMLReader.scalarTags.contains(tag) {
                 problems.append(YAMLProblem(mark: mark, path: currentPath, message: "unsupported tag \(tag)"))
             }
             let node = YAMLNode(content: .scalar(YAMLScalar(text, style: Self.style(data.style), tag: tag)), mark: mark)
-            return add(node, anchor: Self.string(data.anchor))
+            let anchor = Self.string(data.anchor)
+            if let anchor { anchors[anchor] = Anchored(node: node, nodes: 1, textBytes: data.length, height: 0) }
+            place(node, height: 0)
         case YAML_SEQUENCE_START_EVENT:
             let data = event.data.sequence_start
             if let tag = Self.string(data.tag), tag != "tag:yaml.org,2002:seq" {
                 problems.append(YAMLProblem(mark: mark, path: currentPath, message: "unsupported tag \(tag)"))
             }
-            stack.append(.sequence(mark: mark, anchor: Self.string(data.anchor), path: currentPath, items: []))
+            return open(isMapping: false, anchor: Self.string(data.anchor), at: mark)
         case YAML_MAPPING_START_EVENT:
             let data = event.data.mapping_start
             if let tag = Self.string(data.tag), tag != "tag:yaml.org,2002:map" {
                 problems.append(YAMLProblem(mark: mark, path: currentPath, message: "unsupported tag \(tag)"))
             }
-            stack.append(.mapping(mark: mark, anchor: Self.string(data.anchor), path: currentPath, entries: [], pendingKey: nil))
+            return open(isMapping: true, anchor: Self.string(data.anchor), at: mark)
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             guard let frame = stack.popLast() else { return true }
-            switch frame {
-            case .sequence(let start, let anchor, _, let items):
-                return add(YAMLNode(content: .sequence(items), mark: start), anchor: anchor)
-            case .mapping(let start, let anchor, _, let entries, _):
-                return add(YAMLNode(content: .mapping(entries), mark: start), anchor: anchor)
+            let node = frame.isMapping
+                ? YAMLNode(content: .mapping(frame.entries), mark: frame.mark)
+                : YAMLNode(content: .sequence(frame.items), mark: frame.mark)
+            let height = frame.innerHeight + 1
+            if let anchor = frame.anchor {
+                anchors[anchor] = Anchored(
+                    node: node, nodes: nodeCount - frame.nodesBefore, textBytes: textBytes - frame.textBytesBefore, height: height)
             }
+            place(node, height: height)
         case YAML_ALIAS_EVENT:
             let name = Self.string(event.data.alias.anchor) ?? ""
-            guard let node = anchors[name] else {
+            guard let anchored = anchors[name] else {
                 let message = openAnchors.contains(name)
                     ? "alias *\(name) refers to a node that contains it; recursive structures are not allowed"
                     : "alias *\(name) refers to no anchor defined before it"
                 problems.append(YAMLProblem(mark: mark, path: currentPath, message: message))
                 return true
             }
-            nodeCount += node.nodeCount - 1
-            var copy = node
+            if stack.count + anchored.height > limits.maxDepth {
+                problems.append(YAMLProblem(
+                    mark: mark, path: currentPath,
+                    message: "alias *\(name) nests mappings and sequences \(stack.count + anchored.height) levels deep here; the limit is \(limits.maxDepth)"))
+                return false
+            }
+            guard count(nodes: anchored.nodes, textBytes: anchored.textBytes, at: mark, alias: name) else { return false }
+            var copy = anchored.node
             copy.mark = mark
-            return add(copy, anchor: nil)
+            place(copy, height: anchored.height)
         default:
             break
         }
         return true
     }
 
-    /// The path of the node that comes next.
-    private var currentPath: ConfigPath {
-        switch stack.last {
-        case nil:
-            return .root
-        case .sequence(_, _, let path, let items):
-            return path.appending(index: items.count)
-        case .mapping(_, _, let path, _, let pendingKey):
-            return pendingKey.map { path.appending($0.key) } ?? path
+    /// Adds a node's expanded size to the document's; false (with a problem at `mark`) past a limit.
+    private mutating func count(nodes: Int, textBytes bytes: Int, at mark: YAMLMark, alias: String?) -> Bool {
+        let nodesLimit = limits.maxExpandedNodes
+        let textLimit = ByteCount.format(limits.maxExpandedTextBytes)
+        var message: String?
+        if nodeCount + nodes > nodesLimit {
+            message = alias.map { "alias *\($0) repeats \(nodes) nodes, which takes the document past the limit of \(nodesLimit) nodes once aliases are expanded" }
+                ?? "the document holds more than \(nodesLimit) nodes; the limit is \(nodesLimit)"
+        } else if textBytes + bytes > limits.maxExpandedTextBytes {
+            message = alias.map { "alias *\($0) repeats \(ByteCount.format(bytes)) of text, which takes the document past the limit of \(textLimit) of text once aliases are expanded" }
+                ?? "the document holds more than \(textLimit) of text; the limit is \(textLimit)"
         }
-    }
-
-    private var openAnchors: Set<String> {
-        Set(stack.compactMap { frame in
-            switch frame {
-            case .sequence(_, let anchor, _, _), .mapping(_, let anchor, _, _, _): anchor
-            }
-        })
-    }
-
-    /// Places a finished node in its parent; false when the document grew past the node limit.
-    private mutating func add(_ node: YAMLNode, anchor: String?) -> Bool {
-        nodeCount += 1
-        if nodeCount > maxNodes {
-            problems.append(YAMLProblem(mark: node.mark, path: currentPath, message: "the document expands to more than \(maxNodes) nodes (check its aliases)"))
+        if let message {
+            problems.append(YAMLProblem(mark: mark, path: currentPath, message: message))
             return false
         }
-        if let anchor { anchors[anchor] = node }
-        guard let frame = stack.popLast() else {
-            root = node
-            return true
-        }
-        switch frame {
-        case .sequence(let mark, let anchor, let path, var items):
-            items.append(node)
-            stack.append(.sequence(mark: mark, anchor: anchor, path: path, items: items))
-        case .mapping(let mark, let anchor, let path, var entries, let pendingKey):
-            if let pendingKey {
-                entries.append(YAMLEntry(key: pendingKey.key, keyMark: pendingKey.mark, value: node))
-                stack.append(.mapping(mark: mark, anchor: anchor, path: path, entries: entries, pendingKey: nil))
-            } else {
-                let key = keyText(node, mappingPath: path, entries: entries)
-                stack.append(.mapping(mark: mark, anchor: anchor, path: path, entries: entries, pendingKey: (key, node.mark)))
-            }
-        }
+        nodeCount += nodes
+        textBytes += bytes
         return true
     }
 
+    /// Opens a collection; false (with a problem) when it would be nested deeper than the limit.
+    private mutating func open(isMapping: Bool, anchor: String?, at mark: YAMLMark) -> Bool {
+        let path = currentPath
+        if stack.count + 1 > limits.maxDepth {
+            problems.append(YAMLProblem(
+                mark: mark, path: path,
+                message: "mappings and sequences are nested more than \(limits.maxDepth) levels deep here; the limit is \(limits.maxDepth)"))
+            return false
+        }
+        let before = (nodes: nodeCount, text: textBytes)
+        guard count(nodes: 1, textBytes: 0, at: mark, alias: nil) else { return false }
+        stack.append(Frame(isMapping: isMapping, mark: mark, anchor: anchor, path: path, nodesBefore: before.nodes, textBytesBefore: before.text))
+        return true
+    }
+
+    /// The path of the node that comes next.
+    private var currentPath: ConfigPath {
+        guard let frame = stack.last else { return .root }
+        if !frame.isMapping { return frame.path.appending(index: frame.items.count) }
+        return frame.pendingKey.map { frame.path.appending($0.key) } ?? frame.path
+    }
+
+    private var openAnchors: Set<String> { Set(stack.compactMap(\.anchor)) }
+
+    /// Places a finished node (`height` levels of collections tall) in its parent, or makes it the root.
+    private mutating func place(_ node: YAMLNode, height: Int) {
+        guard !stack.isEmpty else {
+            root = node
+            return
+        }
+        let top = stack.count - 1
+        stack[top].innerHeight = max(stack[top].innerHeight, height)
+        guard stack[top].isMapping else {
+            stack[top].items.append(node)
+            return
+        }
+        if let pendingKey = stack[top].pendingKey {
+            stack[top].entries.append(YAMLEntry(key: pendingKey.key, keyMark: pendingKey.mark, value: node))
+            stack[top].pendingKey = nil
+        } else {
+            stack[top].pendingKey = (keyText(node, in: top), node.mark)
+        }
+    }
+
     /// The text of a mapping key, recording a problem for a non-scalar, merge or duplicate key.
-    private mutating func keyText(_ node: YAMLNode, mappingPath: ConfigPath, entries: [YAMLEntry]) -> String {
+    private mutating func keyText(_ node: YAMLNode, in frameIndex: Int) -> String {
+        let mappingPath = stack[frameIndex].path
         guard case .scalar(let scalar) = node.content else {
             problems.append(YAMLProblem(mark: node.mark, path: mappingPath, message: "a mapping key must be a scalar, not a \(node.content.kindName)"))
             return "?"
         }
         if scalar.text == "<<" && scalar.style == .plain {
             problems.append(YAMLProblem(mark: node.mark, path: mappingPath, message: "merge keys (<<) are not supported; write the keys out"))
-        } else if let first = entries.first(where: { $0.key == scalar.text }) {
+        } else if let first = stack[frameIndex].keyMarks[scalar.text] {
             problems.append(YAMLProblem(
                 mark: node.mark, path: mappingPath.appending(scalar.text),
-                message: "duplicate key \"\(scalar.text)\" (first given at \(first.keyMark))"))
+                message: "duplicate key \(ConfigDecoder.quoted(scalar.text)) (first given at \(first))"))
+        } else {
+            stack[frameIndex].keyMarks[scalar.text] = node.mark
         }
         return scalar.text
     }

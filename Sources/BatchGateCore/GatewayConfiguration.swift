@@ -86,40 +86,73 @@ public struct WebhookSettings: Sendable, Hashable {
 
 /// A typed value of a provider's kind-specific option.
 public enum ConfigValue: Sendable, Hashable {
+    /// A `.string` option.
     case string(String)
+    /// An `.int` option.
     case int(Int)
+    /// A `.bool` option.
     case bool(Bool)
+    /// A `.duration` option.
     case duration(Duration)
+    /// A `.jsonObject` option: always a `JSONValue.object`.
+    case json(JSONValue)
 }
 
 /// The type a provider option must have.
 public enum ConfigValueType: String, Sendable, Hashable {
-    case string, int, bool, duration
+    /// Any scalar, kept as written; `ProviderOptionSpec.allowedValues` may restrict it.
+    case string
+    /// A whole number, within `ProviderOptionSpec.intRange` when given.
+    case int
+    /// `true` or `false`.
+    case bool
+    /// `200ms`, `15s`, `10m` or `1h`, within `ProviderOptionSpec.durationRange` when given.
+    case duration
+    /// A YAML mapping, converted to a JSON object: nested mappings and sequences become objects and
+    /// arrays, plain scalars that are numbers, booleans or null (YAML core schema) become those, and every
+    /// other scalar a string.
+    case jsonObject
 }
 
 /// One provider option a kind accepts.
 public struct ProviderOptionSpec: Sendable, Hashable {
+    /// The option's key under the provider in `providers.yaml`.
     public var name: String
+    /// The type its value must have.
     public var type: ConfigValueType
+    /// Whether a provider of this kind must give it.
     public var required: Bool
     /// Allowed values for a string option; empty: any.
     public var allowedValues: [String]
+    /// The range an `.int` option must fall in; nil: any integer.
+    public var intRange: ClosedRange<Int>?
+    /// The range a `.duration` option must fall in; nil: the loader's general bound for duration options.
+    public var durationRange: ClosedRange<Duration>?
 
-    public init(_ name: String, _ type: ConfigValueType, required: Bool = false, allowedValues: [String] = []) {
+    /// An option named `name` (its YAML key) of type `type`; the ranges apply to `.int` and `.duration` options.
+    public init(
+        _ name: String, _ type: ConfigValueType, required: Bool = false, allowedValues: [String] = [],
+        intRange: ClosedRange<Int>? = nil, durationRange: ClosedRange<Duration>? = nil
+    ) {
         self.name = name
         self.type = type
         self.required = required
         self.allowedValues = allowedValues
+        self.intRange = intRange
+        self.durationRange = durationRange
     }
 }
 
 /// What the config loader needs to know of a provider kind: its options and the job kinds it serves.
 public struct ProviderKindSpec: Sendable, Hashable {
+    /// The `kind:` name, e.g. `aitronos-scrape`.
     public var kind: String
+    /// The job kinds a provider of this kind serves; routes of other kinds cannot target it.
     public var jobKinds: Set<JobKind>
     /// Options beyond the common ones (`kind`, `base_url`, `poll_interval`, `timeout`).
     public var options: [ProviderOptionSpec]
 
+    /// A kind named `kind` serving `jobKinds`, with `options` beyond the common ones.
     public init(kind: String, jobKinds: Set<JobKind>, options: [ProviderOptionSpec]) {
         self.kind = kind
         self.jobKinds = jobKinds
@@ -168,6 +201,12 @@ public struct ProviderSettings: Sendable, Hashable {
     /// A duration option, or nil.
     public func duration(_ name: String) -> Duration? {
         if case .duration(let value) = options[name] { return value }
+        return nil
+    }
+
+    /// A `.jsonObject` option (always a `JSONValue.object`), or nil.
+    public func json(_ name: String) -> JSONValue? {
+        if case .json(let value) = options[name] { return value }
         return nil
     }
 }

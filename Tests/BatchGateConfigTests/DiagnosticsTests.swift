@@ -69,7 +69,7 @@ struct DiagnosticsTests {
         ("server: {listen: \"host:70000\"}", ["providers.yaml:1:18: server.listen: expected host:port like 127.0.0.1:8080 or [::1]:8080, got \"host:70000\""]),
         ("server: {public_url: \"ftp://x\"}", ["providers.yaml:1:22: server.public_url: expected an http or https URL like https://api.example.com, got \"ftp://x\""]),
         ("server: {public_url: \"https://x.example/?a=1\"}", ["providers.yaml:1:22: server.public_url: must not have a query or fragment, got \"https://x.example/?a=1\""]),
-        ("server: {max_body_bytes: 0}", ["providers.yaml:1:26: server.max_body_bytes: must be at least 1, got 0"]),
+        ("server: {max_body_bytes: 0}", ["providers.yaml:1:26: server.max_body_bytes: must be between 1024 bytes (1 KiB) and 1073741824 bytes (1 GiB), got 0"]),
         ("server: {max_body_bytes: \"1024\"}", ["providers.yaml:1:26: server.max_body_bytes: expected an integer, got \"1024\"; quoted values are strings: remove the quotes"]),
         ("server: {max_body_bytes: [1]}", ["providers.yaml:1:26: server.max_body_bytes: expected an integer, got a sequence"]),
         ("server: {port: 80}", ["providers.yaml:1:10: server.port: unknown key \"port\"; allowed keys: listen, max_body_bytes, public_url"]),
