@@ -38,7 +38,7 @@ public struct JobProgress: Sendable, Equatable {
     /// once finished (0 when the times cannot be read).
     public init(batch: JSONValue, now: Timestamp) {
         func count(_ key: String) -> Int {
-            if case .number(let value)? = batch["progress"]?[key] { return Int(value) }
+            if let value = batch["progress"]?[key]?.intValue { return value }
             return 0
         }
         let created = batch["created_at"]?.stringValue.flatMap(Self.parseTimestamp)

@@ -257,7 +257,7 @@ extension JSONValue {
     /// The value as an integer when it is an integral number or a numeric string.
     fileprivate var flexibleInt: Int? {
         switch self {
-        case .number(let value) where value.rounded() == value && abs(value) < 9.0e15: Int(value)
+        case .number, .integer: intValue
         case .string(let text): Int(text)
         default: nil
         }

@@ -139,11 +139,11 @@ public struct TaggerProvider: StreamingBatchProvider {
             let value = fields[key] ?? .null
             let field = "input.config.\(key)"
             if let range = configIntegerRanges.first(where: { $0.name == key })?.range {
-                guard case .number(let number) = value, number.rounded() == number, abs(number) < 9.0e15 else {
+                guard let number = value.int64Value else {
                     throw GatewayError.invalid(field, "\(key) must be a whole number from \(range.lowerBound) to \(range.upperBound).")
                 }
-                guard range.contains(Int(number)) else {
-                    throw GatewayError.invalid(field, "\(key) must be from \(range.lowerBound) to \(range.upperBound); got \(Int(number)).")
+                guard range.contains(Int(clamping: number)) else {
+                    throw GatewayError.invalid(field, "\(key) must be from \(range.lowerBound) to \(range.upperBound); got \(number).")
                 }
                 continue
             }

@@ -105,9 +105,9 @@ struct TaggerStartRequest: Sendable {
         switch config[key] {
         case nil, .null?:
             return nil
-        case .number(let value)?:
-            guard value.rounded() == value, let number = Int(exactly: value), range.contains(number) else {
-                throw invalid("config.\(key): must be an integer from \(range.lowerBound) to \(range.upperBound), not \(value)")
+        case let value? where value.isNumber:
+            guard let number = value.intValue, range.contains(number) else {
+                throw invalid("config.\(key): must be an integer from \(range.lowerBound) to \(range.upperBound), not \(value.doubleValue ?? 0)")
             }
             return number
         default:
