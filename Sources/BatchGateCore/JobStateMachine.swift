@@ -36,22 +36,7 @@ public enum JobStateMachine {
             next.providerStatus = observation.providerStatus
         }
 
-        var progress = state.progress
-        let succeeded = max(progress.succeeded, observation.succeeded)
-        let failed = max(progress.failed, observation.failed)
-        let total = max(progress.total, observation.total ?? 0, succeeded + failed)
-        progress.total = total
-        progress.succeeded = succeeded
-        progress.failed = failed
-        progress.pending = total - succeeded - failed
-        if next.lifecycle.isTerminal {
-            progress.percent = 100
-        } else {
-            let fromCounts = total > 0 ? (succeeded + failed) * 100 / total : 0
-            let hinted = min(max(observation.percentHint ?? 0, 0), 100)
-            progress.percent = min(99, max(progress.percent, fromCounts, hinted))
-        }
-        next.progress = progress
+        next.progress = fold(observation, into: state.progress, terminal: next.lifecycle.isTerminal)
 
         next.phases = mergePhases(state.phases, observation.phases)
         if next.lifecycle.isTerminal {
@@ -61,6 +46,33 @@ public enum JobStateMachine {
             }
         }
         return next
+    }
+
+    /// The most items a job's total may claim when the job itself does not know its size.
+    public static let maxItems = 1_000_000
+
+    /// Folds the observation's counts into `progress`. Vendor numbers are untrusted: each count is clamped
+    /// to what the job can hold (0…total, with the job's own item count as total when it has one), so
+    /// `succeeded + failed ≤ total` always holds, no counter goes down and nothing can overflow.
+    static func fold(_ observation: ProviderObservation, into current: BatchProgress, terminal: Bool) -> BatchProgress {
+        var progress = current
+        // A job that does not know its size takes the vendor's, grown to cover the counts, within `maxItems`.
+        let claimed = min(max(observation.succeeded, 0), maxItems) + min(max(observation.failed, 0), maxItems)
+        let total = current.total > 0 ? current.total : min(max(observation.total ?? 0, claimed, 0), maxItems)
+        let succeeded = max(min(current.succeeded, total), min(max(observation.succeeded, 0), total - min(current.failed, total)))
+        let failed = max(min(current.failed, total - succeeded), min(max(observation.failed, 0), total - succeeded))
+        progress.total = total
+        progress.succeeded = succeeded
+        progress.failed = failed
+        progress.pending = total - succeeded - failed
+        if terminal {
+            progress.percent = 100
+        } else {
+            let fromCounts = total > 0 ? (succeeded + failed) * 100 / total : 0
+            let hinted = min(max(observation.percentHint ?? 0, 0), 100)
+            progress.percent = min(99, max(min(max(current.percent, 0), 99), fromCounts, hinted))
+        }
+        return progress
     }
 
     /// Moves a non-terminal job straight to a terminal status for a gateway-side reason (submit

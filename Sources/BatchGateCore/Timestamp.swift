@@ -9,7 +9,14 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
     /// Milliseconds since 1970-01-01T00:00:00Z.
     public var milliseconds: Int64
 
-    public init(milliseconds: Int64) { self.milliseconds = milliseconds }
+    /// A time `milliseconds` after the Unix epoch, clamped to years 0000–9999 so no later arithmetic or
+    /// rendering can overflow, whatever a vendor sent.
+    public init(milliseconds: Int64) { self.milliseconds = min(max(milliseconds, Self.earliest), Self.latest) }
+
+    /// 0000-01-01T00:00:00.000Z.
+    static let earliest: Int64 = -62_167_219_200_000
+    /// 9999-12-31T23:59:59.999Z.
+    static let latest: Int64 = 253_402_300_799_999
 
     /// The current wall-clock time.
     public static func now() -> Timestamp {
@@ -20,11 +27,12 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
 
     /// `self` moved by a duration (may be negative).
     public func adding(_ duration: Duration) -> Timestamp {
-        Timestamp(milliseconds: milliseconds + duration.milliseconds)
+        let (sum, overflow) = milliseconds.addingReportingOverflow(duration.milliseconds)
+        return Timestamp(milliseconds: overflow ? (duration < .zero ? Self.earliest : Self.latest) : sum)
     }
 
     /// The duration from `self` to `later`.
-    public func duration(to later: Timestamp) -> Duration { .milliseconds(later.milliseconds - milliseconds) }
+    public func duration(to later: Timestamp) -> Duration { .milliseconds(later.milliseconds - milliseconds) }  // both clamped: no overflow
 
     /// RFC 3339 in UTC with exactly three fractional digits.
     public var rfc3339: String {
@@ -59,7 +67,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
     public var description: String { rfc3339 }
 
     public init(from decoder: any Decoder) throws {
-        milliseconds = try decoder.singleValueContainer().decode(Int64.self)
+        self.init(milliseconds: try decoder.singleValueContainer().decode(Int64.self))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -69,10 +77,14 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
 }
 
 extension Duration {
-    /// Whole milliseconds, rounded towards zero.
+    /// Whole milliseconds, rounded towards zero; saturates at the ends of `Int64` instead of overflowing.
     public var milliseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (sum, overflowAgain) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+        if overflowAgain { return seconds < 0 ? .min : .max }
+        return sum
     }
 
     /// Seconds as a floating-point number.

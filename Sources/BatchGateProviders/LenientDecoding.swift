@@ -14,9 +14,20 @@ extension KeyedDecodingContainer {
             String.self, DecodingError.Context(codingPath: codingPath + [key], debugDescription: "expected a string"))
     }
 
-    /// A whole number given as a JSON number or a numeric string.
+    /// The largest count, id or token number a vendor may send. Counts are untrusted: one above this (or
+    /// below zero) makes the whole answer unreadable instead of reaching arithmetic, where it could overflow.
+    static var maxCount: Int64 { 1_000_000_000 }
+
+    /// A count (a whole number from 0 to `maxCount`) given as a JSON number or a numeric string. Anything
+    /// else, a negative or absurdly large number included, is a `DecodingError` naming the field.
     func lenientInt(_ key: Key) throws -> Int? {
-        try lenientInt64(key).map { Int(clamping: $0) }
+        guard let value = try lenientInt64(key) else { return nil }
+        guard (0...Self.maxCount).contains(value) else {
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(
+                    codingPath: codingPath + [key], debugDescription: "expected a count from 0 to \(Self.maxCount), got \(value)"))
+        }
+        return Int(value)
     }
 
     /// A whole number given as a JSON number or a numeric string (64 bits, e.g. millisecond timestamps).

@@ -128,6 +128,8 @@ struct VendorHTTP: Sendable {
         case .keyNotFound(let key, let context):
             let parent = path(context)
             return "missing `\(key.stringValue)`" + (parent == "the top level" ? "" : " in \(parent)")
+        case .dataCorrupted(let context) where context.debugDescription.hasPrefix("expected a count"):
+            return "\(context.debugDescription) at \(path(context))"
         case .dataCorrupted(let context): return "malformed JSON at \(path(context))"
         @unknown default: return "unreadable"
         }

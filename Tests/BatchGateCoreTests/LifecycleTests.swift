@@ -145,3 +145,56 @@ import Testing
         #expect(!Identifier.constantTimeEquals("abc", "abcd"))
     }
 }
+
+/// Vendor numbers are untrusted: whatever an observation claims, the job's counts stay within its size.
+@Suite struct UntrustedCountTests {
+    static let absurd: [Int] = [Int.max, Int.min, -1, 0, 3, 9, 10, 11, 1 << 53, Int.max - 1]
+
+    @Test(arguments: absurd, absurd)
+    func countsAreClampedToTheJobsSize(succeeded: Int, failed: Int) {
+        let start = JobState(progress: BatchProgress(total: 10))
+        for total in [nil, Int.max, Int.min, 5, 1_000] as [Int?] {
+            for hint in [nil, Int.max, Int.min, 50] as [Int?] {
+                let observation = ProviderObservation(
+                    lifecycle: .running, providerStatus: "processing", total: total, succeeded: succeeded, failed: failed, percentHint: hint)
+                let next = JobStateMachine.apply(observation, to: start, at: Timestamp(milliseconds: 0))
+                let progress = next.progress
+                #expect(progress.total == 10)
+                #expect((0...10).contains(progress.succeeded))
+                #expect((0...10).contains(progress.failed))
+                #expect(progress.succeeded + progress.failed + progress.pending == 10)
+                #expect((0...99).contains(progress.percent))
+            }
+        }
+    }
+
+    @Test func aJobWithoutAKnownSizeTakesABoundedTotal() {
+        let observation = ProviderObservation(lifecycle: .running, providerStatus: "x", total: Int.max, succeeded: Int.max, failed: Int.max)
+        let next = JobStateMachine.apply(observation, to: JobState(), at: Timestamp(milliseconds: 0))
+        #expect(next.progress.total == JobStateMachine.maxItems)
+        #expect(next.progress.succeeded + next.progress.failed <= JobStateMachine.maxItems)
+    }
+
+    @Test func countersStillNeverGoDownUnderContradictions() {
+        var state = JobState(progress: BatchProgress(total: 10))
+        let sequence: [(Int, Int)] = [(3, 2), (9, 9), (1, 1), (Int.max, 0), (0, Int.max), (2, 8)]
+        var last = (0, 0)
+        for (succeeded, failed) in sequence {
+            state = JobStateMachine.apply(
+                ProviderObservation(lifecycle: .running, providerStatus: "x", succeeded: succeeded, failed: failed), to: state,
+                at: Timestamp(milliseconds: 0))
+            #expect(state.progress.succeeded >= last.0 && state.progress.failed >= last.1)
+            #expect(state.progress.succeeded + state.progress.failed <= 10)
+            last = (state.progress.succeeded, state.progress.failed)
+        }
+    }
+
+    @Test(arguments: [Int64.max, Int64.min, 0, -62_167_219_200_001, 253_402_300_800_000])
+    func timestampsNeverOverflow(milliseconds: Int64) {
+        let time = Timestamp(milliseconds: milliseconds)
+        _ = time.rfc3339
+        _ = time.adding(.seconds(Int64.max))
+        _ = time.adding(.seconds(Int64.min))
+        #expect(time.rfc3339.count == 24)
+    }
+}

@@ -308,6 +308,10 @@ import Testing
         (#"{"object":"event.batch.airops.completed","id":"batch_1","status":42}"#, "status"),
         (#"{"id":"batch_1","status":{"overall":"in_progress","scraping":{"state":"started","submitted":"many"}}}"#, "status.scraping.submitted"),
         ("[1,2]", "not readable"),
+        // Counts no batch can have: refused as unreadable instead of reaching arithmetic.
+        (#"{"id":"batch_1","status":{"overall":"in_progress","scraping":{"state":"started","failed":9223372036854775807}}}"#, "status.scraping.failed"),
+        (#"{"id":"batch_1","status":{"overall":"in_progress","scraping":{"state":"started","succeeded":-3}}}"#, "status.scraping.succeeded"),
+        (#"{"id":"batch_1","status":{"overall":"in_progress","enriching":{"state":"started","items_enriched":1e300}}}"#, "status.enriching.items_enriched"),
     ])
     func malformedWebhookIsBadResponse(_ body: String, _ mentions: String) {
         do {
