@@ -169,9 +169,9 @@ public struct AirOpsProvider: BatchProvider {
             let errorObject = fields["error"].flatMap { $0.isObject ? $0 : nil }
             if errorObject != nil || itemStatus == "failed" {
                 let code = errorObject?["code"]?.stringValue ?? "item_failed"
-                var message = errorObject?["message"]?.stringValue ?? "AirOps reported the item as failed."
+                // The vendor's message is kept as it is; the stage it failed at is in `data.failed_stage`.
+                let message = errorObject?["message"]?.stringValue ?? "AirOps reported the item as failed."
                 let stage = fields["failed_stage"]?.stringValue
-                if let stage { message += " (failed at \(stage))" }
                 var data: [String: JSONValue] = ["url": fields["url"] ?? .null]
                 if let stage { data["failed_stage"] = .string(stage) }
                 return ItemResult(index: index, key: key, status: .failed, data: .object(data), error: ItemError(code: code, message: message))

@@ -24,13 +24,16 @@ public struct AitronosProvider: BatchProvider {
     }
 
     /// What the config loader checks for this kind: a required `api_key`, an optional `auth`
-    /// (`bearer`, the default, or `x-api-key`) and an optional `path_prefix` (e.g. `/api`).
+    /// (`bearer`, the default, or `x-api-key`), an optional `path_prefix` (e.g. `/api`) and an optional
+    /// `default_schema` (a JSON schema object used for `url_batch` inputs that bring none, so work from a
+    /// vendor that needs no schema, such as AirOps, can fall back or migrate here).
     public static let kindSpec = ProviderKindSpec(
         kind: "aitronos-scrape", jobKinds: [.urlBatch],
         options: [
             ProviderOptionSpec("api_key", .string, required: true),
             ProviderOptionSpec("auth", .string, allowedValues: AuthStyle.allCases.map(\.rawValue)),
             ProviderOptionSpec("path_prefix", .string),
+            ProviderOptionSpec("default_schema", .jsonObject),
         ])
 
     /// The most URLs one Aitronos batch takes.
@@ -58,6 +61,8 @@ public struct AitronosProvider: BatchProvider {
     private let pathPrefix: String
     private let apiKey: String
     private let auth: AuthStyle
+    /// The schema sent for inputs without one; nil: such inputs are refused.
+    let defaultSchema: JSONValue?
     /// Set when the settings cannot work; every request is then refused with it, nothing is sent.
     private let misconfiguration: String?
     private let timeout: Duration
@@ -80,6 +85,7 @@ public struct AitronosProvider: BatchProvider {
         apiKey = settings.string("api_key") ?? ""
         let authText = settings.string("auth") ?? AuthStyle.bearer.rawValue
         auth = AuthStyle(rawValue: authText) ?? .bearer
+        defaultSchema = settings.json("default_schema").flatMap { $0.isObject ? $0 : nil }
         timeout = settings.timeout
         transport = context.transport
         var logger = context.logger
@@ -119,7 +125,11 @@ public struct AitronosProvider: BatchProvider {
         let batch = try URLBatchChecks.check(input, vendor: "Aitronos")
         switch batch.schema {
         case nil, .null?:
-            throw GatewayError.invalid("input.schema", "Aitronos needs a JSON schema object describing the data to extract.")
+            guard defaultSchema != nil else {
+                throw GatewayError.invalid(
+                    "input.schema",
+                    "Aitronos needs a JSON schema object describing the data to extract, and provider \(name) has no `default_schema`.")
+            }
         case .object?:
             break
         case let other?:
@@ -141,12 +151,12 @@ public struct AitronosProvider: BatchProvider {
             let value = fields[key] ?? .null
             let field = "input.options.\(key)"
             if let range = integerOptionRanges.first(where: { $0.name == key })?.range {
-                guard case .number(let number) = value, number.rounded() == number, abs(number) < 9.0e15 else {
+                guard let number = value.int64Value else {
                     throw GatewayError.invalid(field, "\(key) must be a whole number from \(range.lowerBound) to \(range.upperBound).")
                 }
-                guard range.contains(Int(number)) else {
+                guard range.contains(Int(clamping: number)) else {
                     throw GatewayError.invalid(
-                        field, "\(key) must be from \(range.lowerBound) to \(range.upperBound); got \(Int(number)).")
+                        field, "\(key) must be from \(range.lowerBound) to \(range.upperBound); got \(number).")
                 }
                 continue
             }
@@ -170,7 +180,7 @@ public struct AitronosProvider: BatchProvider {
         switch value {
         case .null: "null"
         case .bool: "a boolean"
-        case .number: "a number"
+        case .number, .integer: "a number"
         case .string: "a string"
         case .array: "an array"
         case .object: "an object"
@@ -189,8 +199,9 @@ public struct AitronosProvider: BatchProvider {
             throw ProviderError(
                 .rejected, "An Aitronos batch takes 1–\(Self.maxURLsPerBatch) URLs; this submit has \(input.urls.count).")
         }
-        guard let schema = input.schema, schema.isObject else {
-            throw ProviderError(.rejected, "An Aitronos batch needs a schema object.")
+        let given = input.schema == .null ? nil : input.schema
+        guard let schema = given ?? defaultSchema, schema.isObject else {
+            throw ProviderError(.rejected, "An Aitronos batch needs a schema object, and provider \(name) has no `default_schema`.")
         }
         let options: JSONValue? = input.options == .null ? nil : input.options
         let body: [UInt8]
@@ -217,53 +228,71 @@ public struct AitronosProvider: BatchProvider {
         return Self.observation(from: view)
     }
 
-    /// Reads per-item results in input order: the progress response lists the jobs, each finished job's
-    /// details come from `GET {path_prefix}/v1/scrape/jobs/{job_id}`, at most `detailConcurrency` at a
-    /// time. Jobs still pending or processing (per the progress response) are `pending` without a fetch.
+    /// Reads per-item results in input order. The progress response lists the jobs; the details of each
+    /// finished job (and of every job listed without a URL) come from `GET {path_prefix}/v1/scrape/jobs/{job_id}`,
+    /// at most `detailConcurrency` at a time. Each job lands on the input item whose URL it names — the
+    /// URL in its details first, then the one in the listing — never by the order of either list, so a
+    /// job's data and error can only ever reach its own item. Jobs still pending or processing are
+    /// `pending` without a fetch.
     public func results(providerBatchID: String, input: JobInput) async throws(ProviderError) -> [ItemResult] {
         guard case .urlBatch(let batchInput) = input else {
             throw ProviderError(.rejected, "The Aitronos provider takes url_batch jobs only.")
         }
-        let view = try await progress(providerBatchID)
-        let matched = Self.matchJobs(view.jobs ?? [], urls: batchInput.urls)
-        var toFetch: [(index: Int, jobID: String)] = []
-        for index in batchInput.urls.indices {
-            guard let job = matched[index], let jobID = job.jobID, !jobID.isEmpty else { continue }
+        let jobs = try await progress(providerBatchID).jobs ?? []
+        var toFetch: [(position: Int, jobID: String)] = []
+        for (position, job) in jobs.enumerated() {
+            guard let jobID = job.jobID, !jobID.isEmpty else { continue }
             switch Self.jobClass(job.status) {
-            case .completed, .failed, .cancelled: toFetch.append((index, jobID))
-            case .pending, .processing: break
+            case .completed, .failed, .cancelled: toFetch.append((position, jobID))
+            case .pending, .processing: if job.url == nil { toFetch.append((position, jobID)) }
             }
         }
         let details = try await fetchDetails(toFetch, batchID: providerBatchID)
+        let listedURLs = jobs.indices.map { details[$0]?.url ?? jobs[$0].url }
+        let positions = Self.matchPositions(listedURLs, urls: batchInput.urls)
+        if positions.count < jobs.count {
+            logger.debug(
+                "Aitronos listed jobs that match no input URL", metadata: ["provider_batch_id": "\(providerBatchID)", "unmatched": "\(jobs.count - positions.count)"])
+        }
         return batchInput.urls.indices.map { index in
-            Self.itemResult(index: index, input: batchInput, summary: matched[index], detail: details[index])
+            let position = positions[index]
+            return Self.itemResult(
+                index: index, input: batchInput, summary: position.map { jobs[$0] }, detail: position.flatMap { details[$0] })
         }
     }
 
-    /// Matches listed jobs to input positions, duplicates in order: first by exact URL, then by URL
-    /// compared loosely (scheme and host case, default port and a trailing `/` ignored) for URLs the
-    /// vendor normalised; a job listed without a URL takes its own position (the vendor lists jobs in
-    /// request order).
+    /// Matches listed jobs to input positions (duplicates in order) by the URL each names; see `matchPositions`.
     static func matchJobs(_ jobs: [AitronosWire.JobSummary], urls: [String]) -> [Int: AitronosWire.JobSummary] {
+        matchPositions(jobs.map(\.url), urls: urls).mapValues { jobs[$0] }
+    }
+
+    /// Input index → position of the listed job for it. Matched first by exact URL, then by URL compared
+    /// loosely (scheme and host case, default port and a trailing `/` ignored) for URLs the vendor
+    /// normalised; duplicates in order. A job that names no URL at all takes its own position, and only
+    /// when the listing has exactly one job per input URL (the vendor lists jobs in request order);
+    /// a job naming a URL that is not in the input matches nothing.
+    static func matchPositions(_ listedURLs: [String?], urls: [String]) -> [Int: Int] {
         var used = Set<Int>()
-        var matched: [Int: AitronosWire.JobSummary] = [:]
+        var matched: [Int: Int] = [:]
         let keys: [(String) -> String] = [{ $0 }, looseURL]
         for key in keys {
             var queues: [String: [Int]] = [:]
-            for (position, job) in jobs.enumerated() where !used.contains(position) {
-                if let url = job.url { queues[key(url), default: []].append(position) }
+            for (position, url) in listedURLs.enumerated() where !used.contains(position) {
+                if let url { queues[key(url), default: []].append(position) }
             }
             for (index, url) in urls.enumerated() where matched[index] == nil {
                 guard var queue = queues[key(url)], !queue.isEmpty else { continue }
                 let position = queue.removeFirst()
                 queues[key(url)] = queue
                 used.insert(position)
-                matched[index] = jobs[position]
+                matched[index] = position
             }
         }
-        for index in urls.indices where matched[index] == nil && index < jobs.count && !used.contains(index) && jobs[index].url == nil {
-            used.insert(index)
-            matched[index] = jobs[index]
+        if listedURLs.count == urls.count {
+            for index in urls.indices where matched[index] == nil && !used.contains(index) && listedURLs[index] == nil {
+                used.insert(index)
+                matched[index] = index
+            }
         }
         return matched
     }
@@ -335,17 +364,17 @@ public struct AitronosProvider: BatchProvider {
     /// Fetches job details with at most `detailConcurrency` requests in flight; the first failure
     /// cancels the rest and is thrown. A job the progress listed but the vendor does not know (404) is
     /// `.unavailable`, so the caller retries rather than reading the batch as gone.
-    private func fetchDetails(_ jobs: [(index: Int, jobID: String)], batchID: String) async throws(ProviderError) -> [Int: AitronosWire.JobDetail] {
+    private func fetchDetails(_ jobs: [(position: Int, jobID: String)], batchID: String) async throws(ProviderError) -> [Int: AitronosWire.JobDetail] {
         guard !jobs.isEmpty else { return [:] }
         let outcome = await withTaskGroup(of: (Int, Result<AitronosWire.JobDetail, ProviderError>).self) { group in
             var details: [Int: AitronosWire.JobDetail] = [:]
             var next = 0
-            func start(_ job: (index: Int, jobID: String), in group: inout TaskGroup<(Int, Result<AitronosWire.JobDetail, ProviderError>)>) {
+            func start(_ job: (position: Int, jobID: String), in group: inout TaskGroup<(Int, Result<AitronosWire.JobDetail, ProviderError>)>) {
                 group.addTask {
                     do throws(ProviderError) {
-                        return (job.index, .success(try await self.jobDetail(job.jobID, batchID: batchID)))
+                        return (job.position, .success(try await self.jobDetail(job.jobID, batchID: batchID)))
                     } catch {
-                        return (job.index, .failure(error))
+                        return (job.position, .failure(error))
                     }
                 }
             }
@@ -354,10 +383,10 @@ public struct AitronosProvider: BatchProvider {
                 next += 1
             }
             while let finished = await group.next() {
-                let (index, result) = finished
+                let (position, result) = finished
                 switch result {
                 case .success(let detail):
-                    details[index] = detail
+                    details[position] = detail
                     if next < jobs.count {
                         start(jobs[next], in: &group)
                         next += 1

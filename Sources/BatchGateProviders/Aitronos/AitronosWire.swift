@@ -84,7 +84,7 @@ enum AitronosWire {
 
         enum CodingKeys: String, CodingKey {
             case jobID = "job_id", id, url, status, extractedData = "extracted_data", metadata, error
-            case errorMessage = "error_message", errorCode = "error_code"
+            case errorMessage = "error_message", errorCode = "error_code", message, detail
         }
 
         init(from decoder: any Decoder) throws {
@@ -104,6 +104,7 @@ enum AitronosWire {
                 break
             }
             errorMessage = errorMessage ?? (try? c.decodeIfPresent(String.self, forKey: .errorMessage))
+                ?? (try? c.decodeIfPresent(String.self, forKey: .message)) ?? (try? c.decodeIfPresent(String.self, forKey: .detail))
             errorCode = errorCode ?? (try? c.decodeIfPresent(String.self, forKey: .errorCode))
         }
     }

@@ -91,7 +91,7 @@ import Testing
         #expect(results[0].data?["custom_id"] == nil)
         #expect(results[2].data?["brand_mentions"] == .array([.string("Acme")]))
         #expect(results[1].error?.code == "SCRAPE_FAILED")
-        #expect(results[1].error?.message == "Failed to scrape https://example.com/missing: HTTP 404 (failed at scraping)")
+        #expect(results[1].error?.message == "Failed to scrape https://example.com/missing: HTTP 404")
         #expect(results[1].data?["failed_stage"] == .string("scraping"))
         #expect(results[3].data == nil)
     }

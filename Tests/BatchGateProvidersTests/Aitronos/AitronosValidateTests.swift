@@ -112,6 +112,7 @@ import Foundation
                 ProviderOptionSpec("api_key", .string, required: true),
                 ProviderOptionSpec("auth", .string, allowedValues: ["bearer", "x-api-key"]),
                 ProviderOptionSpec("path_prefix", .string),
+                ProviderOptionSpec("default_schema", .jsonObject),
             ])
         #expect(provider.capabilities == ProviderCapabilities(jobKinds: [.urlBatch], canCancel: false, maxItemsPerBatch: 50, receivesWebhooks: false))
         #expect(provider.name == "aitronos")
@@ -187,6 +188,30 @@ import Foundation
         _ = try await provider.submit(Submission(jobID: "j", input: AitronosFixtures.input(["https://a.example"], options: .null), webhookURL: nil))
         let sent = try JSONDecoder().decode(JSONValue.self, from: Data(try #require(transport.requests().first?.body)))
         #expect(sent == ["urls": ["https://a.example"], "schema": AitronosFixtures.schema])
+    }
+
+    @Test func aDefaultSchemaServesInputsWithoutOne() async throws {
+        let fallback: JSONValue = ["type": "object", "properties": ["page_type": ["type": "string"]]]
+        let transport = RoutedTransport(body: try fixture("aitronos/create-response.json"))
+        let provider = AitronosFixtures.provider(
+            transport, settings: AitronosFixtures.settings(options: ["default_schema": .json(fallback)]))
+        let bare = AitronosFixtures.input(["https://a.example"], schema: nil)
+        try provider.validate(bare)
+        _ = try await provider.submit(Submission(jobID: "j", input: bare, webhookURL: nil))
+        let sent = try JSONDecoder().decode(JSONValue.self, from: Data(try #require(transport.requests().first?.body)))
+        #expect(sent == ["urls": ["https://a.example"], "schema": fallback])
+        // A schema the input brings wins over the default.
+        _ = try await provider.submit(Submission(jobID: "k", input: AitronosFixtures.input(["https://b.example"]), webhookURL: nil))
+        let second = try JSONDecoder().decode(JSONValue.self, from: Data(try #require(transport.requests().last?.body)))
+        #expect(second["schema"] == AitronosFixtures.schema)
+        // Without a default, an input with no schema is refused, naming the option that would help.
+        #expect(throws: GatewayError.self) { try self.provider.validate(bare) }
+        do {
+            try self.provider.validate(bare)
+        } catch {
+            #expect(error.field == "input.schema")
+            #expect(error.message.contains("default_schema"))
+        }
     }
 
     @Test(arguments: [0, 51, 120])
