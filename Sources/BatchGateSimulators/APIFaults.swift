@@ -1,31 +1,44 @@
-/// The API faults every vendor simulator injects, in this order: added latency, then the next
-/// `unavailableResponses` answers are 503, then the next `rateLimitedResponses` are 429 with `Retry-After`.
+/// The API faults every vendor simulator injects, in this order: added latency (plus a random share of
+/// `jitter`, so concurrent requests are answered out of order), then the next `unavailableResponses`
+/// answers are 503, then the next `rateLimitedResponses` are 429 with `Retry-After`, then the next
+/// `hostileResponses` successful answers are mangled as `hostile` says.
 protocol APIFaultCounters: Sendable {
     var latency: Duration { get set }
+    var jitter: Duration { get set }
     var unavailableResponses: Int { get set }
     var rateLimitedResponses: Int { get set }
     var retryAfter: Duration { get set }
+    var hostile: HostileAnswer { get set }
+    var hostileResponses: Int { get set }
 }
 
 /// What one request meets.
 enum APIGate: Sendable {
     case unavailable
     case rateLimited(retryAfter: Duration)
+    /// Answered, but with the body mangled.
+    case hostile(HostileAnswer)
     case open
 }
 
 extension APIFaultCounters {
     /// Takes one request's worth of faults: the latency to add and how the request is answered.
     mutating func nextGate() -> (latency: Duration, gate: APIGate) {
+        var delay = latency
+        if jitter > .zero { delay += jitter * Double.random(in: 0...1) }
         if unavailableResponses > 0 {
             unavailableResponses -= 1
-            return (latency, .unavailable)
+            return (delay, .unavailable)
         }
         if rateLimitedResponses > 0 {
             rateLimitedResponses -= 1
-            return (latency, .rateLimited(retryAfter: retryAfter))
+            return (delay, .rateLimited(retryAfter: retryAfter))
         }
-        return (latency, .open)
+        if hostileResponses > 0 {
+            hostileResponses -= 1
+            return (delay, .hostile(hostile))
+        }
+        return (delay, .open)
     }
 }
 
@@ -79,11 +92,24 @@ struct FaultEntry {
         return (try count(pieces[0]), pieces.count > 1 ? try duration(pieces[1]) : nil)
     }
 
-    /// Applies `latency=`, `status503=` and `ratelimit=<n>[:<retry-after>]`; false for any other entry.
+    /// Applies `latency=`, `jitter=`, `status503=`, `ratelimit=<n>[:<retry-after>]` and
+    /// `hostile=<kind>[:<n>]`; false for any other entry.
     func applyAPIFault(to faults: inout some APIFaultCounters) throws(SimulatorError) -> Bool {
         switch name {
         case "latency":
             faults.latency = try duration(try requireValue())
+        case "jitter":
+            faults.jitter = try duration(try requireValue())
+        case "hostile":
+            let pieces = try requireValue().split(separator: ":", maxSplits: 1).map(String.init)
+            guard let kind = HostileAnswer(rawValue: pieces[0]) else {
+                throw SimulatorError(
+                    code: "invalid_fault",
+                    message: "`\(pieces[0])` is not a hostile answer; expected \(HostileAnswer.allCases.map(\.rawValue).joined(separator: ", ")).",
+                    field: text)
+            }
+            faults.hostile = kind
+            faults.hostileResponses = pieces.count > 1 ? try count(pieces[1]) : Int.max
         case "status503", "unavailable":
             faults.unavailableResponses = try count(try requireValue())
         case "ratelimit", "status429":

@@ -7,6 +7,13 @@
 /// `webhooksPaused` nothing is sent, and the held events go out, late, once it is cleared.
 public struct AirOpsFaults: Sendable, Hashable, APIFaultCounters {
     /// Added before every API answer.
+    /// Up to this much more before every answer, a random share each time, so concurrent requests are
+    /// answered out of order.
+    public var jitter: Duration = .zero
+    /// How the next `hostileResponses` successful answers are mangled.
+    public var hostile: HostileAnswer = .absurdNumbers
+    /// How many of the next successful answers are mangled (`hostile=<kind>[:<n>]`; without `n`, all of them).
+    public var hostileResponses: Int = 0
     public var latency: Duration
     /// How many of the next API requests answer 503.
     public var unavailableResponses: Int
@@ -76,7 +83,7 @@ public struct AirOpsFaults: Sendable, Hashable, APIFaultCounters {
             default:
                 throw SimulatorError(
                     code: "invalid_fault",
-                    message: "Unknown fault `\(entry.name)`; expected latency, status503, ratelimit, duplicate, out-of-order, drop or pause.",
+                    message: "Unknown fault `\(entry.name)`; expected latency, jitter, hostile, status503, ratelimit, duplicate, out-of-order, drop or pause.",
                     field: entry.text)
             }
         }

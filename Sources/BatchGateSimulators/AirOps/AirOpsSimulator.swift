@@ -246,6 +246,7 @@ public final class AirOpsSimulator: Sendable {
             return state.faults.nextGate()
         }
         if latency > .zero { try await Task.sleep(for: latency) }
+        var mangling: HostileAnswer?
         switch gate {
         case .unavailable:
             return Self.errorResponse(APIError(status: .serviceUnavailable, code: "service_unavailable", message: "The service is temporarily unavailable."))
@@ -255,6 +256,8 @@ public final class AirOpsSimulator: Sendable {
                 APIError(
                     status: .tooManyRequests, code: "rate_limit_exceeded", message: "Too many requests; slow down.",
                     retryAfterSeconds: (millis + 999) / 1000))
+        case .hostile(let kind):
+            mangling = kind
         case .open:
             break
         }
@@ -269,7 +272,7 @@ public final class AirOpsSimulator: Sendable {
             return Self.errorResponse(APIError(status: .contentTooLarge, code: "payload_too_large", message: "The request body is too large."))
         }
         do {
-            return Self.jsonResponse(try body(bytes), status: route == Route.create ? .created : .ok)
+            return Self.jsonResponse(try body(bytes), status: route == Route.create ? .created : .ok, mangledAs: mangling)
         } catch {
             return Self.errorResponse(error)
         }
@@ -367,10 +370,10 @@ public final class AirOpsSimulator: Sendable {
         return (try? Array(encoder.encode(value))) ?? Array("{}".utf8)
     }
 
-    private static func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status) -> Response {
+    private static func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status, mangledAs mangling: HostileAnswer? = nil) -> Response {
         Response(
             status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: encode(value))))
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: mangling?.body(for: value) ?? encode(value))))
     }
 
     private static func errorResponse(_ error: APIError) -> Response {

@@ -78,7 +78,7 @@ struct AitronosBatch: Sendable {
     }
 
     /// The `data` of `GET /v1/scrape/batch/{id}/progress` at `t`. `pending` counts jobs not yet started.
-    func progressData(at t: Timestamp) -> JSONValue {
+    func progressData(at t: Timestamp, shuffled: Bool = false, listingURLs: Bool = true) -> JSONValue {
         var counts: [String: Int] = ["completed": 0, "failed": 0, "pending": 0]
         var items = 0
         var listed: [JSONValue] = []
@@ -88,7 +88,7 @@ struct AitronosBatch: Sendable {
             items += itemsExtracted(job, at: t)
             listed.append(
                 .object([
-                    "job_id": .string(job.id), "url": .string(job.url), "status": .string(status),
+                    "job_id": .string(job.id), "url": listingURLs ? .string(job.url) : .null, "status": .string(status),
                     "items_extracted": Self.int(itemsExtracted(job, at: t)),
                 ]))
         }
@@ -96,7 +96,7 @@ struct AitronosBatch: Sendable {
             "batch_id": .string(id), "total_urls": Self.int(jobs.count), "completed": Self.int(counts["completed"] ?? 0),
             "failed": Self.int(counts["failed"] ?? 0), "pending": Self.int(counts["pending"] ?? 0),
             "total_items_extracted": Self.int(items), "estimated_completion": Self.time(jobs.map(\.end).max()),
-            "jobs": .array(listed),
+            "jobs": .array(shuffled ? listed.shuffled() : listed),
         ])
     }
 

@@ -6,6 +6,13 @@
 /// `slowCreateDelay`, so a client with a shorter timeout sees a timeout although the batch exists.
 public struct AitronosFaults: Sendable, Hashable, APIFaultCounters {
     /// Added before every answer.
+    /// Up to this much more before every answer, a random share each time, so concurrent requests are
+    /// answered out of order.
+    public var jitter: Duration = .zero
+    /// How the next `hostileResponses` successful answers are mangled.
+    public var hostile: HostileAnswer = .absurdNumbers
+    /// How many of the next successful answers are mangled (`hostile=<kind>[:<n>]`; without `n`, all of them).
+    public var hostileResponses: Int = 0
     public var latency: Duration
     /// How many of the next requests answer 503.
     public var unavailableResponses: Int
@@ -13,6 +20,10 @@ public struct AitronosFaults: Sendable, Hashable, APIFaultCounters {
     public var rateLimitedResponses: Int
     /// The `Retry-After` sent with a 429, rounded up to whole seconds on the wire.
     public var retryAfter: Duration
+    /// The progress response lists the batch's jobs in a random order (the vendor does not promise request order).
+    public var shuffleJobs: Bool = false
+    /// The progress response lists jobs without their `url` (only a job's details name it).
+    public var unlistedURLs: Bool = false
     /// How many of the next successful creates answer late.
     public var slowCreates: Int
     /// How late a slow create answers.
@@ -42,6 +53,10 @@ public struct AitronosFaults: Sendable, Hashable, APIFaultCounters {
         for entry in FaultEntry.entries(spec) {
             if try entry.applyAPIFault(to: &faults) { continue }
             switch entry.name {
+            case "shuffle":
+                faults.shuffleJobs = true
+            case "unlisted-urls":
+                faults.unlistedURLs = true
             case "slow-create", "slow_create", "slowcreate":
                 let (count, delay) = try entry.countAndDuration()
                 faults.slowCreates = count
@@ -49,7 +64,7 @@ public struct AitronosFaults: Sendable, Hashable, APIFaultCounters {
             default:
                 throw SimulatorError(
                     code: "invalid_fault",
-                    message: "Unknown fault `\(entry.name)`; expected latency, status503, ratelimit or slow-create.", field: entry.text)
+                    message: "Unknown fault `\(entry.name)`; expected latency, jitter, hostile, status503, ratelimit, shuffle, unlisted-urls or slow-create.", field: entry.text)
             }
         }
         return faults

@@ -215,6 +215,7 @@ public final class AitronosSimulator: Sendable {
             return state.faults.nextGate()
         }
         await Self.pause(latency)
+        var mangling: HostileAnswer?
         switch gate {
         case .unavailable:
             return Self.errorResponse(
@@ -224,6 +225,8 @@ public final class AitronosSimulator: Sendable {
                 APIError(
                     status: .tooManyRequests, code: "rate_limit_exceeded", message: "Too many requests; slow down.",
                     retryAfterSeconds: (max(retryAfter.milliseconds, 0) + 999) / 1000))
+        case .hostile(let kind):
+            mangling = kind
         case .open:
             break
         }
@@ -244,7 +247,7 @@ public final class AitronosSimulator: Sendable {
             return Self.errorResponse(error)
         }
         await Self.pause(answer.delay)
-        return Self.jsonResponse(answer.body, status: .ok)
+        return Self.jsonResponse(answer.body, status: .ok, mangledAs: mangling)
     }
 
     /// Waits, but no longer than until graceful shutdown, so a held answer never delays stopping.
@@ -297,7 +300,7 @@ public final class AitronosSimulator: Sendable {
             for key in options.keys.sorted() {
                 let value = options[key] ?? .null
                 if let range = Self.integerOptions.first(where: { $0.name == key })?.range {
-                    guard case .number(let number) = value, number.rounded() == number, range.contains(Int(exactly: number) ?? Int.min) else {
+                    guard let number = value.intValue, range.contains(number) else {
                         throw invalid("options.\(key)", "\(key) must be an integer from \(range.lowerBound) to \(range.upperBound).")
                     }
                     integers[key] = Int(number)
@@ -337,7 +340,8 @@ public final class AitronosSimulator: Sendable {
         guard let batch = state.withLock({ $0.batches[id] }) else {
             throw APIError(status: .notFound, code: "not_found", message: "Batch \(id) not found.")
         }
-        return Answer(body: .object(["success": true, "data": batch.progressData(at: .now())]))
+        let (shuffle, unlisted) = state.withLock { ($0.faults.shuffleJobs, $0.faults.unlistedURLs) }
+        return Answer(body: .object(["success": true, "data": batch.progressData(at: .now(), shuffled: shuffle, listingURLs: !unlisted)]))
     }
 
     private func job(_ jobID: String) throws(APIError) -> Answer {
@@ -395,10 +399,10 @@ public final class AitronosSimulator: Sendable {
         return String((0..<length).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] })
     }
 
-    private static func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status) -> Response {
+    private static func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status, mangledAs mangling: HostileAnswer? = nil) -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let bytes = (try? Array(encoder.encode(value))) ?? Array("{}".utf8)
+        let bytes = mangling?.body(for: value) ?? (try? Array(encoder.encode(value))) ?? Array("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 

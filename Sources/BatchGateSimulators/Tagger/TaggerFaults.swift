@@ -13,6 +13,13 @@
 /// out its `shortCatchupRows` newest rows (the rows stay in the job; later catchups have them).
 public struct TaggerFaults: Sendable, Hashable, APIFaultCounters {
     /// Added before every HTTP answer.
+    /// Up to this much more before every answer, a random share each time, so concurrent requests are
+    /// answered out of order.
+    public var jitter: Duration = .zero
+    /// How the next `hostileResponses` successful answers are mangled.
+    public var hostile: HostileAnswer = .absurdNumbers
+    /// How many of the next successful answers are mangled (`hostile=<kind>[:<n>]`; without `n`, all of them).
+    public var hostileResponses: Int = 0
     public var latency: Duration
     /// How many of the next HTTP requests answer 503.
     public var unavailableResponses: Int
@@ -86,7 +93,7 @@ public struct TaggerFaults: Sendable, Hashable, APIFaultCounters {
             default:
                 throw SimulatorError(
                     code: "invalid_fault",
-                    message: "Unknown fault `\(entry.name)`; expected latency, status503, ratelimit, drop, drop_after, stall, reject_token, instant, short_catchup or short_catchup_rows.",
+                    message: "Unknown fault `\(entry.name)`; expected latency, jitter, hostile, status503, ratelimit, drop, drop_after, stall, reject_token, instant, short_catchup or short_catchup_rows.",
                     field: entry.text)
             }
         }

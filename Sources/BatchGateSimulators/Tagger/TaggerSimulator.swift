@@ -339,6 +339,7 @@ public final class TaggerSimulator: Sendable {
             return state.faults.nextGate()
         }
         if latency > .zero { try await Task.sleep(for: latency) }
+        var mangling: HostileAnswer?
         switch gate {
         case .unavailable:
             return Self.errorResponse(APIError(status: .serviceUnavailable, detail: "Service temporarily unavailable"))
@@ -346,6 +347,8 @@ public final class TaggerSimulator: Sendable {
             let millis = max(retryAfter.milliseconds, 0)
             return Self.errorResponse(
                 APIError(status: .tooManyRequests, detail: "Rate limit exceeded", retryAfterSeconds: (millis + 999) / 1000))
+        case .hostile(let kind):
+            mangling = kind
         case .open:
             break
         }
@@ -360,7 +363,7 @@ public final class TaggerSimulator: Sendable {
             return Self.errorResponse(APIError(status: .contentTooLarge, detail: "Request body too large"))
         }
         do {
-            return Self.jsonResponse(try body(bytes), status: .ok)
+            return Self.jsonResponse(try body(bytes), status: .ok, mangledAs: mangling)
         } catch {
             return Self.errorResponse(error)
         }
@@ -416,10 +419,9 @@ public final class TaggerSimulator: Sendable {
         return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 
-    private static func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status) -> Response {
-        Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: encode(value))))
+    private static func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status, mangledAs mangling: HostileAnswer? = nil) -> Response {
+        let body = mangling.map { ByteBuffer(bytes: $0.body(for: value)) } ?? ByteBuffer(string: encode(value))
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: body))
     }
 
     private static func errorResponse(_ error: APIError) -> Response {
