@@ -1,3 +1,17 @@
+/// A cancel, pause or resume a client asked the vendor for.
+public struct ControlRequest: Sendable, Hashable, Codable {
+    /// `cancel`, `pause` or `resume`.
+    public var action: String
+    /// When the vendor accepted the request.
+    public var requestedAt: Timestamp
+
+    /// A request for `action` made at `requestedAt`.
+    public init(action: String, requestedAt: Timestamp) {
+        self.action = action
+        self.requestedAt = requestedAt
+    }
+}
+
 /// A job as the gateway stores it: the batch object of CONTRACT §2 without its derived URLs.
 public struct Job: Sendable, Hashable, Codable {
     public var id: String
@@ -26,6 +40,10 @@ public struct Job: Sendable, Hashable, Codable {
     public var submitAttempts: Int
     /// When a submit that timed out was sent: the next turn asks the provider whether it created a batch.
     public var unconfirmedSubmitAt: Timestamp?
+    /// The latest cancel, pause or resume a client asked the vendor for, which the vendor confirms (or not)
+    /// later; nil when none was asked. Kept apart from `state.providerStatus`, which only ever holds a
+    /// status the vendor sent.
+    public var controlRequest: ControlRequest?
     /// Bumped on every stored change; lets readers cache a rendering per version.
     public var version: Int
 

@@ -122,7 +122,7 @@ struct CrashRecoveryTests {
                     store: {sqlite: "\(directory.appendingPathComponent("gateway.sqlite").path)"}
                     auth:
                       api_keys: [{tenant: acme, key: key-acme}]
-                    webhooks: {max_attempts: 50, initial_backoff: 200ms, max_backoff: 400ms, timeout: 2s, allow_insecure_loopback: true}
+                    webhooks: {max_attempts: 50, initial_backoff: 200ms, max_backoff: 400ms, timeout: 10s, allow_insecure_loopback: true}
                     providers:
                       airops: {kind: olostep-airops, base_url: "\(vendorURL)", token: vendor-token, poll_interval: 200ms, timeout: 5s}
                     routes:
@@ -156,6 +156,10 @@ struct CrashRecoveryTests {
                     let completions = recorder.received().filter {
                         String(decoding: $0.body, as: UTF8.self).contains(#""key":"batch.completed""#)
                     }
+                    // Delivery is at least once: an attempt whose 2xx comes back after the attempt timeout (a
+                    // loaded machine) is sent again, always as the same event. So: one event id, and with a
+                    // timeout far above any loopback answer, one copy.
+                    #expect(Set(completions.compactMap { $0.headers["webhook-id"] }).count == 1, "one event, one webhook id")
                     #expect(completions.count == 1, "delivered once")
                 }
             }

@@ -51,7 +51,11 @@ struct GatewayHarness: Sendable {
                     options: ["token": .string(vendorToken)]),
                 .init(
                     name: "aitronos", kind: "aitronos-scrape", baseURL: aitronosURL, pollInterval: pollInterval, timeout: vendorTimeout,
-                    options: ["api_key": .string(vendorToken)]),
+                    options: ["api_key": .string(vendorToken), "default_schema": .json(defaultSchema)]),
+                // The same Aitronos account without a default schema: inputs without one cannot go there.
+                .init(
+                    name: "aitronos-strict", kind: "aitronos-scrape", baseURL: aitronosURL, pollInterval: pollInterval,
+                    timeout: vendorTimeout, options: ["api_key": .string(vendorToken)]),
                 .init(
                     name: "tagger", kind: "doc-tagging-ws", baseURL: taggerURL, pollInterval: tagger.pollInterval, timeout: .seconds(5),
                     options: [
@@ -71,6 +75,9 @@ struct GatewayHarness: Sendable {
                 .init(name: "tag-documents", kind: .documentTagging, targets: [.init(provider: "tagger")]),
             ])
     }
+
+    /// The `default_schema` of the harness's `aitronos` provider.
+    static let defaultSchema: JSONValue = ["type": "object", "properties": ["headline": ["type": "string"]]]
 
     /// How the gateway talks to the tagger simulator.
     struct TaggerSettings: Sendable {
@@ -243,10 +250,4 @@ struct TimeoutError: Error, CustomStringConvertible {
     var description: String { "timed out waiting for \(what)" }
 }
 
-extension JSONValue {
-    /// The integer value of a number, or nil.
-    var intValue: Int? {
-        if case .number(let value) = self { return Int(value) }
-        return nil
-    }
-}
+

@@ -127,3 +127,52 @@ struct ItemOwnershipTests {
         }
     }
 }
+
+/// Vendors answering nonsense cannot crash the gateway or corrupt a job: the answers are provider errors,
+/// the job keeps being polled with backoff, and once the vendor answers sensibly again it ends right.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct HostileVendorTests {
+    static let vendors = ["airops", "aitronos", "tagger"]
+
+    /// Every hostile answer but `oversized`: a 64 MiB answer is refused by the transport's body cap, but the
+    /// job then waits out long backoffs before it ends, longer than a test should take.
+    static let answers = HostileAnswer.allCases.filter { $0 != .oversized }
+
+    @Test(arguments: vendors, answers)
+    func aJobSurvivesHostileAnswersAndEndsRight(vendor: String, answer: HostileAnswer) async throws {
+        var airops = AirOpsFaults()
+        var aitronos = AitronosFaults()
+        var tagger = GatewayHarness.TaggerSettings()
+        switch vendor {
+        case "airops": (airops.hostile, airops.hostileResponses) = (answer, 3)
+        case "aitronos": (aitronos.hostile, aitronos.hostileResponses) = (answer, 3)
+        default: (tagger.faults.hostile, tagger.faults.hostileResponses) = (answer, 3)
+        }
+        try await GatewayHarness.run(faults: airops, aitronosFaults: aitronos, tagger: tagger) { gateway in
+            let id: String
+            let count: Int
+            switch vendor {
+            case "tagger":
+                count = 4
+                id = try #require(try await gateway.createTaggingBatch(documents: count)["id"]?.stringValue)
+            default:
+                let urls = ItemOwnershipTests.urls(5)
+                count = urls.count
+                let created = try await gateway.createBatch(
+                    urls: urls, route: vendor == "airops" ? "scrape" : "scrape-aitronos", schema: ItemOwnershipTests.schema)
+                id = try #require(created["id"]?.stringValue)
+            }
+            let (batch, _) = try await gateway.waitForTerminal(id, timeout: .seconds(90))
+            #expect(batch["lifecycle_status"]?.stringValue == "completed", "\(batch)")
+            #expect(batch["provider"]?.stringValue == vendor)
+            let progress = batch["progress"]
+            #expect(progress?["total"]?.intValue == count)
+            #expect((progress?["succeeded"]?.intValue ?? -1) + (progress?["failed"]?.intValue ?? -1) == count, "\(batch)")
+            let rows = try await gateway.call("GET", "/v1/batches/\(id)/results?limit=100").body["data"]?.arrayValue ?? []
+            #expect(rows.count == count)
+            #expect(rows.allSatisfy { $0["status"]?.stringValue != "pending" })
+            let health = try await gateway.call("GET", "/healthz")
+            #expect(health.status == 200)
+        }
+    }
+}

@@ -71,6 +71,37 @@ struct RoutingAndMigrationTests {
         }
     }
 
+    @Test func aJobWithoutASchemaMovesOnlyToAnAitronosProviderWithADefaultSchema() async throws {
+        let slow = AirOpsSimulator.Scenario(scrapingDuration: .seconds(60))
+        try await GatewayHarness.run(scenario: slow) { gateway in
+            let urls = (0..<3).map { "https://example.com/n/\($0)" }
+            let id = try #require(try await gateway.createBatch(urls: urls)["id"]?.stringValue)
+            // Refused where it could not run, naming why; nothing changes.
+            let strict = try await gateway.call("POST", "/v1/batches/\(id)/migrate", json: ["provider": "aitronos-strict"])
+            #expect(strict.status == 409, "\(strict.body)")
+            #expect(strict.body["error"]?["code"]?.stringValue == "not_migratable")
+            #expect(strict.body["error"]?["message"]?.stringValue?.contains("default_schema") == true)
+            #expect(try await gateway.call("GET", "/v1/batches/\(id)").body["provider"]?.stringValue == "airops")
+            // A dry run checks the same and changes nothing either.
+            let dry = try await gateway.call("POST", "/v1/batches/\(id)/migrate", json: ["provider": "aitronos", "dry_run": true])
+            #expect(dry.status == 200, "\(dry.body)")
+            #expect(dry.body["provider"]?.stringValue == "airops")
+            #expect(gateway.aitronos.createdBatches().isEmpty)
+
+            let moved = try await gateway.call("POST", "/v1/batches/\(id)/migrate", json: ["provider": "aitronos"])
+            #expect(moved.status == 200, "\(moved.body)")
+            let (batch, _) = try await gateway.waitForTerminal(id)
+            #expect(batch["lifecycle_status"]?.stringValue == "completed")
+            #expect(batch["provider"]?.stringValue == "aitronos")
+            let sent = try #require(gateway.aitronos.createdBatches().first)
+            #expect(sent.urls == urls)
+            let rows = try await gateway.call("GET", "/v1/batches/\(id)/results").body["data"]?.arrayValue ?? []
+            // Extracted with the default schema's field.
+            #expect(rows.count == 3)
+            #expect(rows.allSatisfy { $0["data"]?["extracted_data"]?.arrayValue.first?["headline"]?.stringValue != nil })
+        }
+    }
+
     @Test func aJobMigratedMidFlightCompletesOnTheNewProviderUnderTheSameID() async throws {
         let slow = AirOpsSimulator.Scenario(scrapingDuration: .seconds(60))
         try await GatewayHarness.run(scenario: slow) { gateway in
@@ -104,7 +135,8 @@ struct RoutingAndMigrationTests {
     }
 
     @Test(arguments: [
-        (#"{"urls":["https://a.example"]}"#, "input.schema"),
+        // (No schema at all is taken: the harness's Aitronos provider has a `default_schema`.)
+        (#"{"urls":["https://a.example"],"schema":5}"#, "input.schema"),
         (#"{"urls":["https://a.example"],"schema":[]}"#, "input.schema"),
         (#"{"urls":["https://a.example"],"schema":{},"options":{"max_items_per_url":0}}"#, "input.options.max_items_per_url"),
         (#"{"urls":["https://a.example"],"schema":{},"options":{"max_items_per_url":501}}"#, "input.options.max_items_per_url"),

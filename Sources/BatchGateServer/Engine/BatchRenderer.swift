@@ -24,6 +24,7 @@ struct BatchRenderer: Sendable {
             error: job.state.error.map { ErrorObject(code: $0.code, message: $0.message, providerCode: $0.providerCode) },
             createdAt: job.createdAt.rfc3339, updatedAt: job.updatedAt.rfc3339,
             completedAt: job.state.completedAt?.rfc3339,
+            controlRequested: job.controlRequest.map { ControlRequestObject(action: $0.action, requestedAt: $0.requestedAt.rfc3339) },
             pollingURL: base, cancelURL: canCancel ? base + "/cancel" : nil, resultsURL: base + "/results",
             eventsURL: base + "/events", webhook: webhook, correlation: job.correlation,
             chunks: job.chunks.map {
@@ -227,6 +228,8 @@ struct BatchObject: Encodable, Sendable {
     var createdAt: String
     var updatedAt: String
     var completedAt: String?
+    /// The latest cancel, pause or resume asked of the vendor; null when none was.
+    var controlRequested: ControlRequestObject?
     var pollingURL: String
     var cancelURL: String?
     var resultsURL: String
@@ -244,6 +247,7 @@ struct BatchObject: Encodable, Sendable {
         case lifecycleStatus = "lifecycle_status", providerStatus = "provider_status"
         case progress, phases, error
         case createdAt = "created_at", updatedAt = "updated_at", completedAt = "completed_at"
+        case controlRequested = "control_requested"
         case pollingURL = "polling_url", cancelURL = "cancel_url", resultsURL = "results_url", eventsURL = "events_url"
         case webhook, correlation, chunks, history, metadata
     }
@@ -265,6 +269,7 @@ struct BatchObject: Encodable, Sendable {
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(updatedAt, forKey: .updatedAt)
         try container.encode(completedAt, forKey: .completedAt)
+        try container.encode(controlRequested, forKey: .controlRequested)
         try container.encode(pollingURL, forKey: .pollingURL)
         try container.encode(cancelURL, forKey: .cancelURL)
         try container.encode(resultsURL, forKey: .resultsURL)
@@ -275,4 +280,12 @@ struct BatchObject: Encodable, Sendable {
         try container.encode(history, forKey: .history)
         try container.encode(metadata, forKey: .metadata)
     }
+}
+
+/// `control_requested` on the batch object: `{"action": "cancel"|"pause"|"resume", "requested_at"}`.
+struct ControlRequestObject: Encodable, Sendable {
+    var action: String
+    var requestedAt: String
+
+    enum CodingKeys: String, CodingKey { case action, requestedAt = "requested_at" }
 }

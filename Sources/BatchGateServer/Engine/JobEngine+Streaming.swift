@@ -204,7 +204,13 @@ extension JobEngine {
             guard let job = try await currentJob(id), job.isActive, job.providerBatchID == session.batchID else {
                 throw StreamNoLongerNeeded()
             }
-            let (changed, rowsSucceeded, rowsFailed) = session.merge(update.rows)
+            // A row the vendor numbers outside the job's documents cannot be anyone's result.
+            let rows = update.rows.filter { $0.index < job.state.progress.total }
+            if rows.count < update.rows.count {
+                logger.warning(
+                    "ignoring rows numbered outside the job", metadata: ["job": "\(id)", "rows": "\(update.rows.count - rows.count)"])
+            }
+            let (changed, rowsSucceeded, rowsFailed) = session.merge(rows)
             var observation: ProviderObservation
             if let told = update.observation {
                 observation = told
@@ -225,9 +231,9 @@ extension JobEngine {
                 } else {
                     event = streamEvent(job, update, dedupeKey: "ws:\(update.messageType)")
                 }
-            } else if update.kind == .row, let row = update.rows.first {
+            } else if update.kind == .row, let row = rows.first {
                 var retry = 0
-                if case .number(let count)? = row.result.data?["retry_count"] { retry = Int(count) }
+                if let count = row.result.data?["retry_count"]?.intValue { retry = count }
                 event = streamEvent(job, update, dedupeKey: "ws:row:\(row.index):\(row.result.status.rawValue):\(retry)")
             }
             observation.succeeded = max(observation.succeeded, rowsSucceeded)
@@ -332,7 +338,7 @@ extension JobEngine {
                     message: "Provider \(job.provider) refused to \(verb): \(error.message)")
             }
             var updated = job
-            updated.state.providerStatus = pause ? "pause_requested" : "resume_requested"
+            updated.controlRequest = ControlRequest(action: verb, requestedAt: now())
             return try await commit(updated, from: job, attempts: [attempt(job, verb, outcome: "ok", batch: batchID)])
         }
     }

@@ -230,7 +230,7 @@ final class JobEngine: Sendable {
                     status: 502, code: "provider_error", message: "Provider \(job.provider) refused the cancel: \(error.message)")
             }
             var updated = job
-            updated.state.providerStatus = "cancel_requested"
+            updated.controlRequest = ControlRequest(action: "cancel", requestedAt: now())
             let stored = try await commit(
                 updated, from: job,
                 attempts: [attempt(job, "cancel", outcome: "ok", batch: providerBatchID)])
@@ -242,14 +242,26 @@ final class JobEngine: Sendable {
     /// Moves a non-terminal job to another provider of the same kind, keeping its id: cancels the
     /// upstream work where the old provider can, stops tracking it, and resubmits the stored input.
     /// The earlier attempt is kept in `history`; progress counts restart with the new provider
-    /// (`percent` never goes down).
-    func migrate(_ id: String, tenant: String, to providerName: String, reason: String = "migrated") async throws -> Job {
+    /// (`percent` never goes down). The stored input must pass the new provider's checks (409
+    /// `not_migratable` naming why otherwise). With `dryRun`, every check is made and nothing changes.
+    func migrate(
+        _ id: String, tenant: String, to providerName: String, reason: String = "migrated", dryRun: Bool = false
+    ) async throws -> Job {
         let found = try await job(id, tenant: tenant)
         guard let target = providers[providerName] else {
             throw GatewayError.invalid("provider", "Unknown provider '\(providerName)'; configured: \(providers.keys.sorted().joined(separator: ", ")).")
         }
         guard target.capabilities.jobKinds.contains(found.kind) else {
             throw GatewayError.invalid("provider", "Provider \(providerName) (\(target.kind)) cannot serve \(found.kind.rawValue).")
+        }
+        if let input = try await store.input(jobID: id) {
+            do throws(GatewayError) {
+                try target.validate(input)
+            } catch {
+                throw GatewayError(
+                    status: 409, code: "not_migratable",
+                    message: "Provider \(providerName) cannot take this batch's input: \(error.message)", field: error.field)
+            }
         }
         return try await locks.withLock(id) {
             let job = cache.job(id) ?? found
@@ -260,6 +272,7 @@ final class JobEngine: Sendable {
             guard job.provider != providerName else {
                 throw GatewayError(status: 409, code: "not_migratable", message: "The batch is already on provider \(providerName).")
             }
+            if dryRun { return job }
             var attempts: [ProviderAttemptRecord] = []
             let batchIDs = job.chunks.isEmpty ? [job.providerBatchID].compactMap { $0 } : job.chunks.compactMap(\.providerBatchID)
             var cancelled = false
@@ -408,7 +421,7 @@ final class JobEngine: Sendable {
             outcome = value
         case .failure(let error):
             var failed = job
-            if error.code == .timeout { failed.unconfirmedSubmitAt = job.unconfirmedSubmitAt ?? sentAt }
+            if error.mayHaveCreated { failed.unconfirmedSubmitAt = job.unconfirmedSubmitAt ?? sentAt }
             return try await submitFailed(failed, error)
         }
         var updated = job
@@ -427,7 +440,7 @@ final class JobEngine: Sendable {
     /// After a failed submit: fall back to the route's next provider, retry later, or fail the job.
     private func submitFailed(_ job: Job, _ error: ProviderError) async throws -> Duration? {
         let record = attempt(job, "submit", outcome: error.code.rawValue, message: error.message)
-        if error.isRetryable {
+        if error.isRetryableSubmit {
             let tried = Set(job.history.map(\.provider) + [job.provider])
             if let fallbackName = planner.fallback(route: job.route, tried: tried),
                 let fallback = providers[fallbackName], fallback.capabilities.jobKinds.contains(job.kind)
@@ -455,7 +468,7 @@ final class JobEngine: Sendable {
         updated.state = JobStateMachine.finish(
             job.state, as: .failed,
             error: BatchError(
-                code: error.isRetryable ? "submit_failed" : "submit_rejected",
+                code: error.isRetryableSubmit ? "submit_failed" : "submit_rejected",
                 message: "Provider \(job.provider) did not accept the batch: \(error.message)",
                 providerCode: error.providerCode),
             at: now())
@@ -475,6 +488,12 @@ final class JobEngine: Sendable {
             }
             logger.warning(
                 "poll failed", metadata: ["job": "\(job.id)", "provider": "\(provider.name)", "error": "\(error)"])
+            if error.code == .badResponse && failures == 1 {
+                // An answer that makes no sense is shown on the job (`provider_attempts`) the first time in a row.
+                _ = try await commit(
+                    job, from: job, attempts: [attempt(job, "poll", outcome: error.code.rawValue, batch: providerBatchID, message: error.message)],
+                    touched: false)
+            }
             if error.code == .notFound && failures >= configuration.maxNotFoundPolls {
                 var updated = job
                 updated.state = JobStateMachine.finish(
@@ -554,10 +573,10 @@ final class JobEngine: Sendable {
             case .failure(let error):
                 attempts.append(attempt(job, "submit", outcome: error.code.rawValue, message: "chunk \(index): \(error.message)"))
                 updated.chunks[index].submitAttempts += 1
-                if error.code == .timeout {
+                if error.mayHaveCreated {
                     updated.chunks[index].unconfirmedSubmitAt = updated.chunks[index].unconfirmedSubmitAt ?? sentAt
                 }
-                if error.isRetryable && updated.chunks[index].submitAttempts < configuration.maxSubmitAttempts {
+                if error.isRetryableSubmit && updated.chunks[index].submitAttempts < configuration.maxSubmitAttempts {
                     firstRetryableFailure = firstRetryableFailure ?? error
                     let delay = backoff(attempt: updated.chunks[index].submitAttempts, retryAfter: error.retryAfter)
                     retryDelay = min(retryDelay ?? delay, delay)
@@ -565,7 +584,7 @@ final class JobEngine: Sendable {
                     updated.chunks[index].state = JobStateMachine.finish(
                         updated.chunks[index].state, as: .failed,
                         error: BatchError(
-                            code: error.isRetryable ? "submit_failed" : "submit_rejected",
+                            code: error.isRetryableSubmit ? "submit_failed" : "submit_rejected",
                             message: "Provider \(job.provider) did not accept chunk \(index): \(error.message)",
                             providerCode: error.providerCode),
                         at: now())
@@ -701,6 +720,10 @@ final class JobEngine: Sendable {
     ) async throws -> Job {
         let nextJob = next(updated, from: job, touched: touched)
         let deliveries = try await deliveries(for: nextJob, previous: job)
+        var results = results
+        if nextJob.state.lifecycle.isTerminal && !job.state.lifecycle.isTerminal {
+            results += try await finalRows(nextJob, adding: results, replacesResults: replacesResults)
+        }
         switch try await store.apply(
             JobChange(
                 job: nextJob, event: event, results: results, replacesResults: replacesResults, attempts: attempts,
@@ -715,6 +738,45 @@ final class JobEngine: Sendable {
             try await reload(job.id)
             throw GatewayError(status: 503, code: "busy", message: "The job changed meanwhile.")
         }
+    }
+
+    /// What a job that has just finished still needs so every one of its items has a final row: a row still
+    /// `pending` (stored, or among `incoming`) becomes `failed`, keeping the vendor's last error for it; an
+    /// item with no row at all gets a `failed` one saying so.
+    func finalRows(_ job: Job, adding incoming: [ItemResult], replacesResults: Bool) async throws -> [ItemResult] {
+        guard let input = try await store.input(jobID: job.id) else { return [] }
+        var latest: [Int: ItemResult] = [:]
+        if !replacesResults {
+            var after: Int?
+            let pageSize = 1000
+            while true {
+                let page = try await store.results(jobID: job.id, afterIndex: after, limit: pageSize)
+                for row in page { latest[row.index] = row }
+                guard page.count == pageSize, let last = page.last else { break }
+                after = last.index
+            }
+        }
+        for row in incoming { latest[row.index] = row }
+        let outcome = job.state.lifecycle.rawValue
+        var final: [ItemResult] = []
+        for index in 0..<input.itemCount {
+            switch latest[index] {
+            case nil:
+                final.append(
+                    ItemResult(
+                        index: index, key: ResultsPage.key(of: input, at: index), status: .failed,
+                        error: ItemError(
+                            code: "no_result", message: "Provider \(job.provider) reported no result for this item before the batch ended \(outcome).")))
+            case var row? where row.status == .pending:
+                row.status = .failed
+                row.error = row.error
+                    ?? ItemError(code: "not_finished", message: "The batch ended \(outcome) before this item finished.")
+                final.append(row)
+            default:
+                break
+            }
+        }
+        return final
     }
 
     func next(_ updated: Job, from job: Job, touched: Bool) -> Job {
@@ -745,4 +807,13 @@ final class JobEngine: Sendable {
         let delay = ceiling * Double.random(in: 0.5...1)
         return max(delay, retryAfter ?? .zero)
     }
+}
+
+extension ProviderError {
+    /// A submit that failed this way may still have created the upstream batch: it timed out, or the vendor
+    /// answered with something unreadable. The next attempt first asks the provider whether it did.
+    var mayHaveCreated: Bool { code == .timeout || code == .badResponse }
+
+    /// Whether a submit that failed this way is tried again (after asking, when it `mayHaveCreated`).
+    var isRetryableSubmit: Bool { isRetryable || code == .badResponse }
 }
