@@ -1,7 +1,10 @@
-
 /// Reads the `Retry-After` response header (RFC 9110 §10.2.3).
 public enum RetryAfter {
-    /// Delta-seconds above this are capped, as RFC 9111 suggests for oversized delta values.
+    /// The longest wait `parse` returns: 2147483647 seconds, the cap RFC 9111 suggests for oversized
+    /// delta values. Longer delays and later dates give this. A caller still caps it to what it can
+    /// wait (`Backoff.retryAfterCap`).
+    public static let longest: Duration = .seconds(maximumDeltaSeconds)
+
     static let maximumDeltaSeconds: Int64 = 2_147_483_647
 
     /// How long to wait before retrying, or nil when the header is absent or not a valid value.
@@ -10,6 +13,7 @@ public enum RetryAfter {
     /// (`Sun, 06 Nov 1994 08:49:37 GMT`) and the obsolete RFC 850 and asctime forms every recipient
     /// must also read. A date is measured from `now`; one in the past gives zero. Surrounding spaces
     /// are ignored; anything else (negative or fractional numbers, unknown formats) gives nil.
+    /// Total: any text and any `now` give a result in `0...longest` or nil, never a trap.
     public static func parse(_ value: String?, now: Timestamp) -> Duration? {
         guard let value else { return nil }
         var bytes = Array(value.utf8)[...]
@@ -21,13 +25,16 @@ public enum RetryAfter {
             var seconds: Int64 = 0
             for digit in bytes {
                 seconds = seconds * 10 + Int64(digit - 0x30)
-                if seconds > maximumDeltaSeconds { return .seconds(maximumDeltaSeconds) }
+                if seconds > maximumDeltaSeconds { return longest }
             }
             return .seconds(seconds)
         }
 
         guard let date = HTTPDate.parse(bytes, now: now) else { return nil }
-        return date > now ? now.duration(to: date) : .zero
+        guard date > now else { return .zero }
+        let (milliseconds, overflow) = date.milliseconds.subtractingReportingOverflow(now.milliseconds)
+        guard !overflow, milliseconds <= maximumDeltaSeconds * 1000 else { return longest }
+        return .milliseconds(milliseconds)
     }
 
     fileprivate static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
@@ -100,8 +107,13 @@ enum HTTPDate {
             time.0 <= 23, time.1 <= 59, time.2 <= 60
         else { return nil }
         let days = daysFromCivil(year: Int64(year), month: Int64(month), day: Int64(day))
-        let seconds = days * 86_400 + Int64(time.0 * 3600 + time.1 * 60 + time.2)
-        return Timestamp(milliseconds: seconds * 1000)
+        // Only a year far outside the four digits of the grammar (an RFC 850 year near an absurd
+        // `now`) can overflow; such a date is no date.
+        let (daySeconds, overflow) = days.multipliedReportingOverflow(by: 86_400)
+        let (seconds, overflow2) = daySeconds.addingReportingOverflow(Int64(time.0 * 3600 + time.1 * 60 + time.2))
+        let (milliseconds, overflow3) = seconds.multipliedReportingOverflow(by: 1000)
+        guard !overflow, !overflow2, !overflow3 else { return nil }
+        return Timestamp(milliseconds: milliseconds)
     }
 
     private static func daysInMonth(year: Int, month: Int) -> Int {
@@ -129,14 +141,19 @@ enum HTTPDate {
 
     /// The UTC calendar year of a timestamp.
     static func year(of timestamp: Timestamp) -> Int {
-        let seconds = timestamp.milliseconds >= 0 ? timestamp.milliseconds / 1000 : (timestamp.milliseconds - 999) / 1000
-        let days = (seconds >= 0 ? seconds : seconds - 86_399) / 86_400 + 719_468
+        let days = floorDivide(floorDivide(timestamp.milliseconds, 1000), 86_400) + 719_468
         let era = (days >= 0 ? days : days - 146_096) / 146_097
         let dayOfEra = days - era * 146_097
         let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
         let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
         let shiftedMonth = (5 * dayOfYear + 2) / 153
         return Int(yearOfEra + era * 400) + (shiftedMonth >= 10 ? 1 : 0)
+    }
+
+    /// `value / divisor` rounded towards negative infinity; no overflow for a positive divisor above 1.
+    private static func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
+        let quotient = value / divisor
+        return value % divisor < 0 ? quotient - 1 : quotient
     }
 
     /// Reads ASCII tokens off the front of a byte slice.

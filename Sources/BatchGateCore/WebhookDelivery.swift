@@ -217,8 +217,9 @@ public struct DeliveryAttempt: Sendable, Hashable, Codable {
 /// is offered again; an attempt interrupted by task cancellation is not recorded.
 public protocol WebhookOutbox: Sendable {
     /// Due deliveries (`nextAttemptAt <= now`, not finished), oldest first, at most `limit`, claimed so
-    /// a second call does not return them again until released by `record` (or the claim lapses).
-    func claimDue(now: Timestamp, limit: Int) async throws -> [WebhookDelivery]
+    /// a second call does not return them again until released by `record` or until `now + lease`
+    /// (the sender chooses a lease longer than any attempt can take).
+    func claimDue(now: Timestamp, limit: Int, lease: Duration) async throws -> [WebhookDelivery]
     /// Stores the attempt and the delivery's new state atomically, and releases the claim.
     ///
     /// A retry sets `attempt` to `attempt.attemptNumber` and `nextAttemptAt` to the retry time; a

@@ -124,8 +124,8 @@ struct WebhookDeliveryService: Service {
 struct EngineOutbox: WebhookOutbox {
     let engine: JobEngine
 
-    func claimDue(now: Timestamp, limit: Int) async throws -> [WebhookDelivery] {
-        try await engine.store.claimDue(now: now, limit: limit)
+    func claimDue(now: Timestamp, limit: Int, lease: Duration) async throws -> [WebhookDelivery] {
+        try await engine.store.claimDue(now: now, limit: limit, lease: lease)
     }
 
     func record(_ attempt: DeliveryAttempt, for delivery: WebhookDelivery) async throws {

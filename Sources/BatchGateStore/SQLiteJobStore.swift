@@ -26,9 +26,6 @@ public final class SQLiteJobStore: JobStore {
         writer = GroupCommitWriter(pool: pool)
     }
 
-    /// How long a claimed delivery stays with its sender before it is offered again.
-    static let claimLease = Duration.seconds(300)
-
     /// The versioned schema. Migrations are append-only: never edit a registered one.
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -335,8 +332,8 @@ extension SQLiteJobStore {
         }
     }
 
-    public func claimDue(now: Timestamp, limit: Int) async throws -> [WebhookDelivery] {
-        let leaseEnd = now.adding(Self.claimLease).milliseconds
+    public func claimDue(now: Timestamp, limit: Int, lease: Duration) async throws -> [WebhookDelivery] {
+        let leaseEnd = now.adding(lease).milliseconds
         return try await writer.write { db in
             let rows = try Row.fetchAll(
                 db,

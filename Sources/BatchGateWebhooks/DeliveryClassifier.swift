@@ -15,26 +15,21 @@ public enum AttemptResult: Sendable {
 /// - 2xx: delivered.
 /// - 410: stop (fails permanently; the subscription is switched off).
 /// - Any other status (3xx are not followed, 4xx, 429, 5xx) and every transport failure: retried after
-///   `DeliveryBackoff`, honouring `Retry-After`, until `maxAttempts`, then failed permanently.
+///   the `Backoff`, honouring `Retry-After` up to the backoff's cap, until `maxAttempts`, then failed
+///   permanently.
 /// - A URL refused at send time (forbidden address): failed permanently at once. A host that did not
 ///   resolve is retried like a transport failure.
 /// - A request the transport calls invalid will never succeed: failed permanently at once.
 public struct DeliveryClassifier: Sendable {
-    /// Delay before the second attempt.
-    public var initialBackoff: Duration
-    /// Longest delay between attempts, `Retry-After` included.
-    public var maxBackoff: Duration
+    /// Delays between attempts, `Retry-After` included (capped at the backoff's `retryAfterCap`).
+    public var backoff: Backoff
     /// The per-attempt time limit, named in timeout messages.
     public var timeout: Duration
-    /// Jitter and `Retry-After` handling.
-    public var backoff: DeliveryBackoff
 
     /// A classifier with the operator's settings.
-    public init(initialBackoff: Duration, maxBackoff: Duration, timeout: Duration, backoff: DeliveryBackoff = DeliveryBackoff()) {
-        self.initialBackoff = initialBackoff
-        self.maxBackoff = maxBackoff
-        self.timeout = timeout
+    public init(backoff: Backoff, timeout: Duration) {
         self.backoff = backoff
+        self.timeout = timeout
     }
 
     /// The outcome of attempt number `attemptNumber` (1-based) of `maxAttempts`, finished at `now`.
@@ -79,9 +74,7 @@ public struct DeliveryClassifier: Sendable {
         guard attemptNumber < maxAttempts else {
             return .failedPermanently(status: status, error: message)
         }
-        let delay = backoff.delay(
-            afterAttempt: attemptNumber, initial: initialBackoff, max: maxBackoff, retryAfter: retryAfter,
-            random: &random)
+        let delay = backoff.delay(afterAttempt: attemptNumber, retryAfter: retryAfter, using: &random)
         return .retry(status: status, error: message, at: now.adding(delay))
     }
 

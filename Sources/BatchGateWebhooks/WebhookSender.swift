@@ -8,14 +8,14 @@ import Synchronization
 public struct WebhookSenderConfiguration: Sendable {
     /// Most attempts in flight at once.
     public var concurrency: Int = 64
-    /// Per-attempt limit: connect, send and receive.
+    /// Per-attempt limit: connect, send and receive. Cut to ``longestTimeout``.
     public var timeout: Duration = .seconds(30)
     /// Delay before the second attempt.
     public var initialBackoff: Duration = .seconds(1)
     /// Longest delay between attempts, `Retry-After` included.
     public var maxBackoff: Duration = .seconds(600)
-    /// Jitter of retry delays.
-    public var backoff: DeliveryBackoff = DeliveryBackoff()
+    /// Jitter of retry delays; `equal` by default.
+    public var jitter: Backoff.Jitter = .equal
     /// Longest sleep between checks of the outbox when nothing is due and nobody calls `wake()`.
     public var maxIdleInterval: Duration = .seconds(30)
     /// Pause after the outbox failed to answer, before asking again.
@@ -35,10 +35,40 @@ public struct WebhookSenderConfiguration: Sendable {
         initialBackoff = settings.initialBackoff
         maxBackoff = settings.maxBackoff
     }
+
+    /// The longest per-attempt timeout the sender uses: one hour. A longer `timeout` is cut to it.
+    public static let longestTimeout: Duration = .seconds(3600)
+
+    /// Time added to twice the timeout in ``claimLease``: covers the receiver's DNS lookup (at most
+    /// 10 s with `SystemHostResolver`) and recording the attempt.
+    public static let claimLeaseMargin: Duration = .seconds(60)
+
+    /// The timeout each attempt is sent with: `timeout`, cut to ``longestTimeout``.
+    public var attemptTimeout: Duration {
+        Swift.min(timeout, Self.longestTimeout)
+    }
+
+    /// How long a delivery the sender claimed stays its own before the outbox offers it again:
+    /// `2 × attemptTimeout + claimLeaseMargin`.
+    ///
+    /// An attempt takes at most the DNS lookup limit plus `attemptTimeout` (the transport counts time
+    /// spent waiting for a connection towards it), so the claim outlives every attempt and a slow
+    /// receiver never gets a second copy of a delivery while the first is still in flight. Derived from
+    /// the timeout, so raising `webhooks.timeout` raises the lease with it.
+    public var claimLease: Duration {
+        Swift.max(attemptTimeout, .zero) * 2 + Self.claimLeaseMargin
+    }
+
+    /// The retry delays: `initialBackoff` doubling up to `maxBackoff` with `jitter`; a `Retry-After`
+    /// raises a delay up to `maxBackoff`, never beyond.
+    public var backoff: Backoff {
+        Backoff(base: initialBackoff, cap: maxBackoff, jitter: jitter)
+    }
 }
 
 /// Delivers client webhooks from a `WebhookOutbox`: claims due deliveries, sends them concurrently
 /// (bounded), signs every attempt, re-checks the URL before every attempt and records the outcome.
+/// Every claim is leased for `configuration.claimLease`, which outlasts any attempt.
 ///
 /// Run it in the gateway's `ServiceGroup`. On graceful shutdown it stops claiming, lets attempts in
 /// flight finish (each is bounded by `timeout` plus the DNS lookup limit) and returns; on task
@@ -75,9 +105,7 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
         self.transport = transport
         self.policy = policy
         self.configuration = configuration
-        self.classifier = DeliveryClassifier(
-            initialBackoff: configuration.initialBackoff, maxBackoff: configuration.maxBackoff,
-            timeout: configuration.timeout, backoff: configuration.backoff)
+        self.classifier = DeliveryClassifier(backoff: configuration.backoff, timeout: configuration.attemptTimeout)
         self.clock = clock
         self.now = now
         self.logger = logger
@@ -123,7 +151,7 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
             if free > 0 {
                 let due: [WebhookDelivery]
                 do {
-                    due = try await outbox.claimDue(now: now(), limit: free)
+                    due = try await outbox.claimDue(now: now(), limit: free, lease: configuration.claimLease)
                 } catch {
                     logger.error("webhook outbox failed to hand out due deliveries", metadata: ["error": "\(error)"])
                     await waitForDoorbell(upTo: configuration.outboxErrorPause)
@@ -213,10 +241,13 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
     }
 
     private func send(_ delivery: WebhookDelivery, attempt: Int, at triedAt: Timestamp) async -> AttemptResult {
-        do {
-            _ = try await policy.resolveForSending(delivery.url)
-        } catch {
-            return .urlRefused(error)
+        if case .failure(let refusal) = await policy.resolveForSendingNamingTheAddress(delivery.url) {
+            if let address = refusal.resolvedAddress {
+                logger.debug(
+                    "webhook receiver resolves to a forbidden address",
+                    metadata: ["delivery_id": "\(delivery.id)", "job_id": "\(delivery.jobID)", "address": "\(address)"])
+            }
+            return .urlRefused(refusal.error)
         }
         let body = delivery.body(attempt: attempt)
         var headers: [(name: String, value: String)] = [
@@ -237,10 +268,18 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
             headers.append((WebhookSigner.timestampHeader, String(Self.unixSeconds(triedAt))))
         }
         let request = HTTPRequest(
-            method: "POST", url: delivery.url, headers: headers, body: body, timeout: configuration.timeout)
+            method: "POST", url: delivery.url, headers: headers, body: body, timeout: configuration.attemptTimeout)
         do {
             return .response(try await transport.send(request))
         } catch {
+            if let refusal = policy.refusal(ofConnectionFailure: error, url: delivery.url) {
+                // The transport names the address it refused; the recorded error, which the tenant
+                // reads, does not.
+                logger.debug(
+                    "webhook receiver connected to a forbidden address",
+                    metadata: ["delivery_id": "\(delivery.id)", "job_id": "\(delivery.jobID)", "detail": "\(error.message)"])
+                return .urlRefused(refusal)
+            }
             return .transportFailure(error)
         }
     }

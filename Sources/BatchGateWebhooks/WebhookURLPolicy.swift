@@ -38,24 +38,52 @@ public struct WebhookURLPolicy: Sendable {
     ///
     /// The returned addresses are the ones that were checked; pin the connection to them so a second
     /// lookup cannot return something else. A host that does not resolve throws `unresolvable_host`
-    /// (status 400, worth retrying later); a forbidden one throws `invalid_request`.
+    /// (status 400, worth retrying later); a forbidden one throws `invalid_request`. The message says
+    /// what kind of address the host resolves to, never the address itself: it reaches the tenant.
     public func resolveForSending(_ url: String) async throws(GatewayError) -> ResolvedTarget {
-        let parsed = try check(url)
-        if let literal = parsed.literal {
-            return ResolvedTarget(url: url, scheme: parsed.scheme, host: parsed.host, port: parsed.port, addresses: [literal])
+        switch await resolveForSendingNamingTheAddress(url) {
+        case .success(let target): return target
+        case .failure(let refusal): throw refusal.error
         }
-        let addresses = try await resolver.resolve(host: parsed.host, port: parsed.port)
+    }
+
+    /// `resolveForSending`, keeping the forbidden resolved address (for debug logs only) beside the error.
+    func resolveForSendingNamingTheAddress(_ url: String) async -> Result<ResolvedTarget, Refusal> {
+        let parsed: ParsedWebhookURL
+        do {
+            parsed = try check(url)
+        } catch {
+            return .failure(Refusal(error: error, resolvedAddress: nil))
+        }
+        if let literal = parsed.literal {
+            return .success(ResolvedTarget(url: url, scheme: parsed.scheme, host: parsed.host, port: parsed.port, addresses: [literal]))
+        }
+        let addresses: [IPAddress]
+        do {
+            addresses = try await resolver.resolve(host: parsed.host, port: parsed.port)
+        } catch {
+            return .failure(Refusal(error: error, resolvedAddress: nil))
+        }
         guard !addresses.isEmpty else {
-            throw GatewayError(
+            let error = GatewayError(
                 status: 400, code: Self.unresolvableCode,
                 message: "'\(parsed.origin)' did not resolve to any address.", field: field)
+            return .failure(Refusal(error: error, resolvedAddress: nil))
         }
         for address in addresses {
-            if let kind = address.forbiddenKind, !(kind == .loopback && allowInsecureLoopback) {
-                throw refusal(parsed, kind: kind, shown: address.explained)
+            if let kind = forbiddenKind(of: address) {
+                return .failure(Refusal(error: refusal(parsed, kind: kind, shown: nil), resolvedAddress: address))
             }
         }
-        return ResolvedTarget(url: url, scheme: parsed.scheme, host: parsed.host, port: parsed.port, addresses: addresses)
+        return .success(ResolvedTarget(url: url, scheme: parsed.scheme, host: parsed.host, port: parsed.port, addresses: addresses))
+    }
+
+    /// A send-time refusal, with the forbidden address the host resolved to when there was one.
+    struct Refusal: Error {
+        /// What the tenant sees: names the kind of address, not the address.
+        var error: GatewayError
+        /// The forbidden address, for debug logs.
+        var resolvedAddress: IPAddress?
     }
 
     /// Whether a connection to this numeric address (as a transport reports it: `10.0.0.1`, `::1`) is allowed.
@@ -64,20 +92,53 @@ public struct WebhookURLPolicy: Sendable {
     /// too, which closes the gap between `resolveForSending` and the transport's own lookup. Text that is
     /// not a numeric address is refused.
     public func allowsRemoteAddress(_ text: String) -> Bool {
+        guard let address = Self.remoteAddress(text) else { return false }
+        return forbiddenKind(of: address) == nil
+    }
+
+    /// The error to record when the transport refused the address it connected to (the filter built
+    /// on `allowsRemoteAddress`), or nil when `error` is not that refusal.
+    ///
+    /// Like `resolveForSending`'s refusal, the message names the URL's origin and the kind of address
+    /// (`resolves to a private address`), never the address: the transport's own message, which
+    /// names it, is for debug logs only.
+    public func refusal(ofConnectionFailure error: TransportError, url: String) -> GatewayError? {
+        guard error.code == .connection, let marker = error.message.firstRange(of: Self.refusedAddressMarker),
+            error.message.hasSuffix(Self.refusedAddressSuffix)
+        else { return nil }
+        let addressText = error.message[marker.upperBound...].dropLast(Self.refusedAddressSuffix.count)
+        let kind = Self.remoteAddress(String(addressText))?.forbiddenKind
+        guard let parsed = try? ParsedWebhookURL(url) else {
+            return .invalid(field, "The webhook URL connected to an address webhooks may not be sent to; webhook URLs must be public https URLs.")
+        }
+        guard let kind else {
+            return .invalid(
+                field, "'\(parsed.origin)' connected to an address webhooks may not be sent to; webhook URLs must be public https URLs.")
+        }
+        return refusal(parsed, kind: kind, shown: nil)
+    }
+
+    /// How the transport words a refused remote address: `POST <origin>: remote address <address> is not allowed`.
+    static let refusedAddressMarker = ": remote address "
+    static let refusedAddressSuffix = " is not allowed"
+
+    /// The forbidden kind of `address` under this policy (loopback is allowed with `allowInsecureLoopback`).
+    private func forbiddenKind(of address: IPAddress) -> ForbiddenAddressKind? {
+        guard let kind = address.forbiddenKind, !(kind == .loopback && allowInsecureLoopback) else { return nil }
+        return kind
+    }
+
+    /// A numeric address as a transport reports it (`10.0.0.1`, `::1`, `[::1]`, `fe80::1%eth0`), or nil.
+    private static func remoteAddress(_ text: String) -> IPAddress? {
         var candidate = Substring(text)
         if candidate.hasPrefix("["), candidate.hasSuffix("]") { candidate = candidate.dropFirst().dropLast() }
         if let zone = candidate.firstIndex(of: "%") { candidate = candidate[..<zone] }
-        let address: IPAddress?
         if candidate.contains(":") {
-            address = IPAddress.parseIPv6(candidate)
-        } else {
-            let parts = candidate.split(separator: ".", omittingEmptySubsequences: false)
-            let isDottedQuad = parts.count == 4 && parts.allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.allSatisfy { $0.isASCII && $0.isNumber } }
-            address = isDottedQuad ? IPAddress.parseIPv4(candidate) : nil
+            return IPAddress.parseIPv6(candidate)
         }
-        guard let address else { return false }
-        guard let kind = address.forbiddenKind else { return true }
-        return kind == .loopback && allowInsecureLoopback
+        let parts = candidate.split(separator: ".", omittingEmptySubsequences: false)
+        let isDottedQuad = parts.count == 4 && parts.allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.allSatisfy { $0.isASCII && $0.isNumber } }
+        return isDottedQuad ? IPAddress.parseIPv4(candidate) : nil
     }
 
     /// The error code of a host that did not resolve (as opposed to one that is refused).
@@ -117,8 +178,11 @@ public struct WebhookURLPolicy: Sendable {
         return parsed
     }
 
-    private func refusal(_ parsed: ParsedWebhookURL, kind: ForbiddenAddressKind, shown: String) -> GatewayError {
-        var message = "'\(parsed.origin)' resolves to \(kind.phrase) (\(shown)); webhook URLs must be public https URLs"
+    /// The refusal of a forbidden host. `shown` explains what the URL itself says (a literal address
+    /// or a special host name); it is nil for an address found by DNS, which is never shown.
+    private func refusal(_ parsed: ParsedWebhookURL, kind: ForbiddenAddressKind, shown: String?) -> GatewayError {
+        let detail = shown.map { " (\($0))" } ?? ""
+        var message = "'\(parsed.origin)' resolves to \(kind.phrase)\(detail); webhook URLs must be public https URLs"
         if kind == .loopback {
             message += " (loopback receivers need webhooks.allow_insecure_loopback: true)"
         }

@@ -31,6 +31,16 @@ private let retryAfterCases: [RetryAfterCase] = [
     .init(value: " 30\t", now: rfcExample, expected: .seconds(30)),
     .init(value: "007", now: rfcExample, expected: .seconds(7)),
     .init(value: "99999999999999999999999", now: rfcExample, expected: .seconds(2_147_483_647)),
+    .init(value: "2147483647", now: rfcExample, expected: .seconds(2_147_483_647)),
+    .init(value: "2147483648", now: rfcExample, expected: .seconds(2_147_483_647)),
+    .init(value: "9223372036854775807", now: rfcExample, expected: .seconds(2_147_483_647)),
+    .init(value: "18446744073709551616", now: rfcExample, expected: .seconds(2_147_483_647)),
+    .init(value: "-2147483648", now: rfcExample, expected: nil),
+    .init(value: "+30", now: rfcExample, expected: nil),
+    .init(value: "1e9", now: rfcExample, expected: nil),
+    .init(value: "0x10", now: rfcExample, expected: nil),
+    .init(value: "３０", now: rfcExample, expected: nil),
+    .init(value: "30\u{0}", now: rfcExample, expected: nil),
     // IMF-fixdate.
     .init(value: "Sun, 06 Nov 1994 08:49:37 GMT", now: rfcExample, expected: .zero),
     .init(value: "Sun, 06 Nov 1994 08:50:37 GMT", now: rfcExample, expected: .seconds(60)),
@@ -57,6 +67,12 @@ private let retryAfterCases: [RetryAfterCase] = [
     .init(value: "Sun, 06 Nov 1994 08:49:37 GMT extra", now: rfcExample, expected: nil),
     .init(value: "Sun, 06 Nov 1994", now: rfcExample, expected: nil),
     .init(value: "2026-01-01T00:00:00Z", now: rfcExample, expected: nil),
+    // Dates far away: the future is capped like a delta, the past is now.
+    .init(value: "Fri, 31 Dec 9999 23:59:59 GMT", now: newYear2026, expected: .seconds(2_147_483_647)),
+    .init(value: "Fri, 31 Dec 2093 00:00:00 GMT", now: newYear2026, expected: .seconds(2_145_830_400)),
+    .init(value: "Mon, 01 Jan 0001 00:00:00 GMT", now: newYear2026, expected: .zero),
+    .init(value: "Sat, 01 Jan 0000 00:00:00 GMT", now: newYear2026, expected: .zero),
+    .init(value: "Fri Dec 31 23:59:59 9999", now: newYear2026, expected: .seconds(2_147_483_647)),
 ]
 
 @Suite("RetryAfter")
@@ -65,6 +81,67 @@ struct RetryAfterTests {
     func parse(_ example: RetryAfterCase) {
         let now = Timestamp(milliseconds: example.now * 1000)
         #expect(RetryAfter.parse(example.value, now: now) == example.expected)
+    }
+
+    /// `now` at the ends of what a timestamp can hold, with every form: no overflow, a result in range.
+    @Test(
+        "extreme clocks never trap",
+        arguments: [Int64.min, Int64.min + 1, -1, 0, Int64.max - 1, Int64.max],
+        [
+            "Sun, 06 Nov 1994 08:49:37 GMT", "Fri, 31 Dec 9999 23:59:59 GMT", "Mon, 01 Jan 0001 00:00:00 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT", "Friday, 31-Dec-99 23:59:59 GMT", "Monday, 01-Jan-00 00:00:00 GMT",
+            "Sun Nov  6 08:49:37 1994", "120", "99999999999999999999",
+        ])
+    func extremeClocks(milliseconds: Int64, value: String) {
+        let result = RetryAfter.parse(value, now: Timestamp(milliseconds: milliseconds))
+        if let result {
+            #expect(result >= .zero && result <= RetryAfter.longest, "\(result)")
+        } else {
+            // Only a two-digit year, resolved against a clock near the end of time, can fall outside
+            // what a timestamp holds.
+            #expect(value.contains("-"), "a valid value was refused")
+        }
+    }
+
+    /// Far in the past (by the clock) every valid date is in the future, and capped.
+    @Test func aClockFarInThePastCapsEveryDate() {
+        let now = Timestamp(milliseconds: Int64.min)
+        #expect(RetryAfter.parse("Sun, 06 Nov 1994 08:49:37 GMT", now: now) == RetryAfter.longest)
+        #expect(RetryAfter.parse("Sun Nov  6 08:49:37 1994", now: now) == RetryAfter.longest)
+        let late = Timestamp(milliseconds: Int64.max)
+        #expect(RetryAfter.parse("Fri, 31 Dec 9999 23:59:59 GMT", now: late) == .zero)
+    }
+
+    /// Random text, random digit runs and random well-formed dates: nil or a duration in range.
+    @Test func randomValuesGiveNilOrADurationInRange() {
+        var random = SeededGenerator(seed: 0x5EED)
+        let alphabet = Array("0123456789 ,:-GMTSunMonNovDec\t+.e".utf8)
+        let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        for round in 0..<20_000 {
+            let text: String
+            switch round % 3 {
+            case 0:
+                let length = Int.random(in: 0...40, using: &random)
+                text = String(decoding: (0..<length).map { _ in alphabet.randomElement(using: &random)! }, as: UTF8.self)
+            case 1:
+                let length = Int.random(in: 1...60, using: &random)
+                text = String((0..<length).map { _ in Character(String(Int.random(in: 0...9, using: &random))) })
+            default:
+                let year = Int.random(in: 0...9999, using: &random)
+                text =
+                    "\(days.randomElement(using: &random)!), \(two(Int.random(in: 1...28, using: &random))) "
+                    + "\(months.randomElement(using: &random)!) \(String(repeating: "0", count: 4 - String(year).count))\(year) "
+                    + "\(two(Int.random(in: 0...23, using: &random))):\(two(Int.random(in: 0...59, using: &random))):00 GMT"
+            }
+            let now = Timestamp(milliseconds: Int64.random(in: Int64.min...Int64.max, using: &random))
+            if let duration = RetryAfter.parse(text, now: now) {
+                #expect(duration >= .zero && duration <= RetryAfter.longest, "\(text): \(duration)")
+            } else {
+                #expect(round % 3 != 2, "a well-formed date was refused: \(text)")
+            }
+        }
     }
 
     @Test("a date is measured from now to the millisecond")

@@ -144,7 +144,79 @@ import Testing
         #expect(first.first?.errorMessage?.contains("resolves to a private address (10.0.0.1)") == true)
         let second = await outbox.attempts(of: rebinding.id)
         #expect(second.map(\.status) == [.failedPermanently])
-        #expect(second.first?.errorMessage?.contains("cloud metadata address (169.254.169.254)") == true)
+        // The address the host resolved to is not the tenant's to see.
+        #expect(
+            second.first?.errorMessage
+                == "'https://hooks.example.com/' resolves to a cloud metadata address; webhook URLs must be public https URLs.")
+    }
+
+    @Test func anAddressRefusedByTheTransportIsRecordedWithoutTheAddress() async throws {
+        let receiver = Receiver { _ in Reply() }
+        let outbox = InMemoryOutbox()
+        try await withReceiver(receiver) { url in
+            // `localhost` passes the policy (loopback is allowed), then the transport's filter refuses
+            // the address it connects to, as it would after a DNS answer changed between check and send.
+            let named = url.replacingOccurrences(of: "127.0.0.1", with: "localhost")
+            let port = try #require(named.split(separator: ":").last?.split(separator: "/").first)
+            let delivery = makeDelivery(url: named)
+            await outbox.add(delivery)
+            try await withSender(outbox: outbox, configuration: fastConfiguration(), allowRemoteAddress: { _ in false }) { sender in
+                sender.wake()
+                try await waitUntil("the delivery to finish") { await outbox.isFinished(delivery.id) }
+            }
+            let attempts = await outbox.attempts(of: delivery.id)
+            #expect(attempts.map(\.status) == [.failedPermanently])
+            let message = try #require(attempts.first?.errorMessage)
+            #expect(
+                message
+                    == "'http://localhost:\(port)/' resolves to a loopback address; webhook URLs must be public https URLs (loopback receivers need webhooks.allow_insecure_loopback: true).")
+            #expect(!message.contains("127.0.0.1") && !message.contains("::1"))
+            #expect(receiver.requests.isEmpty)
+        }
+    }
+
+    /// A receiver that answers after longer than a fixed five-minute lease, but within the timeout,
+    /// gets one copy per attempt: the claim is leased for longer than the timeout.
+    @Test func aReceiverSlowerThanAFixedLeaseGetsOneCopyPerAttempt() async throws {
+        let receiver = Receiver { index in index == 0 ? Reply(status: 503, body: "slow", hang: true) : Reply(status: 200, body: "ok") }
+        let outbox = InMemoryOutbox()
+        let start = Timestamp(milliseconds: 1_767_225_600_000)
+        let wall = ManualWallClock(start)
+        let configuration = fastConfiguration(timeout: .seconds(600))
+        #expect(configuration.claimLease > configuration.timeout)
+        try await withReceiver(receiver) { url in
+            let delivery = makeDelivery(url: url, due: start)
+            await outbox.add(delivery)
+            try await withSender(outbox: outbox, configuration: configuration, now: { wall.now }) { sender in
+                sender.wake()
+                try await waitUntil("the first attempt to reach the receiver") { receiver.requests.count == 1 }
+                // The wall clock passes a five-minute lease, then gets just short of the timeout, while
+                // the receiver still holds the request; the sender looks for due deliveries each time.
+                for elapsed in [Duration.seconds(301), .seconds(599)] {
+                    let time = start.adding(elapsed)
+                    wall.set(time)
+                    sender.wake()
+                    try await waitUntil("the sender to look for due deliveries at +\(elapsed)") {
+                        await outbox.lastClaimAt.map { $0 >= time } ?? false
+                    }
+                }
+                #expect(receiver.requests.count == 1)
+                #expect(await outbox.reclaimed.isEmpty)
+                receiver.release()
+                try await waitUntil("the first attempt to be recorded") { await !outbox.attempts(of: delivery.id).isEmpty }
+                wall.advance(by: .seconds(1))
+                sender.wake()
+                try await waitUntil("the delivery to finish") { await outbox.isFinished(delivery.id) }
+            }
+            let attempts = await outbox.attempts(of: delivery.id)
+            #expect(attempts.map(\.status) == [.scheduledRetry, .delivered])
+            #expect(attempts.map(\.attemptNumber) == [1, 2])
+            #expect(receiver.requests.count == 2)
+            #expect(receiver.maxInFlight == 1)
+            #expect(await outbox.reclaimed.isEmpty)
+            let leases = await outbox.leases
+            #expect(!leases.isEmpty && leases.allSatisfy { $0 == configuration.claimLease })
+        }
     }
 
     @Test func aRefusedConnectionIsRetriedThenGivenUp() async throws {

@@ -170,24 +170,59 @@ private func ip(_ text: String) -> IPAddress {
         #expect(resolver.calls.withLock { $0 } == ["hooks.example.com"])
     }
 
+    /// (resolved addresses, the exact refusal). The message names the kind of address, never the
+    /// address: it reaches the tenant, and the resolved address is internal.
     static let rebindingAnswers: [([String], String)] = [
-        (["93.184.216.34", "10.1.2.3"], "'https://hooks.example.com/' resolves to a private address (10.1.2.3)"),
-        (["2606:2800:220:1::1", "::ffff:192.168.0.1"], "private address (::ffff:192.168.0.1)"),
-        (["169.254.169.254"], "cloud metadata address"),
-        (["127.0.0.1"], "loopback address (127.0.0.1)"),
-        (["fe80::1"], "link-local address"),
-        (["0.0.0.0"], "unspecified address"),
+        (["93.184.216.34", "10.1.2.3"], "'https://hooks.example.com/' resolves to a private address; webhook URLs must be public https URLs."),
+        (["2606:2800:220:1::1", "::ffff:192.168.0.1"], "'https://hooks.example.com/' resolves to a private address; webhook URLs must be public https URLs."),
+        (["169.254.169.254"], "'https://hooks.example.com/' resolves to a cloud metadata address; webhook URLs must be public https URLs."),
+        (
+            ["127.0.0.1"],
+            "'https://hooks.example.com/' resolves to a loopback address; webhook URLs must be public https URLs (loopback receivers need webhooks.allow_insecure_loopback: true)."
+        ),
+        (["fe80::1"], "'https://hooks.example.com/' resolves to a link-local address; webhook URLs must be public https URLs."),
+        (["0.0.0.0"], "'https://hooks.example.com/' resolves to an unspecified address; webhook URLs must be public https URLs."),
+        (["fd00:ec2::254"], "'https://hooks.example.com/' resolves to a cloud metadata address; webhook URLs must be public https URLs."),
     ]
 
     @Test(arguments: rebindingAnswers)
-    func refusesWhenAnyResolvedAddressIsForbidden(addresses: [String], fragment: String) async {
+    func refusesWhenAnyResolvedAddressIsForbiddenWithoutNamingIt(addresses: [String], expected: String) async {
         let resolver = TableResolver(["hooks.example.com": .success(addresses.map(ip))])
         let policy = WebhookURLPolicy(resolver: resolver)
         let error = await #expect(throws: GatewayError.self) {
             try await policy.resolveForSending("https://hooks.example.com/in")
         }
         #expect(error?.code == "invalid_request")
-        #expect(error?.message.contains(fragment) == true, "message: \(error?.message ?? "none")")
+        #expect(error?.field == "webhook.url")
+        #expect(error?.message == expected)
+        for address in addresses {
+            #expect(error?.message.contains(address) == false)
+            #expect(error?.description.contains(address) == false)
+        }
+
+        // The forbidden address is kept beside the error, for debug logs.
+        let result = await policy.resolveForSendingNamingTheAddress("https://hooks.example.com/in")
+        guard case .failure(let refusal) = result else {
+            Issue.record("expected a refusal, got \(result)")
+            return
+        }
+        #expect(refusal.error == error)
+        #expect(refusal.resolvedAddress.map { addresses.map(ip).contains($0) } == true)
+        #expect(refusal.resolvedAddress?.forbiddenKind != nil)
+    }
+
+    /// A literal address or special name is the tenant's own text: the refusal may explain it.
+    @Test(arguments: [
+        ("https://10.0.0.1/", "'https://10.0.0.1/' resolves to a private address (10.0.0.1); webhook URLs must be public https URLs."),
+        ("https://0xa9fea9fe/", "'https://0xa9fea9fe/' resolves to a cloud metadata address (169.254.169.254); webhook URLs must be public https URLs."),
+        ("https://metadata/", "'https://metadata/' resolves to a cloud metadata address (metadata); webhook URLs must be public https URLs."),
+    ])
+    func literalRefusalsExplainTheTenantsOwnText(url: String, expected: String) async {
+        let policy = WebhookURLPolicy(resolver: TableResolver([:]))
+        let atCreate = #expect(throws: GatewayError.self) { try policy.validate(url) }
+        #expect(atCreate?.message == expected)
+        let atSend = await #expect(throws: GatewayError.self) { try await policy.resolveForSending(url) }
+        #expect(atSend?.message == expected)
     }
 
     @Test func aHostWithNoAddressIsUnresolvable() async {
@@ -247,6 +282,48 @@ private func ip(_ text: String) -> IPAddress {
     func filtersConnectedAddresses(address: String, flag: Bool, allowed: Bool) {
         let policy = WebhookURLPolicy(allowInsecureLoopback: flag, resolver: TableResolver([:]))
         #expect(policy.allowsRemoteAddress(address) == allowed)
+    }
+
+    /// (transport error, expected refusal or nil): the transport's refusal of a connected address
+    /// becomes a refusal that names the kind of address, never the address.
+    static let connectionFailures: [(TransportError, String?)] = [
+        (
+            TransportError(.connection, "POST https://hooks.example.com/: remote address 10.9.8.7 is not allowed"),
+            "'https://hooks.example.com/' resolves to a private address; webhook URLs must be public https URLs."
+        ),
+        (
+            TransportError(.connection, "POST https://hooks.example.com/: remote address 169.254.169.254 is not allowed"),
+            "'https://hooks.example.com/' resolves to a cloud metadata address; webhook URLs must be public https URLs."
+        ),
+        (
+            TransportError(.connection, "POST https://hooks.example.com/: remote address fe80::1%eth0 is not allowed"),
+            "'https://hooks.example.com/' resolves to a link-local address; webhook URLs must be public https URLs."
+        ),
+        (
+            TransportError(.connection, "POST https://hooks.example.com/: remote address 127.0.0.1 is not allowed"),
+            "'https://hooks.example.com/' resolves to a loopback address; webhook URLs must be public https URLs (loopback receivers need webhooks.allow_insecure_loopback: true)."
+        ),
+        (
+            TransportError(.connection, "POST https://hooks.example.com/: remote address 203.0.113.300 is not allowed"),
+            "'https://hooks.example.com/' connected to an address webhooks may not be sent to; webhook URLs must be public https URLs."
+        ),
+        (TransportError(.connection, "POST https://hooks.example.com/: Connection refused (curl error 7)"), nil),
+        (TransportError(.timeout, "POST https://hooks.example.com/: remote address 10.9.8.7 is not allowed"), nil),
+        (TransportError(.connection, "remote address 10.9.8.7 is not allowed yet"), nil),
+    ]
+
+    @Test(arguments: connectionFailures)
+    func connectionRefusalsNameTheKindNotTheAddress(error: TransportError, expected: String?) {
+        let policy = WebhookURLPolicy(resolver: TableResolver([:]))
+        let refusal = policy.refusal(ofConnectionFailure: error, url: "https://hooks.example.com/in?token=s3cr3t")
+        #expect(refusal?.message == expected)
+        if let refusal {
+            #expect(refusal.code == "invalid_request")
+            #expect(refusal.field == "webhook.url")
+            for leaked in ["10.9.8.7", "169.254.169.254", "fe80", "127.0.0.1", "203.0.113", "s3cr3t"] {
+                #expect(!refusal.message.contains(leaked))
+            }
+        }
     }
 }
 

@@ -25,33 +25,52 @@ func waitUntil(
     }
 }
 
-/// A `WebhookOutbox` in memory with the claim semantics the store must have.
+/// A `WebhookOutbox` in memory with the claim semantics the store must have: a claim lasts until the
+/// attempt is recorded or until its lease ends, whichever comes first (as `SQLiteJobStore` does).
 actor InMemoryOutbox: WebhookOutbox {
     private(set) var deliveries: [String: WebhookDelivery] = [:]
     private(set) var finished: Set<String> = []
-    private(set) var claimed: Set<String> = []
+    /// Delivery id → the end of its claim's lease.
+    private(set) var claimed: [String: Timestamp] = [:]
     private(set) var attempts: [DeliveryAttempt] = []
     private(set) var stoppedJobs: Set<String> = []
     private(set) var nextDueQueries = 0
     private(set) var claimCalls = 0
+    /// The lease asked for by each claim call.
+    private(set) var leases: [Duration] = []
+    /// The latest `now` a claim call was made at.
+    private(set) var lastClaimAt: Timestamp?
+    /// Deliveries handed out again because their lease ended before the attempt was recorded.
+    private(set) var reclaimed: [String] = []
 
     func add(_ delivery: WebhookDelivery) {
         deliveries[delivery.id] = delivery
     }
 
-    func claimDue(now: Timestamp, limit: Int) async throws -> [WebhookDelivery] {
+    func claimDue(now: Timestamp, limit: Int, lease: Duration) async throws -> [WebhookDelivery] {
         claimCalls += 1
+        leases.append(lease)
+        lastClaimAt = now
         let due = deliveries.values
-            .filter { !finished.contains($0.id) && !claimed.contains($0.id) && $0.nextAttemptAt <= now }
+            .filter { !finished.contains($0.id) && !isClaimed($0.id, at: now) && $0.nextAttemptAt <= now }
             .sorted { ($0.nextAttemptAt, $0.id) < ($1.nextAttemptAt, $1.id) }
             .prefix(limit)
-        for delivery in due { claimed.insert(delivery.id) }
+        for delivery in due {
+            if claimed[delivery.id] != nil { reclaimed.append(delivery.id) }
+            claimed[delivery.id] = now.adding(lease)
+        }
         return Array(due)
     }
 
+    private func isClaimed(_ id: String, at now: Timestamp) -> Bool {
+        claimed[id].map { now < $0 } ?? false
+    }
+
     func record(_ attempt: DeliveryAttempt, for delivery: WebhookDelivery) async throws {
-        precondition(claimed.contains(delivery.id), "recorded an attempt of an unclaimed delivery")
-        claimed.remove(delivery.id)
+        if claimed[delivery.id] == nil {
+            Issue.record("recorded an attempt of \(delivery.id), which is not claimed (its lease ended or another attempt was recorded first)")
+        }
+        claimed[delivery.id] = nil
         attempts.append(attempt)
         var updated = delivery
         updated.attempt = attempt.attemptNumber
@@ -64,8 +83,8 @@ actor InMemoryOutbox: WebhookOutbox {
     func nextDueTime() async throws -> Timestamp? {
         nextDueQueries += 1
         return deliveries.values
-            .filter { !finished.contains($0.id) && !claimed.contains($0.id) }
-            .map(\.nextAttemptAt)
+            .filter { !finished.contains($0.id) }
+            .map { delivery in claimed[delivery.id].map { max($0, delivery.nextAttemptAt) } ?? delivery.nextAttemptAt }
             .min()
     }
 
@@ -185,15 +204,22 @@ func withReceiver<R: Sendable>(
 }
 
 /// Runs a sender in a `ServiceGroup` during `body`, then shuts it down gracefully and waits for it.
+///
+/// `now` is the sender's wall clock (real time unless a test moves it); `allowRemoteAddress` is the
+/// transport's filter of connected addresses.
 func withSender<R: Sendable>(
     outbox: InMemoryOutbox, configuration: WebhookSenderConfiguration,
     policy: WebhookURLPolicy = WebhookURLPolicy(allowInsecureLoopback: true),
+    now: @escaping @Sendable () -> Timestamp = { Timestamp.now() },
+    allowRemoteAddress: (@Sendable (String) -> Bool)? = nil,
     _ body: @Sendable (WebhookSender<ContinuousClock>) async throws -> R
 ) async throws -> R {
-    let client = try CurlHTTPClient(configuration: .init(connectTimeout: .seconds(2)), logger: quietLogger)
+    let client = try CurlHTTPClient(
+        configuration: .init(connectTimeout: .seconds(2), allowRemoteAddress: allowRemoteAddress), logger: quietLogger)
     defer { client.shutdown() }
     let sender = WebhookSender(
-        outbox: outbox, transport: client, policy: policy, configuration: configuration, logger: quietLogger)
+        outbox: outbox, transport: client, policy: policy, configuration: configuration, clock: ContinuousClock(),
+        now: now, logger: quietLogger)
     let services = ServiceGroup(services: [sender], logger: quietLogger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await services.run() }
@@ -207,6 +233,19 @@ func withSender<R: Sendable>(
             throw error
         }
     }
+}
+
+/// A wall clock that stands still until the test moves it.
+final class ManualWallClock: Sendable {
+    private let current: Mutex<Timestamp>
+
+    init(_ start: Timestamp) { current = Mutex(start) }
+
+    var now: Timestamp { current.withLock { $0 } }
+
+    func advance(by duration: Duration) { current.withLock { $0 = $0.adding(duration) } }
+
+    func set(_ time: Timestamp) { current.withLock { $0 = time } }
 }
 
 /// A delivery of a small JSON event to `url`.
@@ -232,7 +271,7 @@ func fastConfiguration(
     configuration.timeout = timeout
     configuration.initialBackoff = initialBackoff
     configuration.maxBackoff = maxBackoff
-    configuration.backoff = DeliveryBackoff(jitter: .none)
+    configuration.jitter = .none
     configuration.concurrency = concurrency
     configuration.maxIdleInterval = .seconds(30)
     return configuration

@@ -16,111 +16,6 @@ struct SeededGenerator: RandomNumberGenerator {
     }
 }
 
-/// Always returns `UInt64.max`, which draws the top of any range.
-struct TopGenerator: RandomNumberGenerator {
-    mutating func next() -> UInt64 { .max }
-}
-
-@Suite struct DeliveryBackoffTests {
-    struct Row: Sendable, CustomStringConvertible {
-        var attempt: Int
-        var initial: Duration = .seconds(1)
-        var max: Duration = .seconds(600)
-        var retryAfter: Duration? = nil
-        var expected: Duration
-        var description: String { "after \(attempt), initial \(initial), max \(max), retry-after \(String(describing: retryAfter))" }
-    }
-
-    static let withoutJitter: [Row] = [
-        Row(attempt: 1, expected: .seconds(1)),
-        Row(attempt: 2, expected: .seconds(2)),
-        Row(attempt: 3, expected: .seconds(4)),
-        Row(attempt: 8, expected: .seconds(128)),
-        Row(attempt: 10, expected: .seconds(512)),
-        Row(attempt: 11, expected: .seconds(600)),
-        Row(attempt: 1000, expected: .seconds(600)),
-        Row(attempt: Int.max, expected: .seconds(600)),
-        Row(attempt: 0, expected: .seconds(1)),
-        Row(attempt: -3, expected: .seconds(1)),
-        Row(attempt: 3, initial: .milliseconds(250), expected: .seconds(1)),
-        Row(attempt: 1, initial: .seconds(1200), expected: .seconds(600)),
-        Row(attempt: 1, retryAfter: .seconds(30), expected: .seconds(30)),
-        Row(attempt: 5, retryAfter: .seconds(1), expected: .seconds(16)),
-        Row(attempt: 2, retryAfter: .seconds(3600), expected: .seconds(600)),
-        Row(attempt: 2, retryAfter: .zero, expected: .seconds(2)),
-        Row(attempt: 1, initial: .zero, expected: .zero),
-        Row(attempt: 3, initial: .seconds(-5), expected: .zero),
-        Row(attempt: 60, initial: .seconds(Int64.max / 2), max: .seconds(Int64.max / 2), expected: .nanoseconds(Int64.max / 4)),
-    ]
-
-    @Test(arguments: withoutJitter)
-    func exponentialCappedAndRetryAfterAsAFloor(row: Row) {
-        var random = SeededGenerator(seed: 1)
-        let delay = DeliveryBackoff(jitter: .none).delay(
-            afterAttempt: row.attempt, initial: row.initial, max: row.max, retryAfter: row.retryAfter, random: &random)
-        #expect(delay == row.expected)
-    }
-
-    /// (jitter, attempt, expected): the top of each jitter range is the un-jittered delay, exactly.
-    static let tops: [(DeliveryBackoff.Jitter, Int, Duration)] = [
-        (.full, 1, .seconds(1)),
-        (.full, 4, .seconds(8)),
-        (.equal, 1, .seconds(1)),
-        (.equal, 12, .seconds(600)),
-        (.none, 5, .seconds(16)),
-    ]
-
-    @Test(arguments: tops)
-    func jitterTopsOutAtTheBaseDelay(jitter: DeliveryBackoff.Jitter, attempt: Int, expected: Duration) {
-        var random = TopGenerator()
-        let delay = DeliveryBackoff(jitter: jitter).delay(
-            afterAttempt: attempt, initial: .seconds(1), max: .seconds(600), retryAfter: nil, random: &random)
-        #expect(delay == expected)
-    }
-
-    /// The bottom of each range is reachable: full jitter gets near zero, equal jitter near half.
-    @Test(arguments: [(DeliveryBackoff.Jitter.full, Duration.zero), (.equal, .seconds(4))])
-    func jitterReachesTheBottomOfItsRange(jitter: DeliveryBackoff.Jitter, bottom: Duration) {
-        var random = SeededGenerator(seed: 99)
-        var lowest = Duration.seconds(600)
-        for _ in 0..<2000 {
-            lowest = min(lowest, DeliveryBackoff(jitter: jitter).delay(
-                afterAttempt: 4, initial: .seconds(1), max: .seconds(600), retryAfter: nil, random: &random))
-        }
-        #expect(lowest >= bottom && lowest < bottom + .milliseconds(50), "lowest \(lowest)")
-    }
-
-    @Test(arguments: [DeliveryBackoff.Jitter.full, .equal], [UInt64(1), 42, 0xDEAD_BEEF])
-    func seededJitterStaysInRangeAndRepeats(jitter: DeliveryBackoff.Jitter, seed: UInt64) {
-        let backoff = DeliveryBackoff(jitter: jitter)
-        var first = SeededGenerator(seed: seed)
-        var second = SeededGenerator(seed: seed)
-        var distinct = Set<Duration>()
-        for attempt in 1...12 {
-            let base = Duration.seconds(min(600, 1 << (attempt - 1)))
-            let low = jitter == .full ? Duration.zero : base / 2
-            for _ in 0..<50 {
-                let delay = backoff.delay(afterAttempt: attempt, initial: .seconds(1), max: .seconds(600), retryAfter: nil, random: &first)
-                let again = backoff.delay(afterAttempt: attempt, initial: .seconds(1), max: .seconds(600), retryAfter: nil, random: &second)
-                #expect(delay == again)
-                #expect(delay >= low && delay <= base, "attempt \(attempt): \(delay)")
-                distinct.insert(delay)
-            }
-        }
-        #expect(distinct.count > 500, "jitter should spread delays; got \(distinct.count) distinct of 600")
-    }
-
-    @Test(arguments: [DeliveryBackoff.Jitter.none, .full, .equal])
-    func retryAfterIsAFloorWhateverTheJitter(jitter: DeliveryBackoff.Jitter) {
-        var random = SeededGenerator(seed: 7)
-        for _ in 0..<100 {
-            let delay = DeliveryBackoff(jitter: jitter).delay(
-                afterAttempt: 2, initial: .seconds(1), max: .seconds(60), retryAfter: .seconds(45), random: &random)
-            #expect(delay >= .seconds(45) && delay <= .seconds(60))
-        }
-    }
-}
-
 @Suite struct DeliveryClassifierTests {
     static let now = Timestamp(milliseconds: 1_767_225_600_000)  // 2026-01-01T00:00:00Z
 
@@ -150,6 +45,21 @@ struct TopGenerator: RandomNumberGenerator {
         Row(
             name: "Retry-After beyond the cap", result: response(429, [("retry-after", "86400")]),
             expected: .retry(status: 429, error: "HTTP 429", at: now.adding(.seconds(600)))),
+        Row(
+            name: "Retry-After of 68 years is capped", result: response(503, [("Retry-After", "2147483647")]),
+            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(600)))),
+        Row(
+            name: "Retry-After far beyond any integer is capped", result: response(429, [("Retry-After", "99999999999999999999999999")]),
+            expected: .retry(status: 429, error: "HTTP 429", at: now.adding(.seconds(600)))),
+        Row(
+            name: "Retry-After in year 9999 is capped", result: response(503, [("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT")]),
+            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(600)))),
+        Row(
+            name: "Retry-After in the past is ignored", result: response(503, [("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT")]),
+            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(1)))),
+        Row(
+            name: "negative Retry-After is ignored", result: response(503, [("Retry-After", "-30")]),
+            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(1)))),
         Row(
             name: "Retry-After as an HTTP date", result: response(503, [("Retry-After", "Thu, 01 Jan 2026 00:00:30 GMT")]),
             expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(30)))),
@@ -181,8 +91,8 @@ struct TopGenerator: RandomNumberGenerator {
             name: "invalid request never succeeds", result: .transportFailure(TransportError(.invalidRequest, "bad header")),
             expected: .failedPermanently(status: nil, error: "request refused by the HTTP client: bad header")),
         Row(
-            name: "forbidden address at send time", result: .urlRefused(.invalid("webhook.url", "'https://h/' resolves to a private address (10.0.0.1)")),
-            expected: .failedPermanently(status: nil, error: "'https://h/' resolves to a private address (10.0.0.1)")),
+            name: "forbidden address at send time", result: .urlRefused(.invalid("webhook.url", "'https://h/' resolves to a private address.")),
+            expected: .failedPermanently(status: nil, error: "'https://h/' resolves to a private address.")),
         Row(
             name: "unresolvable host retries",
             result: .urlRefused(GatewayError(status: 400, code: WebhookURLPolicy.unresolvableCode, message: "'h' did not resolve: Name or service not known.")),
@@ -193,7 +103,7 @@ struct TopGenerator: RandomNumberGenerator {
     func classifies(row: Row) {
         var random = SeededGenerator(seed: 3)
         let classifier = DeliveryClassifier(
-            initialBackoff: .seconds(1), maxBackoff: .seconds(600), timeout: .seconds(30), backoff: DeliveryBackoff(jitter: .none))
+            backoff: Backoff(base: .seconds(1), cap: .seconds(600), jitter: .none), timeout: .seconds(30))
         let outcome = classifier.outcome(
             of: row.result, attemptNumber: row.attempt, maxAttempts: row.maxAttempts, now: Self.now, random: &random)
         #expect(outcome == row.expected)
@@ -241,5 +151,44 @@ struct TopGenerator: RandomNumberGenerator {
         #expect(preview?.unicodeScalars.contains("\u{FFFD}") == false)
         #expect(preview?.count == 321)
         #expect(preview.map { Array($0.utf8) } == Array(body[0..<7997]))
+    }
+}
+
+@Suite struct WebhookSenderConfigurationTests {
+    /// (configured timeout, attempt timeout, claim lease).
+    static let leases: [(Duration, Duration, Duration)] = [
+        (.seconds(30), .seconds(30), .seconds(120)),
+        (.milliseconds(300), .milliseconds(300), .milliseconds(60_600)),
+        (.seconds(600), .seconds(600), .seconds(1260)),
+        (.seconds(3600), .seconds(3600), .seconds(7260)),
+        (.seconds(3601), .seconds(3600), .seconds(7260)),
+        (.milliseconds(Int64.max), .seconds(3600), .seconds(7260)),
+        (.seconds(Int64.max), .seconds(3600), .seconds(7260)),
+        (.zero, .zero, .seconds(60)),
+        (.seconds(-5), .seconds(-5), .seconds(60)),
+    ]
+
+    @Test(arguments: leases)
+    func theClaimLeaseOutlastsEveryAttempt(timeout: Duration, attemptTimeout: Duration, lease: Duration) {
+        var configuration = WebhookSenderConfiguration()
+        configuration.timeout = timeout
+        #expect(configuration.attemptTimeout == attemptTimeout)
+        #expect(configuration.claimLease == lease)
+        // An attempt takes at most the DNS lookup limit plus its timeout.
+        #expect(configuration.claimLease > max(configuration.attemptTimeout, .zero) + SystemHostResolver().timeout)
+        // And the lease can be added to the wall clock.
+        #expect(Timestamp(milliseconds: 1_767_225_600_000).adding(configuration.claimLease) > Timestamp(milliseconds: 1_767_225_600_000))
+    }
+
+    @Test func followsTheWebhooksSettings() {
+        let settings = WebhookSettings(maxAttempts: 3, initialBackoff: .milliseconds(250), maxBackoff: .seconds(2), timeout: .seconds(5))
+        let configuration = WebhookSenderConfiguration(settings: settings)
+        #expect(configuration.timeout == .seconds(5))
+        #expect(configuration.claimLease == .seconds(70))
+        #expect(configuration.backoff == Backoff(base: .milliseconds(250), cap: .seconds(2), retryAfterCap: .seconds(2), jitter: .equal))
+        var unjittered = configuration
+        unjittered.jitter = .none
+        #expect(unjittered.backoff.baseDelay(afterAttempt: 2) == .milliseconds(500))
+        #expect(WebhookSenderConfiguration().backoff == Backoff(base: .seconds(1), cap: .seconds(600)))
     }
 }
