@@ -3,7 +3,6 @@ import BatchGateTransport
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
-import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -17,10 +16,8 @@ struct NIOWebSocketClientTests {
     @discardableResult
     func withServer<R: Sendable>(_ body: @Sendable (Int) async throws -> R) async throws -> R {
         let router = Router(context: BasicWebSocketRequestContext.self)
-        // Routes that speak first wait a little: HummingbirdWSClient 2.8.1 now and then loses frames sent
-        // right after the upgrade (the tagger adapter's first-message timeout covers that in production).
+        // Routes speak as soon as the socket is open: messages that follow the 101 response at once must arrive.
         router.ws("/talk") { _, outbound, _ in
-            try await Task.sleep(for: .milliseconds(100))
             for index in 1...3 { try await outbound.write(.text("message \(index)")) }
             try await outbound.close(.policyViolation, reason: "enough")
         }
@@ -30,7 +27,6 @@ struct NIOWebSocketClientTests {
             }
         }
         router.ws("/whoami") { _, outbound, context in
-            try await Task.sleep(for: .milliseconds(100))
             try await outbound.write(.text(context.request.headers[.authorization] ?? "-"))
         }
         router.ws("/silent") { inbound, _, _ in
@@ -43,30 +39,7 @@ struct NIOWebSocketClientTests {
                 try await Task.sleep(for: .milliseconds(50))
             }
         }
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router, server: .http1WebSocketUpgrade(webSocketRouter: router),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                continuation.yield(channel.localAddress?.port ?? 0)
-                continuation.finish()
-            }, logger: quietLogger)
-        let services = ServiceGroup(services: [app], logger: quietLogger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await services.run() }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next(), port > 0 else { throw TestFailure("the server did not start") }
-            do {
-                let result = try await body(port)
-                await services.triggerGracefulShutdown()
-                try await group.waitForAll()
-                return result
-            } catch {
-                await services.triggerGracefulShutdown()
-                try? await group.waitForAll()
-                throw error
-            }
-        }
+        return try await withWebSocketServer(router, body)
     }
 
     let client = NIOWebSocketClient(logger: quietLogger)
