@@ -6,6 +6,11 @@ import Hummingbird
 import NIOCore
 
 /// The HTTP API of CONTRACT §3.
+///
+/// Every client input is checked before it is used: query parameters (unknown or repeated names,
+/// ranges, filters), path ids, headers (`Authorization`, `Content-Type`, `Idempotency-Key`,
+/// `Last-Event-ID`) and bodies (size, encoding, depth, shape). A refusal is a 4xx error envelope whose
+/// `field` names the parameter, header or body path; a usual method a route does not take gets a 405.
 struct APIRoutes: Sendable {
     let engine: JobEngine
     let routes: [String: RouteSettings]
@@ -29,58 +34,71 @@ struct APIRoutes: Sendable {
         router.post("/v1/providers/:provider/webhooks/:token") { request, context in
             try await receiveWebhook(request, context)
         }
+        for (path, methods) in [("/healthz", [HTTPRequest.Method.get]), ("/readyz", [.get]), ("/v1/providers/:provider/webhooks/:token", [.post])] {
+            Self.refuseOtherMethods(on: router, path: RouterPath(stringLiteral: path), allowed: methods)
+        }
 
         let api = router.group("/v1/batches").add(middleware: APIKeyMiddleware(keys: apiKeys))
         api.post { request, context in try await create(request, context) }
         api.get { request, context in try await list(request, context) }
-        api.get(":id") { _, context in
+        api.get(":id") { request, context in
+            _ = try QueryParameters(request, allowed: [])
             let body = try await engine.renderedJob(try context.parameters.require("id"), tenant: try context.requireTenant())
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
         }
-        api.post(":id/cancel") { _, context in
+        api.post(":id/cancel") { request, context in
+            _ = try QueryParameters(request, allowed: [])
             let job = try await engine.cancel(try context.parameters.require("id"), tenant: try context.requireTenant())
             return Response(
                 status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
         }
-        api.post(":id/pause") { _, context in
+        api.post(":id/pause") { request, context in
+            _ = try QueryParameters(request, allowed: [])
             let job = try await engine.control(try context.parameters.require("id"), tenant: try context.requireTenant(), pause: true)
             return Response(
                 status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
         }
-        api.post(":id/resume") { _, context in
+        api.post(":id/resume") { request, context in
+            _ = try QueryParameters(request, allowed: [])
             let job = try await engine.control(try context.parameters.require("id"), tenant: try context.requireTenant(), pause: false)
             return Response(
                 status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
         }
         api.get(":id/results") { request, context in try await results(request, context) }
-        api.post(":id/migrate") { request, context in
-            var request = request
-            let body = try await collectBody(&request)
-            guard case .object(let fields) = try CreateRequest.decodeJSON(body) else {
-                throw GatewayError.invalid(nil, "The body must be a JSON object like {\"provider\": \"aitronos\"}.")
-            }
-            try CreateRequest.refuseUnknown(fields, allowed: ["provider"], at: nil)
-            guard case .string(let provider)? = fields["provider"] else {
-                throw GatewayError.invalid("provider", "provider is required and must be a string.")
-            }
-            let job = try await engine.migrate(try context.parameters.require("id"), tenant: try context.requireTenant(), to: provider)
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
-        }
+        api.post(":id/migrate") { request, context in try await migrate(request, context) }
         api.get(":id/deliveries") { request, context in try await deliveries(request, context) }
         EventStreamRoute(engine: engine).register(on: api)
+        let batchPaths: [(RouterPath, [HTTPRequest.Method])] = [
+            ("", [.get, .post]), (":id", [.get]), (":id/cancel", [.post]), (":id/pause", [.post]), (":id/resume", [.post]),
+            (":id/results", [.get]), (":id/migrate", [.post]), (":id/deliveries", [.get]), (":id/events", [.get]),
+        ]
+        for (path, methods) in batchPaths {
+            Self.refuseOtherMethods(on: api, path: path, allowed: methods)
+        }
+    }
+
+    /// Answers 405 with `Allow` to the usual methods a route does not take (instead of a misleading 404).
+    private static func refuseOtherMethods(
+        on router: some RouterMethods<GatewayRequestContext>, path: RouterPath, allowed: [HTTPRequest.Method]
+    ) {
+        let allow = allowed.map(\.rawValue).joined(separator: ", ")
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] where !allowed.contains(method) {
+            router.on(path, method: method) { request, _ -> Response in
+                throw APIError(
+                    GatewayError(
+                        status: 405, code: "method_not_allowed",
+                        message: "\(request.method.rawValue) is not allowed here; this route takes \(allow)."),
+                    headers: [.allow: allow])
+            }
+        }
     }
 
     private func create(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let tenant = try context.requireTenant()
+        _ = try QueryParameters(request, allowed: [])
+        let idempotencyKey = try Self.idempotencyKey(request.headers[values: HTTPField.Name("Idempotency-Key")!])
         var request = request
-        let body = try await collectBody(&request)
-        var idempotencyKey: String?
-        if let key = request.headers[HTTPField.Name("Idempotency-Key")!] {
-            guard (1...255).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isWhitespace || $0 == " " }) else {
-                throw GatewayError.invalid("Idempotency-Key", "Idempotency-Key must be 1–255 printable ASCII characters.")
-            }
-            idempotencyKey = key
-        }
+        let body = try await collectJSONBody(&request)
         let parsed = try CreateRequest.parse(body, routes: routes, urlPolicy: urlPolicy)
         let digest = SHA256.hash(data: parsed.canonicalBody).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         let (job, replayed) = try await engine.create(
@@ -92,25 +110,52 @@ struct APIRoutes: Sendable {
         return Response(status: .created, headers: headers, body: .init(byteBuffer: try await engine.rendering(job)))
     }
 
+    /// The `Idempotency-Key` header from its values: absent, or exactly one of 1–255 printable ASCII characters.
+    static func idempotencyKey(_ values: [String]) throws(GatewayError) -> String? {
+        guard let key = values.first else { return nil }
+        guard values.count == 1 else { throw .invalid("Idempotency-Key", "Send one Idempotency-Key header, not \(values.count).") }
+        guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
+            throw .invalid("Idempotency-Key", "Idempotency-Key must be 1–255 printable ASCII characters.")
+        }
+        return key
+    }
+
+    private func migrate(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
+        let tenant = try context.requireTenant()
+        _ = try QueryParameters(request, allowed: [])
+        var request = request
+        let body = try await collectJSONBody(&request)
+        guard case .object(let fields) = try JSONBody.decode(body) else {
+            throw GatewayError.invalid(nil, "The body must be a JSON object like {\"provider\": \"aitronos\"}.")
+        }
+        try CreateRequest.refuseUnknown(fields, allowed: ["provider", "dry_run"], at: nil)
+        guard case .string(let provider)? = fields["provider"], !provider.isEmpty else {
+            throw GatewayError.invalid("provider", "provider is required and must be the name of a configured provider.")
+        }
+        var dryRun = false
+        switch fields["dry_run"] {
+        case nil, .null?: break
+        case .bool(let flag)?: dryRun = flag
+        default: throw GatewayError.invalid("dry_run", "dry_run must be true or false.")
+        }
+        // A dry run makes every check of a real migration and answers with the batch unchanged.
+        let job = try await engine.migrate(try context.parameters.require("id"), tenant: tenant, to: provider, dryRun: dryRun)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
+    }
+
     private func list(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let tenant = try context.requireTenant()
-        let query = request.uri.queryParameters
+        let query = try QueryParameters(request, allowed: ["lifecycle_status", "provider", "route", "limit", "after"])
         var filter = JobQuery(tenant: tenant)
-        if let value = query["lifecycle_status"] {
-            guard let status = LifecycleStatus(rawValue: String(value)) else {
-                throw GatewayError.invalid(
-                    "lifecycle_status", "Unknown lifecycle_status '\(value)'; one of \(LifecycleStatus.allCases.map(\.rawValue).joined(separator: ", ")).")
-            }
-            filter.lifecycle = status
-        }
-        filter.provider = query["provider"].map(String.init)
-        filter.route = query["route"].map(String.init)
-        filter.limit = try limit(query["limit"], default: 20, max: 100)
+        filter.lifecycle = try query.choice("lifecycle_status", of: LifecycleStatus.allCases.map(\.rawValue)).flatMap(LifecycleStatus.init(rawValue:))
+        filter.provider = try query.choice("provider", of: engine.providers.keys)
+        filter.route = try query.choice("route", of: routes.keys)
+        filter.limit = try query.limit(default: 20, max: 100)
         if let after = query["after"] {
-            guard Identifier.isWellFormed(String(after), prefix: "bat") else {
-                throw GatewayError.invalid("after", "after must be a batch id from next_after.")
+            guard Identifier.isWellFormed(after, prefix: "bat") else {
+                throw GatewayError.invalid("after", "after must be a batch id from next_after, not '\(QueryParameters.shown(after))'.")
             }
-            filter.after = String(after)
+            filter.after = after
         }
         let wanted = filter.limit
         filter.limit += 1
@@ -131,45 +176,36 @@ struct APIRoutes: Sendable {
             buffer.writeBuffer(&body)
         }
         buffer.writeString(#"],"has_more":\#(hasMore),"next_after":"#)
-        buffer.writeString(hasMore ? "\"\(jobs.last!.id)\"" : "null")
+        buffer.writeString(hasMore ? jobs.last.map { "\"\($0.id)\"" } ?? "null" : "null")
         buffer.writeString("}")
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
     }
 
     private func results(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
+        let query = try QueryParameters(request, allowed: ["limit", "after"])
+        let limit = try query.limit(default: 100, max: 1000)
+        let after = try query.integer("after", in: 0...Int.max, meaning: "an item index from next_after (a non-negative integer)")
         let job = try await engine.job(try context.parameters.require("id"), tenant: try context.requireTenant())
-        let query = request.uri.queryParameters
-        let limit = try limit(query["limit"], default: 100, max: 1000)
-        var after: Int?
-        if let value = query["after"] {
-            guard let index = Int(value), index >= -1 else { throw GatewayError.invalid("after", "after must be an item index.") }
-            after = index
-        }
-        var items = try await engine.store.results(jobID: job.id, afterIndex: after, limit: limit + 1)
-        if items.isEmpty && !job.state.lifecycle.isTerminal, let input = try await engine.store.input(jobID: job.id) {
-            // Nothing finished yet: every item is pending.
-            let start = (after ?? -1) + 1
-            items = (start..<min(input.itemCount, start + limit + 1)).map {
-                ItemResult(index: $0, key: ResultsPage.key(of: input, at: $0), status: .pending)
-            }
-        }
-        let hasMore = items.count > limit
-        if hasMore { items.removeLast() }
-        let page = ListPage(data: items, hasMore: hasMore, nextAfter: hasMore ? items.last?.index : nil)
+        let stored = try await engine.store.results(jobID: job.id, afterIndex: after, limit: limit + 1)
+        // While the job runs, items without a stored row show as pending.
+        let input = job.state.lifecycle.isTerminal ? nil : try await engine.store.input(jobID: job.id)
+        let (rows, hasMore) = ResultsPage.rows(stored: stored, pendingFrom: input, after: after, limit: limit)
+        let page = ListPage(data: rows, hasMore: hasMore, nextAfter: hasMore ? rows.last?.index : nil)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: BatchRenderer.encode(page))))
     }
 
     private func deliveries(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
-        let job = try await engine.job(try context.parameters.require("id"), tenant: try context.requireTenant())
-        let query = request.uri.queryParameters
-        let limit = try limit(query["limit"], default: 50, max: 500)
+        let query = try QueryParameters(request, allowed: ["limit", "after"])
+        let limit = try query.limit(default: 50, max: 500)
         var after: String?
         if let value = query["after"] {
-            guard Identifier.isWellFormed(String(value), prefix: "dla") else {
-                throw GatewayError.invalid("after", "after must be a delivery attempt id from next_after.")
+            guard Identifier.isWellFormed(value, prefix: "dla") else {
+                throw GatewayError.invalid(
+                    "after", "after must be a delivery attempt id from next_after, not '\(QueryParameters.shown(value))'.")
             }
-            after = String(value)
+            after = value
         }
+        let job = try await engine.job(try context.parameters.require("id"), tenant: try context.requireTenant())
         var attempts = try await engine.store.deliveryAttempts(jobID: job.id, after: after, limit: limit + 1)
         let hasMore = attempts.count > limit
         if hasMore { attempts.removeLast() }
@@ -177,19 +213,45 @@ struct APIRoutes: Sendable {
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: BatchRenderer.encode(page))))
     }
 
+    /// Inbound vendor webhooks: size, encoding and nesting are checked before the token and the vendor's
+    /// decoder see the body, so a hostile body is refused with 4xx and nothing is stored.
     private func receiveWebhook(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
+        _ = try QueryParameters(request, allowed: [])
         let provider = try context.parameters.require("provider")
         let token = try context.parameters.require("token")
         var request = request
         let body = try await collectBody(&request)
+        guard !body.isEmpty else { throw GatewayError(status: 400, code: "invalid_payload", message: "The body is empty.") }
+        try JSONBody.check(body, code: "invalid_payload")
         let receipt = try await engine.receiveWebhook(provider: provider, token: token, body: body)
         return json(#"{"received":true,"outcome":"\#(receipt.rawValue)"}"#)
+    }
+
+    /// The body of a request that must carry JSON: a `Content-Type` other than `application/json`
+    /// (UTF-8) is refused with 415; no `Content-Type` at all is read as JSON.
+    private func collectJSONBody(_ request: inout Request) async throws -> [UInt8] {
+        let types = request.headers[values: .contentType]
+        if types.count > 1 {
+            throw GatewayError(status: 400, code: "invalid_request", message: "Send one Content-Type header.", field: "Content-Type")
+        }
+        if let type = types.first {
+            let unsupported = GatewayError(
+                status: 415, code: "unsupported_media_type",
+                message: "Content-Type must be application/json, not '\(QueryParameters.shown(type))'.", field: "Content-Type")
+            guard let media = MediaType(from: type), media.isType(.applicationJson) else { throw unsupported }
+            if let parameter = media.parameter {
+                guard parameter.name.lowercased() == "charset", ["utf-8", "utf8"].contains(parameter.value.lowercased()) else {
+                    throw unsupported
+                }
+            }
+        }
+        return try await collectBody(&request)
     }
 
     private func collectBody(_ request: inout Request) async throws -> [UInt8] {
         let tooLarge = GatewayError(
             status: 413, code: "payload_too_large", message: "The body is larger than \(maxBodyBytes) bytes.")
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
+        if let length = request.headers[.contentLength], length.utf8.count > 18 || (Int(length) ?? 0) > maxBodyBytes {
             throw tooLarge
         }
         do {
@@ -198,14 +260,6 @@ struct APIRoutes: Sendable {
         } catch is NIOTooManyBytesError {
             throw tooLarge
         }
-    }
-
-    private func limit(_ value: Substring?, default defaultValue: Int, max maximum: Int) throws -> Int {
-        guard let value else { return defaultValue }
-        guard let limit = Int(value), (1...maximum).contains(limit) else {
-            throw GatewayError.invalid("limit", "limit must be an integer from 1 to \(maximum).")
-        }
-        return limit
     }
 }
 
@@ -232,10 +286,53 @@ struct ListPage<Item: Encodable, Cursor: Encodable>: Encodable {
 
 /// Per-item results of a job.
 enum ResultsPage {
+    /// The client's key of item `index`; `index` must be below `input.itemCount`.
     static func key(of input: JobInput, at index: Int) -> String {
         switch input {
         case .urlBatch(let batch): batch.key(at: index)
         case .documentTagging(let tagging): tagging.documents[index].title
         }
+    }
+
+    /// One page of rows after item `after`: the stored rows (ascending by index, as the store returns
+    /// them: up to `limit + 1`), merged, when `input` is given, with a `pending` row for every item of
+    /// `input` that has no stored row yet. `hasMore` tells whether a row follows the page.
+    ///
+    /// Total for any `after` (negative, past the last item, `Int.max`): the first index is bounded by
+    /// the item count before it is computed, and the loop adds one row per turn up to `limit + 1`.
+    static func rows(stored: [ItemResult], pendingFrom input: JobInput?, after: Int?, limit: Int) -> (rows: [ItemResult], hasMore: Bool) {
+        let itemCount = input?.itemCount ?? 0
+        var next = after.map { $0 < itemCount ? max($0 + 1, 0) : itemCount } ?? 0
+        let wanted = max(limit, 0) + 1
+        var queue = stored[...]
+        var rows: [ItemResult] = []
+        rows.reserveCapacity(min(wanted, queue.count + max(itemCount - next, 0)))
+        while rows.count < wanted {
+            let pending = input.flatMap { next < itemCount ? (input: $0, index: next) : nil }
+            switch (queue.first, pending) {
+            case (nil, nil):
+                return finished(rows, limit: limit)
+            case (let row?, nil):
+                rows.append(row)
+                queue.removeFirst()
+            case (nil, let pending?):
+                rows.append(ItemResult(index: pending.index, key: key(of: pending.input, at: pending.index), status: .pending))
+                next = pending.index + 1
+            case (let row?, let pending?):
+                if row.index <= pending.index {
+                    rows.append(row)
+                    queue.removeFirst()
+                    if row.index == pending.index { next = pending.index + 1 }
+                } else {
+                    rows.append(ItemResult(index: pending.index, key: key(of: pending.input, at: pending.index), status: .pending))
+                    next = pending.index + 1
+                }
+            }
+        }
+        return finished(rows, limit: limit)
+    }
+
+    private static func finished(_ rows: [ItemResult], limit: Int) -> (rows: [ItemResult], hasMore: Bool) {
+        rows.count > limit ? (Array(rows.prefix(max(limit, 0))), true) : (rows, false)
     }
 }

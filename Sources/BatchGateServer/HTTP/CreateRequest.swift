@@ -3,10 +3,10 @@ import BatchGateWebhooks
 import Foundation
 
 /// Reads and checks the body of `POST /v1/batches`, naming the failing field of any problem.
-enum CreateRequest {
-    struct Parsed: Sendable {
-        var route: RouteSettings
-        var input: JobInput
+package enum CreateRequest {
+    package struct Parsed: Sendable {
+        package var route: RouteSettings
+        package var input: JobInput
         var metadata: JSONValue
         var webhook: WebhookSubscription?
         /// The request with its object keys sorted: equal for equal requests, however their keys were ordered.
@@ -15,8 +15,9 @@ enum CreateRequest {
 
     static let maxItems = 10_000
     static let maxMetadataBytes = 16_384
+    static let maxCustomIDLength = 255
 
-    static func parse(_ body: [UInt8], routes: [String: RouteSettings], urlPolicy: WebhookURLPolicy) throws(GatewayError) -> Parsed {
+    package static func parse(_ body: [UInt8], routes: [String: RouteSettings], urlPolicy: WebhookURLPolicy) throws(GatewayError) -> Parsed {
         let root = try decodeJSON(body)
         guard case .object(let members) = root else { throw .invalid(nil, "The body must be a JSON object.") }
         try refuseUnknown(members, allowed: ["route", "input", "metadata", "webhook"], at: nil)
@@ -24,7 +25,8 @@ enum CreateRequest {
         guard let routeValue = members["route"] else { throw .invalid("route", "route is required.") }
         guard case .string(let routeName) = routeValue else { throw .invalid("route", "route must be a string.") }
         guard let route = routes[routeName] else {
-            throw .invalid("route", "Unknown route '\(routeName)'; known routes: \(routes.keys.sorted().joined(separator: ", ")).")
+            throw .invalid(
+                "route", "Unknown route '\(QueryParameters.shown(routeName))'; known routes: \(routes.keys.sorted().joined(separator: ", ")).")
         }
         guard let inputValue = members["input"] else { throw .invalid("input", "input is required.") }
         guard case .object(let input) = inputValue else { throw .invalid("input", "input must be an object.") }
@@ -85,13 +87,9 @@ enum CreateRequest {
         return WebhookSubscription(url: url, secret: secret, events: events)
     }
 
+    /// The body as JSON, checked for encoding, depth and structure before it is decoded (see ``JSONBody``).
     static func decodeJSON(_ body: [UInt8]) throws(GatewayError) -> JSONValue {
-        guard !body.isEmpty else { throw .invalid(nil, "The body is empty; send a JSON object.") }
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(body))
-        } catch {
-            throw .invalid(nil, "The body is not valid JSON.")
-        }
+        try JSONBody.decode(body)
     }
 
     static func refuseUnknown(_ members: [String: JSONValue], allowed: Set<String>, at path: String?) throws(GatewayError) {
@@ -112,8 +110,13 @@ enum CreateRequest {
             throw .invalid("input.urls[\(index)]", "Not an absolute http(s) URL.")
         }
         let customIDs = try strings(input["custom_ids"], field: "input.custom_ids", required: false)
-        if let customIDs, customIDs.count != urls.count {
-            throw .invalid("input.custom_ids", "input.custom_ids has \(customIDs.count) entries for \(urls.count) URLs.")
+        if let customIDs {
+            guard customIDs.count == urls.count else {
+                throw .invalid("input.custom_ids", "input.custom_ids has \(customIDs.count) entries for \(urls.count) URLs.")
+            }
+            for (index, customID) in customIDs.enumerated() where !(1...maxCustomIDLength).contains(customID.count) {
+                throw .invalid("input.custom_ids[\(index)]", "A custom_id must be 1–\(maxCustomIDLength) characters long.")
+            }
         }
         let schema = try object(input["schema"], field: "input.schema")
         let options = try object(input["options"], field: "input.options")

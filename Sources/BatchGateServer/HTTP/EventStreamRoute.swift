@@ -7,12 +7,14 @@ import Synchronization
 
 /// `GET /v1/batches/{id}/events`: the batch object as Server-Sent Events.
 ///
-/// One `batch` event per stored version of the job (`id:` is the version, `data:` the same bytes as
-/// `GET /v1/batches/{id}` at that version), the current state first, a `: heartbeat` comment every
-/// ``heartbeat``, and the end of the stream after the event of a terminal status. A `Last-Event-ID`
-/// header skips every version up to and including it. A slow client skips intermediate versions (each
-/// event is the whole object, so the newest supersedes the rest); it never holds up the engine. Open
-/// streams end when the server shuts down gracefully.
+/// One `batch` event per change of the batch object (`id:` is the job's version, `data:` the same bytes
+/// as `GET /v1/batches/{id}` at that version), the current state first, a `: heartbeat` comment every
+/// ``heartbeat``, and the end of the stream after the event of a terminal status. A version whose
+/// rendering equals the last event sent (a change to internal state only, such as a submit retry
+/// count) is not sent: no two events in a row carry the same data. A `Last-Event-ID` header (a version
+/// number) skips every version up to and including it; anything else there is refused with a 400. A
+/// slow client skips intermediate versions (each event is the whole object, so the newest supersedes
+/// the rest); it never holds up the engine. Open streams end when the server shuts down gracefully.
 struct EventStreamRoute: Sendable {
     /// The heartbeat period of streams served by routes registered in this task (tests shorten it).
     @TaskLocal static var defaultHeartbeat: Duration = .seconds(15)
@@ -32,7 +34,8 @@ struct EventStreamRoute: Sendable {
     private func stream(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let tenant = try context.requireTenant()
-        let lastEventID = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int($0) }
+        _ = try QueryParameters(request, allowed: [])
+        let lastEventID = try Self.lastEventID(request.headers[values: HTTPField.Name("Last-Event-ID")!])
         let found = try await engine.job(id, tenant: tenant)
         // Subscribed before reading the current state again, so no version stored in between is missed.
         let changes = engine.cache.changes.subscribe(id)
@@ -60,10 +63,16 @@ struct EventStreamRoute: Sendable {
                     }
                     // An id from the future (another server, a bogus header) resends the current state.
                     var sent = lastEventID.map { $0 <= current.version ? $0 : 0 } ?? 0
+                    var lastData: ByteBuffer?
                     for await reason in wakes {
                         if let job = newest.take(newerThan: sent) {
-                            try await writer.write(Self.event(id: job.version, data: try await Self.rendering(job, engine)))
+                            let data = try await Self.rendering(job, engine)
                             sent = job.version
+                            // Equal data means the previous event already showed this state (terminal included).
+                            if data != lastData {
+                                try await writer.write(Self.event(id: job.version, data: data))
+                                lastData = data
+                            }
                             if !job.isActive { break }
                         } else if reason == .heartbeat {
                             try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
@@ -81,6 +90,18 @@ struct EventStreamRoute: Sendable {
         }
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    /// The `Last-Event-ID` header from its values: absent or empty (no resume), or one version number.
+    static func lastEventID(_ values: [String]) throws(GatewayError) -> Int? {
+        guard let text = values.first else { return nil }
+        guard values.count == 1 else { throw .invalid("Last-Event-ID", "Send one Last-Event-ID header, not \(values.count).") }
+        if text.isEmpty { return nil }
+        guard text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let version = Int(text) else {
+            throw .invalid(
+                "Last-Event-ID", "Last-Event-ID must be the id of an event this stream sent (a version number), not '\(QueryParameters.shown(text))'.")
+        }
+        return version
     }
 
     /// The batch object at `job`'s version: the rendering `GET` answers with when one is cached.
