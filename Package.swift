@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
     ],
     targets: [
@@ -44,10 +45,12 @@ let package = Package(
             name: "BatchGateTransport",
             dependencies: [
                 "BatchGateCore", "CCurl", .product(name: "Logging", package: "swift-log"),
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
         .target(
             name: "BatchGateStore",
@@ -115,6 +118,11 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
         .testTarget(
             name: "BatchGateWebhooksTests",
@@ -145,6 +153,37 @@ let package = Package(
         .testTarget(name: "BatchGateClientTests", dependencies: ["BatchGateClient", "BatchGateCore"]),
     ]
 )
+
+// Fuzzing (Fuzz/README.md): entry points that feed arbitrary bytes through the gateway's decoders, the
+// libFuzzer drivers that run them (built instrumented by scripts/fuzz.sh), and the replay of the
+// checked-in corpora in every `swift test`. The drivers are split so the decoder one stays small.
+package.products.append(contentsOf: [
+    .executable(name: "batchgate-fuzz", targets: ["BatchGateFuzzDriver"]),
+    .executable(name: "batchgate-fuzz-server", targets: ["BatchGateFuzzServerDriver"]),
+])
+package.targets.append(contentsOf: [
+    .target(name: "CBatchGateFuzzDriver", path: "Fuzz/CDriver"),
+    .target(
+        name: "BatchGateFuzzTargets",
+        dependencies: [
+            "BatchGateCore", "BatchGateConfig", "BatchGateProviders", "CBatchGateFuzzDriver",
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Fuzz/Targets"),
+    .target(
+        name: "BatchGateFuzzServerTargets",
+        dependencies: [
+            "BatchGateFuzzTargets", "BatchGateCore", "BatchGateConfig", "BatchGateProviders", "BatchGateServer",
+            "BatchGateTransport", "BatchGateWebhooks",
+        ],
+        path: "Fuzz/ServerTargets"),
+    .executableTarget(name: "BatchGateFuzzDriver", dependencies: ["BatchGateFuzzTargets"], path: "Fuzz/Driver"),
+    .executableTarget(
+        name: "BatchGateFuzzServerDriver", dependencies: ["BatchGateFuzzTargets", "BatchGateFuzzServerTargets"],
+        path: "Fuzz/ServerDriver"),
+    .testTarget(
+        name: "BatchGateFuzzTests", dependencies: ["BatchGateFuzzTargets", "BatchGateFuzzServerTargets"]),
+])
 
 for target in package.targets where target.type != .system {
     target.swiftSettings = (target.swiftSettings ?? []) + strict

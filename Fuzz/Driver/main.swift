@@ -1,0 +1,3 @@
+import BatchGateFuzzTargets
+
+FuzzCommandLine.main(entries: FuzzEntries.decoders)

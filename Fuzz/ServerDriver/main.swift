@@ -1,0 +1,4 @@
+import BatchGateFuzzServerTargets
+import BatchGateFuzzTargets
+
+FuzzCommandLine.main(entries: ServerFuzzEntries.all)
