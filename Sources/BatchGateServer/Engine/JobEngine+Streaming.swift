@@ -189,9 +189,9 @@ extension JobEngine {
 
     /// Exponential backoff from `reconnectBaseDelay`, capped at `maxReconnectDelay`, with jitter.
     private func reconnectDelay(failures: Int) -> Duration {
-        let ceiling = min(
-            configuration.reconnectBaseDelay * Double(1 << min(max(failures - 1, 0), 16)), configuration.maxReconnectDelay)
-        return ceiling * Double.random(in: 0.5...1)
+        var random = SystemRandomNumberGenerator()
+        return Backoff(base: configuration.reconnectBaseDelay, cap: configuration.maxReconnectDelay, jitter: .equal)
+            .delay(afterAttempt: failures, using: &random)
     }
 
     /// Folds one pushed message into the job: rows merged by index and stored, counts and lifecycle

@@ -800,12 +800,12 @@ final class JobEngine: Sendable {
         interval * (1 + Double.random(in: -configuration.jitter...configuration.jitter))
     }
 
-    /// Exponential backoff with full jitter, never sooner than `Retry-After`.
+    /// The core's `Backoff` from `retryBaseDelay` to `maxRetryDelay` (equal jitter), never sooner than a
+    /// `Retry-After`, which is itself capped at `maxRetryDelay`: a vendor cannot park a job for years.
     func backoff(attempt: Int, retryAfter: Duration?) -> Duration {
-        let exponent = min(max(attempt - 1, 0), 20)
-        let ceiling = min(configuration.retryBaseDelay * Double(1 << exponent), configuration.maxRetryDelay)
-        let delay = ceiling * Double.random(in: 0.5...1)
-        return max(delay, retryAfter ?? .zero)
+        var random = SystemRandomNumberGenerator()
+        return Backoff(base: configuration.retryBaseDelay, cap: configuration.maxRetryDelay, jitter: .equal)
+            .delay(afterAttempt: attempt, retryAfter: retryAfter, using: &random)
     }
 }
 

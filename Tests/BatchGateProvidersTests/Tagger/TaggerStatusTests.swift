@@ -145,7 +145,9 @@ private let doc = TaggingDocument(title: "A", filePath: "https://files.example/a
     @Test(arguments: [
         (#"not json"#, "malformed JSON"),
         (#"{"type": "progress", "job_id": "j"}"#, "no `row_id`"),
-        (#"{"row_id": -3, "status": "success"}"#, "negative `row_id`"),
+        // A negative row id is not a count: refused while decoding, naming the field.
+        (#"{"row_id": -3, "status": "success"}"#, "expected a count from 0 to 1000000000, got -3 at row_id"),
+        (#"{"row_id": 9223372036854775807, "status": "success"}"#, "at row_id"),
         (#"{"type": "catchup", "state": {"total": "many"}}"#, "state.total"),
     ])
     func badMessagesNameTheProblem(_ text: String, _ expected: String) {
