@@ -275,7 +275,7 @@ import Testing
         var setup = Setup()
         setup.faults = AitronosFaults(slowCreates: 1, slowCreateDelay: .seconds(20))
         // Short enough to time out on the held answer, long enough for a prompt one on a loaded machine.
-        setup.timeout = .seconds(1)
+        setup.timeout = .seconds(3)
         let started = ContinuousClock.now
         try await withAdapter(setup) { provider, simulator in
             do {
