@@ -31,7 +31,7 @@ struct CrashRecoveryTests {
             process.environment = ["LOG_LEVEL": "warning", "PATH": "/usr/bin:/bin"]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
-            try process.run()
+            try ProcessLaunch.run(process)
         }
 
         func kill9() {

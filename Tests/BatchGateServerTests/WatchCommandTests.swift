@@ -21,7 +21,7 @@ struct WatchCommandTests {
                         let err = Pipe()
                         process.standardOutput = out
                         process.standardError = err
-                        try process.run()
+                        try ProcessLaunch.run(process)
                         let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
                         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
                         let stdout = out.fileHandleForReading.readDataToEndOfFile()
