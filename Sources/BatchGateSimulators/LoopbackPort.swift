@@ -3,12 +3,46 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
+
+#if canImport(Glibc)
+private let systemBind = Glibc.bind
+#else
+private let systemBind = Darwin.bind
+#endif
 
 /// Free TCP ports on 127.0.0.1, for servers whose URL must be known before they start.
 public enum LoopbackPort {
-    /// Asks the kernel for a free port on 127.0.0.1 and releases it. Another process could take it before
-    /// it is used again, which on a test machine's loopback is rare enough to accept.
+    /// Ports below the kernel's ephemeral range (32768–60999 on Linux), so a port handed out here is never
+    /// also picked by the kernel for a listener on port 0 or an outgoing connection before it is used.
+    static let range = 20_000..<32_768
+    /// Every port handed out by this process, never handed out twice.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A port on 127.0.0.1 that is free now and that this process has not handed out before: one below the
+    /// kernel's ephemeral range when possible, else one the kernel picks.
     public static func reserve() throws -> Int {
+        for _ in 0..<200 {
+            let candidate = Int.random(in: range)
+            let fresh = handedOut.withLock { $0.insert(candidate).inserted }
+            if fresh, isFree(candidate) { return candidate }
+        }
+        let port = try kernelPort()
+        handedOut.withLock { _ = $0.insert(port) }
+        return port
+    }
+
+    /// Whether `port` can be bound on 127.0.0.1 now.
+    static func isFree(_ port: Int) -> Bool {
+        (try? bind(port: port)) != nil
+    }
+
+    /// A port the kernel picks, released at once.
+    static func kernelPort() throws -> Int {
+        try bind(port: 0)
+    }
+
+    private static func bind(port: Int) throws -> Int {
         #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
@@ -18,10 +52,10 @@ public enum LoopbackPort {
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
+        address.sin_port = UInt16(port).bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { systemBind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard bound == 0 else { throw SimulatorError(code: "no_port", message: "bind() failed: errno \(errno)") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
