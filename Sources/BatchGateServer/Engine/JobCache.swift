@@ -11,6 +11,8 @@ final class JobCache: Sendable {
     private struct Entry {
         var job: Job
         var rendered: ByteBuffer?
+        /// Counts invalidations, so a rendering begun before one is not kept after it.
+        var renderEpoch: UInt64 = 0
     }
 
     private struct State {
@@ -58,10 +60,16 @@ final class JobCache: Sendable {
         }
     }
 
-    /// Keeps a rendering of `version` (ignored if the job moved on meanwhile).
-    func storeRendering(_ id: String, version: Int, body: ByteBuffer) {
+    /// The job's render epoch: read it before reading what a rendering shows, and hand it to `storeRendering`.
+    func renderEpoch(_ id: String) -> UInt64? {
+        state.withLock { $0.entries[id]?.renderEpoch }
+    }
+
+    /// Keeps a rendering of `version` made from data read after `epoch` was current; ignored if the job
+    /// moved on or its rendering was invalidated meanwhile (the rendering may show the older data).
+    func storeRendering(_ id: String, version: Int, epoch: UInt64?, body: ByteBuffer) {
         state.withLock { state in
-            guard var entry = state.entries[id], entry.job.version == version else { return }
+            guard var entry = state.entries[id], entry.job.version == version, entry.renderEpoch == epoch else { return }
             entry.rendered = body
             state.entries[id] = entry
         }
@@ -69,7 +77,10 @@ final class JobCache: Sendable {
 
     /// Drops the rendering of a job whose shown state changed outside its version (webhook deliveries).
     func invalidateRendering(_ id: String) {
-        state.withLock { state in state.entries[id]?.rendered = nil }
+        state.withLock { state in
+            state.entries[id]?.rendered = nil
+            state.entries[id]?.renderEpoch &+= 1
+        }
     }
 
     /// Every cached job that is not terminal.

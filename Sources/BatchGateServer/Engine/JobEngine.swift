@@ -160,8 +160,10 @@ final class JobEngine: Sendable {
 
     /// Renders `job` (with its webhook delivery summary) and keeps the rendering for its version.
     func rendering(_ job: Job) async throws -> ByteBuffer {
+        // A delivery recorded while this renders invalidates it: the epoch keeps the stale rendering out.
+        let epoch = cache.renderEpoch(job.id)
         let rendered = ByteBuffer(bytes: renderer.render(job, webhook: try await webhookView(job)))
-        cache.storeRendering(job.id, version: job.version, body: rendered)
+        cache.storeRendering(job.id, version: job.version, epoch: epoch, body: rendered)
         return rendered
     }
 
