@@ -38,7 +38,7 @@ public enum HostileAnswer: String, Sendable, Hashable, CaseIterable {
             return Array(bytes.prefix(max(1, bytes.count / 2)))
         case .oversized:
             var bytes = Array(#"{"padding":""#.utf8)
-            bytes.append(contentsOf: repeatElement(UInt8(ascii: "x"), count: Self.oversizedBytes))
+            bytes += [UInt8](repeating: UInt8(ascii: "x"), count: Self.oversizedBytes)
             bytes.append(contentsOf: Array(#""}"#.utf8))
             return bytes
         case .invalidUTF8:

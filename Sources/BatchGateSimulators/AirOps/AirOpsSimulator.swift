@@ -373,7 +373,7 @@ public final class AirOpsSimulator: Sendable {
     private static func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status, mangledAs mangling: HostileAnswer? = nil) -> Response {
         Response(
             status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: mangling?.body(for: value) ?? encode(value))))
+            body: mangling?.responseBody(for: value) ?? ResponseBody(byteBuffer: ByteBuffer(bytes: encode(value))))
     }
 
     private static func errorResponse(_ error: APIError) -> Response {

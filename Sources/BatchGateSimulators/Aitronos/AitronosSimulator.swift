@@ -400,9 +400,12 @@ public final class AitronosSimulator: Sendable {
     }
 
     private static func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status, mangledAs mangling: HostileAnswer? = nil) -> Response {
+        if let mangling {
+            return Response(status: status, headers: [.contentType: "application/json"], body: mangling.responseBody(for: value))
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let bytes = mangling?.body(for: value) ?? (try? Array(encoder.encode(value))) ?? Array("{}".utf8)
+        let bytes = (try? Array(encoder.encode(value))) ?? Array("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 

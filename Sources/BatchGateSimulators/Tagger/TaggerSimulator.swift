@@ -40,8 +40,9 @@ public final class TaggerSimulator: Sendable {
         /// How often jobs are advanced and keepalives looked for; bounds how late a message can be.
         public var tick: Duration
         /// Wait this long after the upgrade before a socket's first message. The service sends at once
-        /// (zero, the default); HummingbirdWSClient 2.8.1 now and then loses frames that arrive together
-        /// with the 101 response when many sockets connect at once, so tests of other behaviour may wait.
+        /// (zero, the default); a delay makes the catchup arrive apart from the 101 response, as over a
+        /// slower network (and some clients, HummingbirdWSClient 2.8.1 among them, lose frames that arrive
+        /// together with it).
         public var firstMessageDelay: Duration
         /// Largest accepted request body.
         public var maxBodyBytes: Int
@@ -420,8 +421,8 @@ public final class TaggerSimulator: Sendable {
     }
 
     private static func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status, mangledAs mangling: HostileAnswer? = nil) -> Response {
-        let body = mangling.map { ByteBuffer(bytes: $0.body(for: value)) } ?? ByteBuffer(string: encode(value))
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: body))
+        let body = mangling?.responseBody(for: value) ?? ResponseBody(byteBuffer: ByteBuffer(string: encode(value)))
+        return Response(status: status, headers: [.contentType: "application/json"], body: body)
     }
 
     private static func errorResponse(_ error: APIError) -> Response {
