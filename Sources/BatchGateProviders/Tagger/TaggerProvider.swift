@@ -51,10 +51,9 @@ public struct TaggerProvider: StreamingBatchProvider {
     /// The vendor's keepalive period.
     public let keepaliveInterval: Duration
     /// The vendor sends its catchup as soon as a socket opens: a socket without one this long after the
-    /// upgrade is reopened (the lesser of 2 s and twice the keepalive period). HummingbirdWSClient 2.8.1
-    /// loses the frames of a server that sends and closes at once (a finished job's catchup, completion
-    /// and close; a refusal and its 1008) about half the time: such a socket stays silent.
-    public var firstMessageTimeout: Duration { min(.seconds(2), keepaliveInterval * 2) }
+    /// upgrade (the lesser of the request timeout and twice the keepalive period) is closed and reopened,
+    /// as a connect that failed.
+    public var firstMessageTimeout: Duration { min(timeout, keepaliveInterval * 2) }
 
     private let baseURL: String
     private let webSocketBase: String
@@ -184,7 +183,15 @@ public struct TaggerProvider: StreamingBatchProvider {
         } catch {
             throw ProviderError(.rejected, "The tagger start request could not be encoded.")
         }
-        let response = try await send("POST", "/api/batch/start", body: body)
+        let response: HTTPResponse
+        do throws(ProviderError) {
+            response = try await send("POST", "/api/batch/start", body: body)
+        } catch where error.httpStatus == 409 {
+            // The vendor already has a job under this submission's `job_id`. Only an earlier start of this same
+            // submission sends that id (its answer was lost: a timeout, an unreadable body), so that job is this one.
+            logger.info("the tagger already has this job; an earlier start created it", metadata: ["job_id": "\(submission.attemptID)"])
+            return SubmitOutcome(providerBatchID: submission.attemptID, observation: nil)
+        }
         let started: TaggerWire.StartResponse = try Self.decode(response.body, what: "start response")
         guard let id = started.jobID, !id.isEmpty else {
             throw ProviderError(.badResponse, "The tagger start response has no `job_id`.", httpStatus: response.status)
