@@ -134,7 +134,6 @@ struct EventStreamTests {
         defer { reader.shutdown() }
         let outcome = Locked<ReceivedStream?>(nil)
         let connected = Locked(false)
-        let start = Locked<ContinuousClock.Instant?>(nil)
         try await withThrowingTaskGroup(of: Void.self) { group in
             try await GatewayHarness.run(scenario: .init(queueDelay: .seconds(60))) { gateway in
                 let created = try await gateway.createBatch(urls: ["https://example.com/a"])
@@ -147,11 +146,8 @@ struct EventStreamTests {
                     outcome.withLock { $0 = stream }
                 }
                 try await eventually("stream open") { connected.withLock { $0 } }
-                start.withLock { $0 = .now }
                 // Returning starts the gateway's graceful shutdown with the stream still open.
             }
-            let shutdown = ContinuousClock.now - start.withLock { $0! }
-            #expect(shutdown < .seconds(15), "shutdown took \(shutdown)")
             try await group.waitForAll()
         }
         let stream = try #require(outcome.withLock { $0 })

@@ -13,7 +13,8 @@ struct TaggerCrashRecoveryTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
 
-        let scenario = TaggerSimulator.Scenario(documentInterval: .milliseconds(60), failEvery: 5)
+        // 30 documents take the vendor 6 s per job: still running when the gateway is killed on a loaded machine.
+        let scenario = TaggerSimulator.Scenario(documentInterval: .milliseconds(200), failEvery: 5)
         try await CurlHTTPClient.withClient { transport in
             try await withTaggerSimulator(.init(token: "vendor-token", scenario: scenario, keepaliveInterval: .milliseconds(500))) {
                 taggerURL, simulator in
@@ -55,7 +56,7 @@ struct TaggerCrashRecoveryTests {
                 let atKill = ids.map { simulator.jobStatus($0).map { $0.processed + $0.failed } ?? 0 }
                 try await eventually("the vendor tagging more documents while the gateway is down", timeout: .seconds(20)) {
                     zip(ids, atKill).allSatisfy { id, done in
-                        (simulator.jobStatus(id).map { $0.processed + $0.failed } ?? 0) >= done + 2
+                        (simulator.jobStatus(id).map { $0.processed + $0.failed } ?? 0) >= min(done + 2, 30)
                     }
                 }
 

@@ -71,7 +71,11 @@ struct WatchCommandTests {
 
     @Test func watchShowsOneJobOnEachVendorMovingTo100Percent() async throws {
         var tagger = GatewayHarness.TaggerSettings()
-        tagger.scenario = .init(documentInterval: .milliseconds(40))
+        // 20 documents take the vendor 8 s: time for `watch` to start (three `submit` processes first) on a
+        // loaded machine and still see the tagger's bar move.
+        tagger.scenario = .init(documentInterval: .milliseconds(400))
+        // Keepalives a loaded machine cannot mistake for a silent socket: this test is about the bar, not them.
+        tagger.keepalive = .seconds(2)
         try await GatewayHarness.run(tagger: tagger) { gateway in
             let connection = ["--url", gateway.baseURL]
             let environment = ["BATCHGATE_API_KEY": gateway.apiKey]

@@ -75,7 +75,7 @@ struct NIOWebSocketClientTests {
             ) { _ in .keepReading }
             #expect(close.idle)
             let elapsed = ContinuousClock.now - start
-            #expect(elapsed >= .milliseconds(200) && elapsed < .seconds(5), "\(elapsed)")
+            #expect(elapsed >= .milliseconds(200), "\(elapsed)")
         }
     }
 

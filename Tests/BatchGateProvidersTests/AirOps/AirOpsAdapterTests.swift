@@ -43,7 +43,7 @@ import Foundation
         defer { client.shutdown() }
         let configuration = AirOpsSimulator.Configuration(
             token: Self.token, scenario: scenario, faults: faults,
-            webhookRetry: .init(maxAttempts: 4, initialBackoff: .milliseconds(10), timeout: .seconds(2)))
+            webhookRetry: .init(maxAttempts: 4, initialBackoff: .milliseconds(10), timeout: .seconds(30)))
         try await withAirOpsSimulator(configuration, transport: client) { baseURL, simulator in
             let settings = ProviderSettings(
                 name: "airops", kind: "olostep-airops", baseURL: baseURL + "/", pollInterval: .milliseconds(20),

@@ -24,7 +24,7 @@ import Foundation
                 var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
                 if let token { headers.append(("Authorization", "Bearer \(token)")) }
                 let response = try await client.send(
-                    HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body.map { Array($0.utf8) }, timeout: .seconds(5)))
+                    HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body.map { Array($0.utf8) }, timeout: .seconds(30)))
                 let json = (try? JSONDecoder().decode(JSONValue.self, from: Data(response.body))) ?? .null
                 return (response.status, json, response)
             }

@@ -273,7 +273,7 @@ import Testing
     /// The batch exists although the client saw a timeout: the engine must not assume nothing was created.
     @Test func slowCreateTimesOutAfterTheBatchWasCreated() async throws {
         var setup = Setup()
-        setup.faults = AitronosFaults(slowCreates: 1, slowCreateDelay: .seconds(20))
+        setup.faults = AitronosFaults(slowCreates: 1, slowCreateDelay: .seconds(120))
         // Short enough to time out on the held answer, long enough for a prompt one on a loaded machine.
         setup.timeout = .seconds(3)
         let started = ContinuousClock.now
@@ -294,8 +294,8 @@ import Testing
             let outcome = try await submit(provider, urls: ["https://c.example/fast"])
             #expect(simulator.createdBatches().map(\.id).last == outcome.providerBatchID)
         }
-        // Stopping the simulator cut the held answer short.
-        #expect(ContinuousClock.now - started < .seconds(15))
+        // Stopping the simulator cut the held answer short: far sooner than the 120 s it holds it for.
+        #expect(ContinuousClock.now - started < .seconds(60))
     }
 
     @Test func unreachableVendorIsUnavailable() async throws {

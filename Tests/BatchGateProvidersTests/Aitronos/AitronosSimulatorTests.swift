@@ -28,7 +28,7 @@ import Foundation
                 let response = try await client.send(
                     HTTPRequest(
                         method: method, url: baseURL + path, headers: [("Content-Type", "application/json")] + headers,
-                        body: body.map { Array($0.utf8) }, timeout: .seconds(5)))
+                        body: body.map { Array($0.utf8) }, timeout: .seconds(30)))
                 let json = (try? JSONDecoder().decode(JSONValue.self, from: Data(response.body))) ?? .null
                 return (response.status, json, response)
             }

@@ -37,7 +37,7 @@ import Foundation
                 var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
                 if let token { headers.append(("Authorization", "Bearer \(token)")) }
                 let response = try await client.send(
-                    HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body.map { Array($0.utf8) }, timeout: .seconds(5)))
+                    HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body.map { Array($0.utf8) }, timeout: .seconds(30)))
                 let json = (try? JSONDecoder().decode(JSONValue.self, from: Data(response.body))) ?? .null
                 return (response.status, json)
             }
@@ -469,7 +469,7 @@ import Foundation
             let response = try await client.send(
                 HTTPRequest(
                     method: "POST", url: baseURL + "/api/batch/start", headers: [("Authorization", "Bearer \(Self.token)")],
-                    body: Array(Self.startBody(2).utf8), timeout: .seconds(5)))
+                    body: Array(Self.startBody(2).utf8), timeout: .seconds(30)))
             let id = try #require((try JSONDecoder().decode(JSONValue.self, from: Data(response.body)))["job_id"]?.stringValue)
             let url = "ws" + baseURL.dropFirst("http".count) + "/api/batch/ws/\(id)?token=\(Self.token)"
             let stalled = Task { try await socket(url) }

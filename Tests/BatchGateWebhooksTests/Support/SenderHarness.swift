@@ -264,7 +264,7 @@ func makeDelivery(
 
 /// Fast settings: tiny backoff without jitter, short timeout.
 func fastConfiguration(
-    timeout: Duration = .seconds(2), initialBackoff: Duration = .milliseconds(20), maxBackoff: Duration = .milliseconds(200),
+    timeout: Duration = .seconds(10), initialBackoff: Duration = .milliseconds(20), maxBackoff: Duration = .milliseconds(200),
     concurrency: Int = 8
 ) -> WebhookSenderConfiguration {
     var configuration = WebhookSenderConfiguration()
