@@ -65,6 +65,25 @@ public enum CreateOutcome: Sendable {
     case keyReused
 }
 
+/// A replica's claim on one job: while it holds the lease, only it submits, polls or observes the job.
+///
+/// A lease lasts as long as its owner's heartbeat (`JobStore.heartbeat`): a replica that stops renewing
+/// it (killed, paused, cut off) loses every lease it holds once the heartbeat expires, and another
+/// replica takes them over. Each takeover raises the `fence`; a change committed with a lease whose fence
+/// is no longer current is refused, so a replica that wakes up after losing a job cannot write over the
+/// new owner's work.
+public struct JobLease: Sendable, Hashable {
+    public var jobID: String
+    public var owner: String
+    public var fence: Int64
+
+    public init(jobID: String, owner: String, fence: Int64) {
+        self.jobID = jobID
+        self.owner = owner
+        self.fence = fence
+    }
+}
+
 /// Everything one change of a job writes, committed together with the job in one transaction.
 public struct JobChange: Sendable {
     /// The job as it must be stored; its `version` is one more than the stored one.
@@ -77,10 +96,13 @@ public struct JobChange: Sendable {
     public var attempts: [ProviderAttemptRecord]
     /// Client webhooks the change causes: queued in the same transaction, once per delivery key.
     public var deliveries: [WebhookDelivery]
+    /// The lease the change is made under, if any: the change is refused (`leaseLost`) unless it is still
+    /// the job's current lease.
+    public var lease: JobLease?
 
     public init(
         job: Job, event: ProviderEventRecord? = nil, results: [ItemResult] = [], replacesResults: Bool = false,
-        attempts: [ProviderAttemptRecord] = [], deliveries: [WebhookDelivery] = []
+        attempts: [ProviderAttemptRecord] = [], deliveries: [WebhookDelivery] = [], lease: JobLease? = nil
     ) {
         self.job = job
         self.event = event
@@ -88,6 +110,7 @@ public struct JobChange: Sendable {
         self.replacesResults = replacesResults
         self.attempts = attempts
         self.deliveries = deliveries
+        self.lease = lease
     }
 }
 
@@ -98,6 +121,8 @@ public enum ChangeOutcome: Sendable, Equatable {
     case duplicateEvent
     /// The stored version was not `job.version - 1`: nothing was written; reload and retry.
     case conflict
+    /// The change's lease was taken over by another replica: nothing was written; stop working the job.
+    case leaseLost
 }
 
 /// A filter for listing jobs, newest first.
@@ -146,4 +171,20 @@ public protocol JobStore: WebhookOutbox {
     func webhookDelivery(jobID: String, recent: Int) async throws -> (summary: WebhookDeliverySummary, attempts: [DeliveryAttempt])
     /// Every delivery attempt of a job, newest first, after the attempt id `after`.
     func deliveryAttempts(jobID: String, after: String?, limit: Int) async throws -> [DeliveryAttempt]
+
+    // MARK: Replicas and leases
+
+    /// The replica this store speaks for: the owner of the leases and delivery claims it takes.
+    var owner: String { get }
+    /// Marks this replica alive until `now + ttl` and returns the jobs it holds leases on. Leases and
+    /// delivery claims of a replica whose heartbeat has expired are free for others to take.
+    func heartbeat(now: Timestamp, ttl: Duration) async throws -> Set<String>
+    /// Takes the lease on `jobID` for this replica: kept if it already holds it, taken (fence raised) if
+    /// nobody does or its holder's heartbeat has expired; nil while another live replica holds it.
+    func acquireLease(jobID: String, now: Timestamp) async throws -> JobLease?
+    /// Gives up `lease` (a finished job, or shutting down); nothing happens if it is no longer held.
+    func releaseLease(_ lease: JobLease) async throws
+    /// Active jobs whose lease nobody alive holds (never taken, released, or its holder's heartbeat
+    /// expired), at most `limit`.
+    func unleasedActiveJobIDs(now: Timestamp, limit: Int) async throws -> [String]
 }

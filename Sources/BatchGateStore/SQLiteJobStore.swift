@@ -9,9 +9,15 @@ import GRDB
 public final class SQLiteJobStore: JobStore {
     private let pool: DatabasePool
     private let writer: GroupCommitWriter
+    public let owner: String
 
-    /// Opens (creating when needed) and migrates the database at `path`.
-    public init(path: String) throws {
+    /// Opens (creating when needed) and migrates the database at `path`, speaking for the replica `owner`.
+    ///
+    /// A replica keeps its `owner` across restarts (the default is one per process name and host), so a
+    /// restarted gateway takes its own leases and delivery claims back at once instead of waiting for
+    /// them to expire. Two replicas that run at the same time must have different owners.
+    public init(path: String, owner: String = SQLiteJobStore.defaultOwner) throws {
+        self.owner = owner
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -19,9 +25,11 @@ public final class SQLiteJobStore: JobStore {
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
-        // One gateway process owns a SQLite file: claims left by a process that died are void.
+        // Claims this replica left when it last stopped are void: nothing of this process is sending them.
         try pool.write { db in
-            try db.execute(sql: "UPDATE webhook_deliveries SET claimed_until = NULL WHERE claimed_until IS NOT NULL")
+            try db.execute(
+                sql: "UPDATE webhook_deliveries SET claimed_until = NULL WHERE claimed_until IS NOT NULL AND (claimed_by = ? OR claimed_by IS NULL)",
+                arguments: [owner])
         }
         writer = GroupCommitWriter(pool: pool)
     }
@@ -120,7 +128,29 @@ public final class SQLiteJobStore: JobStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v3: replicas, job leases, delivery claim owners") { db in
+            try db.execute(sql: """
+                CREATE TABLE replicas (
+                    owner TEXT PRIMARY KEY NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    started_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE job_leases (
+                    job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id),
+                    owner TEXT NOT NULL,
+                    fence INTEGER NOT NULL,
+                    acquired_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX job_leases_by_owner ON job_leases (owner);
+                ALTER TABLE webhook_deliveries ADD COLUMN claimed_by TEXT;
+                """)
+        }
         return migrator
+    }
+
+    /// `<process name>@<host name>`.
+    public static var defaultOwner: String {
+        "\(ProcessInfo.processInfo.processName)@\(ProcessInfo.processInfo.hostName)"
     }
 
     // MARK: - Writes
@@ -161,6 +191,7 @@ public final class SQLiteJobStore: JobStore {
 
     private struct Conflict: Error {}
     private struct DuplicateEvent: Error {}
+    private struct LeaseLost: Error {}
 
     public func apply(_ change: JobChange) async throws -> ChangeOutcome {
         let job = change.job
@@ -168,6 +199,11 @@ public final class SQLiteJobStore: JobStore {
         let resultBodies = try change.results.map { ($0.index, try Codec.encode($0)) }
         do {
             try await writer.write { db in
+                if let lease = change.lease {
+                    let current = try Int64.fetchOne(
+                        db, sql: "SELECT fence FROM job_leases WHERE job_id = ? AND owner = ?", arguments: [lease.jobID, lease.owner])
+                    if current != lease.fence { throw LeaseLost() }
+                }
                 if let event = change.event {
                     try db.execute(
                         sql: """
@@ -211,6 +247,8 @@ public final class SQLiteJobStore: JobStore {
             return .duplicateEvent
         } catch is Conflict {
             return .conflict
+        } catch is LeaseLost {
+            return .leaseLost
         }
     }
 
@@ -334,17 +372,18 @@ extension SQLiteJobStore {
 
     public func claimDue(now: Timestamp, limit: Int, lease: Duration) async throws -> [WebhookDelivery] {
         let leaseEnd = now.adding(lease).milliseconds
-        return try await writer.write { db in
+        return try await writer.write { [owner] db in
             let rows = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT id, job_id, tenant, delivery_key, event_type, event_id, created_at, url, secret, data,
                            attempt, max_attempts, next_attempt_at
                     FROM webhook_deliveries
-                    WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)
+                    WHERE status = 'pending' AND next_attempt_at <= ?
+                      AND (claimed_until IS NULL OR claimed_until <= ? OR \(Self.claimerIsGone))
                     ORDER BY next_attempt_at LIMIT ?
                     """,
-                arguments: [now.milliseconds, now.milliseconds, limit])
+                arguments: [now.milliseconds, now.milliseconds, owner, now.milliseconds, limit])
             let deliveries = rows.map { row in
                 WebhookDelivery(
                     id: row[0], jobID: row[1], tenant: row[2], deliveryKey: row[3], eventType: row[4], eventID: row[5],
@@ -353,7 +392,8 @@ extension SQLiteJobStore {
             }
             for delivery in deliveries {
                 try db.execute(
-                    sql: "UPDATE webhook_deliveries SET claimed_until = ? WHERE id = ?", arguments: [leaseEnd, delivery.id])
+                    sql: "UPDATE webhook_deliveries SET claimed_until = ?, claimed_by = ? WHERE id = ?",
+                    arguments: [leaseEnd, owner, delivery.id])
             }
             return deliveries
         }
@@ -361,7 +401,7 @@ extension SQLiteJobStore {
 
     public func record(_ attempt: DeliveryAttempt, for delivery: WebhookDelivery) async throws {
         let body = try Codec.encode(attempt)
-        try await writer.write { db in
+        try await writer.write { [owner] db in
             try db.execute(
                 sql: "INSERT INTO webhook_attempts (id, job_id, delivery_id, status, tried_at, body) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [attempt.id, delivery.jobID, delivery.id, attempt.status.rawValue, attempt.triedAt.milliseconds, body])
@@ -371,10 +411,15 @@ extension SQLiteJobStore {
             case .retry: status = "pending"
             case .failedPermanently, .stopSubscription: status = "failed"
             }
+            // Only under this replica's claim: when another replica took the delivery over meanwhile (this one
+            // was paused past its heartbeat), its state is the other's to write; the attempt is still history.
             try db.execute(
-                sql: "UPDATE webhook_deliveries SET status = ?, attempt = ?, next_attempt_at = ?, claimed_until = NULL WHERE id = ?",
+                sql: """
+                    UPDATE webhook_deliveries SET status = ?, attempt = ?, next_attempt_at = ?, claimed_until = NULL
+                    WHERE id = ? AND (claimed_by = ? OR claimed_by IS NULL)
+                    """,
                 arguments: [
-                    status, attempt.attemptNumber, (attempt.nextRetryAt ?? delivery.nextAttemptAt).milliseconds, delivery.id,
+                    status, attempt.attemptNumber, (attempt.nextRetryAt ?? delivery.nextAttemptAt).milliseconds, delivery.id, owner,
                 ])
             if attempt.stopsSubscription {
                 try db.execute(
@@ -388,10 +433,17 @@ extension SQLiteJobStore {
     }
 
     public func nextDueTime() async throws -> Timestamp? {
-        try await pool.read { db in
+        let now = Timestamp.now()
+        return try await pool.read { [owner] db in
+            // A claim by a replica that is gone does not hold the delivery back.
             try Int64.fetchOne(
                 db,
-                sql: "SELECT MIN(MAX(next_attempt_at, COALESCE(claimed_until, 0))) FROM webhook_deliveries WHERE status = 'pending'"
+                sql: """
+                    SELECT MIN(CASE WHEN claimed_until IS NULL OR \(Self.claimerIsGone) THEN next_attempt_at
+                                    ELSE MAX(next_attempt_at, claimed_until) END)
+                    FROM webhook_deliveries WHERE status = 'pending'
+                    """,
+                arguments: [owner, now.milliseconds]
             ).map(Timestamp.init(milliseconds:))
         }
     }
@@ -464,5 +516,84 @@ enum Codec {
 
     static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         try JSONDecoder().decode(type, from: data)
+    }
+}
+
+// MARK: - Replicas and leases
+
+extension SQLiteJobStore {
+    /// SQL that is true when a delivery's claim was made by a replica that is gone: another replica whose
+    /// heartbeat has expired (or a claim from before claims named their replica). Arguments: owner, now.
+    static let claimerIsGone = """
+        (claimed_by IS NULL OR (claimed_by <> ? AND NOT EXISTS (
+            SELECT 1 FROM replicas r WHERE r.owner = claimed_by AND r.expires_at > ?)))
+        """
+
+    public func heartbeat(now: Timestamp, ttl: Duration) async throws -> Set<String> {
+        let expires = now.adding(ttl).milliseconds
+        return try await writer.write { [owner] db in
+            try db.execute(
+                sql: """
+                    INSERT INTO replicas (owner, expires_at, started_at) VALUES (?, ?, ?)
+                    ON CONFLICT (owner) DO UPDATE SET expires_at = excluded.expires_at
+                    """,
+                arguments: [owner, expires, now.milliseconds])
+            return Set(try String.fetchAll(db, sql: "SELECT job_id FROM job_leases WHERE owner = ?", arguments: [owner]))
+        }
+    }
+
+    public func acquireLease(jobID: String, now: Timestamp) async throws -> JobLease? {
+        try await writer.write { [owner] db in
+            // A replica whose own heartbeat has lapsed takes nothing until it has renewed it.
+            let alive = try Bool.fetchOne(
+                db, sql: "SELECT expires_at > ? FROM replicas WHERE owner = ?", arguments: [now.milliseconds, owner]) ?? false
+            guard alive else { return nil }
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT l.owner, l.fence, COALESCE(r.expires_at, 0) FROM job_leases l
+                    LEFT JOIN replicas r ON r.owner = l.owner WHERE l.job_id = ?
+                    """,
+                arguments: [jobID])
+            guard let row else {
+                try db.execute(
+                    sql: "INSERT INTO job_leases (job_id, owner, fence, acquired_at) VALUES (?, ?, 1, ?)",
+                    arguments: [jobID, owner, now.milliseconds])
+                return JobLease(jobID: jobID, owner: owner, fence: 1)
+            }
+            let holder: String = row[0]
+            let fence: Int64 = row[1]
+            let holderExpires: Int64 = row[2]
+            if holder == owner { return JobLease(jobID: jobID, owner: owner, fence: fence) }
+            guard holderExpires <= now.milliseconds else { return nil }
+            try db.execute(
+                sql: "UPDATE job_leases SET owner = ?, fence = fence + 1, acquired_at = ? WHERE job_id = ?",
+                arguments: [owner, now.milliseconds, jobID])
+            return JobLease(jobID: jobID, owner: owner, fence: fence + 1)
+        }
+    }
+
+    public func releaseLease(_ lease: JobLease) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "DELETE FROM job_leases WHERE job_id = ? AND owner = ? AND fence = ?",
+                arguments: [lease.jobID, lease.owner, lease.fence])
+        }
+    }
+
+    public func unleasedActiveJobIDs(now: Timestamp, limit: Int) async throws -> [String] {
+        try await pool.read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT j.id FROM jobs j
+                    LEFT JOIN job_leases l ON l.job_id = j.id
+                    LEFT JOIN replicas r ON r.owner = l.owner
+                    WHERE j.lifecycle IN ('pending', 'running')
+                      AND (l.job_id IS NULL OR r.expires_at IS NULL OR r.expires_at <= ?)
+                    ORDER BY j.id LIMIT ?
+                    """,
+                arguments: [now.milliseconds, limit])
+        }
     }
 }

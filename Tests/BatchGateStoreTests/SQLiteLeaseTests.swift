@@ -1,0 +1,114 @@
+import BatchGateCore
+import BatchGateStore
+import Foundation
+import Testing
+
+/// Two replicas on one SQLite file: job leases, their takeover when a heartbeat lapses, fencing of the
+/// replica that lost a job, and delivery claims of a replica that is gone.
+@Suite struct SQLiteLeaseTests {
+    let directory: URL
+    let start = Timestamp(milliseconds: 1_800_000_000_000)
+    let ttl = Duration.seconds(15)
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-lease-\(Identifier.secret(byteCount: 6))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    var path: String { directory.appendingPathComponent("store.sqlite").path }
+
+    func makeJob(_ n: Int) -> Job {
+        Job(
+            id: Identifier.make(prefix: "bat", at: Timestamp(milliseconds: 1_700_000_000_000 + Int64(n))), tenant: "acme", kind: .urlBatch,
+            route: "scrape", provider: "airops", providerKind: "olostep-airops", createdAt: Timestamp(milliseconds: 1_700_000_000_000),
+            inboundSecret: "s")
+    }
+
+    let input = JobInput.urlBatch(URLBatchInput(urls: ["https://example.com/a"]))
+
+    @Test func oneReplicaHoldsAJobUntilItsHeartbeatLapses() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let a = try SQLiteJobStore(path: path, owner: "replica-a")
+        let b = try SQLiteJobStore(path: path, owner: "replica-b")
+        let job = makeJob(1)
+        _ = try await a.create(job, input: input, idempotency: nil, deliveries: [])
+        #expect(try await a.heartbeat(now: start, ttl: ttl).isEmpty)
+        #expect(try await b.heartbeat(now: start, ttl: ttl).isEmpty)
+        #expect(try await a.unleasedActiveJobIDs(now: start, limit: 10) == [job.id])
+
+        let held = try #require(try await a.acquireLease(jobID: job.id, now: start))
+        #expect(held == JobLease(jobID: job.id, owner: "replica-a", fence: 1))
+        #expect(try await a.acquireLease(jobID: job.id, now: start) == held, "the holder keeps it")
+        #expect(try await b.acquireLease(jobID: job.id, now: start) == nil, "not while its holder is alive")
+        #expect(try await b.unleasedActiveJobIDs(now: start, limit: 10).isEmpty)
+        #expect(try await a.heartbeat(now: start.adding(.seconds(10)), ttl: ttl) == [job.id])
+        #expect(try await b.heartbeat(now: start.adding(.seconds(20)), ttl: ttl).isEmpty)
+        #expect(try await b.acquireLease(jobID: job.id, now: start.adding(.seconds(20))) == nil, "renewed at 10 s: held until 25 s")
+
+        // Replica a stops renewing: after its heartbeat lapses, b takes the job with a higher fence.
+        let later = start.adding(.seconds(26))
+        _ = try await b.heartbeat(now: later, ttl: ttl)
+        #expect(try await b.unleasedActiveJobIDs(now: later, limit: 10) == [job.id])
+        let taken = try #require(try await b.acquireLease(jobID: job.id, now: later))
+        #expect(taken == JobLease(jobID: job.id, owner: "replica-b", fence: 2))
+
+        // a wakes up: its heartbeat no longer lists the job, and a change under its old lease is refused.
+        #expect(try await a.heartbeat(now: later, ttl: ttl).isEmpty)
+        var changed = job
+        changed.version = job.version + 1
+        #expect(try await a.apply(JobChange(job: changed, lease: held)) == .leaseLost)
+        #expect(try await b.apply(JobChange(job: changed, lease: taken)) == .stored)
+        #expect(try await a.acquireLease(jobID: job.id, now: later) == nil)
+
+        // Released, the job is free again.
+        try await a.releaseLease(held)
+        #expect(try await a.acquireLease(jobID: job.id, now: later) == nil, "a stale release does not free b's lease")
+        try await b.releaseLease(taken)
+        #expect(try await a.acquireLease(jobID: job.id, now: later)?.fence == 1)
+    }
+
+    @Test func aReplicaWhoseHeartbeatLapsedTakesNothingUntilItRenews() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let a = try SQLiteJobStore(path: path, owner: "replica-a")
+        let job = makeJob(2)
+        _ = try await a.create(job, input: input, idempotency: nil, deliveries: [])
+        #expect(try await a.acquireLease(jobID: job.id, now: start) == nil, "no heartbeat yet")
+        _ = try await a.heartbeat(now: start, ttl: ttl)
+        #expect(try await a.acquireLease(jobID: job.id, now: start.adding(.seconds(16))) == nil, "its heartbeat lapsed")
+        _ = try await a.heartbeat(now: start.adding(.seconds(16)), ttl: ttl)
+        #expect(try await a.acquireLease(jobID: job.id, now: start.adding(.seconds(16))) != nil)
+    }
+
+    @Test func finishedJobsAreNotOffered() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let a = try SQLiteJobStore(path: path, owner: "replica-a")
+        let active = makeJob(3)
+        var finished = makeJob(4)
+        _ = try await a.create(active, input: input, idempotency: nil, deliveries: [])
+        _ = try await a.create(finished, input: input, idempotency: nil, deliveries: [])
+        finished.version += 1
+        finished.state = JobStateMachine.finish(finished.state, as: .completed, error: nil, at: start)
+        #expect(try await a.apply(JobChange(job: finished)) == .stored)
+        #expect(try await a.unleasedActiveJobIDs(now: start, limit: 10) == [active.id])
+    }
+
+    @Test func deliveriesClaimedByAReplicaThatIsGoneAreClaimedAgain() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let a = try SQLiteJobStore(path: path, owner: "replica-a")
+        let b = try SQLiteJobStore(path: path, owner: "replica-b")
+        let job = makeJob(5)
+        let delivery = WebhookDelivery(
+            id: "dlv_1", jobID: job.id, tenant: "acme", deliveryKey: "batch.created", eventType: "batch.created", eventID: "evt_1",
+            createdAt: start, url: "https://hooks.example.com/", secret: nil, data: Array("{}".utf8), attempt: 0, maxAttempts: 3,
+            nextAttemptAt: start)
+        _ = try await a.create(job, input: input, idempotency: nil, deliveries: [delivery])
+        _ = try await a.heartbeat(now: start, ttl: ttl)
+        _ = try await b.heartbeat(now: start, ttl: ttl)
+        // a claims it for two minutes, then goes quiet.
+        #expect(try await a.claimDue(now: start, limit: 10, lease: .seconds(120)).map(\.id) == ["dlv_1"])
+        #expect(try await b.claimDue(now: start.adding(.seconds(5)), limit: 10, lease: .seconds(120)).isEmpty, "a is alive")
+        let later = start.adding(.seconds(20))
+        _ = try await b.heartbeat(now: later, ttl: ttl)
+        #expect(try await b.claimDue(now: later, limit: 10, lease: .seconds(120)).map(\.id) == ["dlv_1"], "a is gone")
+    }
+}
