@@ -3,6 +3,7 @@ import BatchGateProviders
 import BatchGateStore
 import BatchGateTransport
 import BatchGateWebhooks
+import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
@@ -36,7 +37,9 @@ public struct Gateway: Sendable {
         let store: any JobStore
         switch configuration.store {
         case .sqlite(let path):
-            store = try SQLiteJobStore(path: path)
+            // One replica per listening address and host: a restart takes its own leases back at once.
+            let owner = "\(ProcessInfo.processInfo.hostName)/\(configuration.server.host):\(configuration.server.port)"
+            store = try SQLiteJobStore(path: path, owner: owner)
         case .postgres:
             throw GatewayError(
                 status: 500, code: "store_unsupported", message: "store.postgres is not available in this build; use store.sqlite.")
@@ -143,7 +146,27 @@ struct EngineService: Service {
     let engine: JobEngine
 
     func run() async throws {
-        await engine.scheduler.run { jobID in await engine.turn(jobID) }
+        let engine = engine
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                await engine.scheduler.run { jobID in await engine.turn(jobID) }
+            }
+            group.addTask {
+                await engine.leases.run(
+                    lost: { jobIDs in
+                        for jobID in jobIDs { engine.scheduler.cancel(jobID) }
+                    },
+                    unleased: { jobIDs in
+                        // Jobs nobody alive works on (a replica stopped, or they were created elsewhere), spread
+                        // over a second; the first turn takes the lease, unless another replica took it first.
+                        for jobID in jobIDs where !engine.scheduler.isScheduled(jobID) {
+                            engine.scheduler.schedule(jobID, after: .milliseconds(Int.random(in: 0..<1000)))
+                        }
+                    })
+            }
+        }
+        // Stopped: other replicas take this one's jobs over at once instead of after the lease expires.
+        await engine.leases.releaseAll()
     }
 }
 

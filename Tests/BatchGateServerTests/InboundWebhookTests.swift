@@ -83,6 +83,36 @@ struct InboundWebhookTests {
         }
     }
 
+    /// The job's lock is never held across a vendor call: a vendor webhook for a job whose poll is stuck
+    /// at the vendor is stored and answered at once, not after the poll.
+    @Test func aVendorWebhookIsAnsweredWhileAPollIsStalled() async throws {
+        try await GatewayHarness.run(scenario: .init(queueDelay: .seconds(60)), pollInterval: .milliseconds(100)) { gateway in
+            let id = try #require(try await gateway.createBatch(urls: ["https://example.com/a"])["id"]?.stringValue)
+            let store = try SQLiteJobStore(path: gateway.databasePath)
+            var job: Job?
+            try await eventually("submitted upstream") {
+                job = try await store.job(id: id)
+                return job?.providerBatchID != nil
+            }
+            // Every answer now takes the vendor 4 s (less than the gateway's 5 s vendor timeout).
+            var faults = gateway.simulator.faults()
+            faults.latency = .seconds(4)
+            gateway.simulator.setFaults(faults)
+            try await eventually("a poll waiting at the vendor") { gateway.simulator.requestsInFlight(AirOpsSimulator.Route.get) >= 1 }
+
+            let started = ContinuousClock.now
+            let answer = try await gateway.call(
+                "POST", "/v1/providers/airops/webhooks/\(job!.inboundToken)", key: "",
+                raw: Self.payload("scraping_started", batchID: job!.providerBatchID!, overall: "in_progress"))
+            let took = ContinuousClock.now - started
+            let pollStillWaiting = gateway.simulator.requestsInFlight(AirOpsSimulator.Route.get) >= 1
+            #expect(answer.status == 200, "\(answer.body)")
+            #expect(pollStillWaiting, "the webhook was answered before the stalled poll ended (it took \(took))")
+            #expect(try await store.events(jobID: id).count == 1)
+            print("vendor webhook answered in \(took) while a poll was stalled at the vendor")
+        }
+    }
+
     @Test(arguments: ["duplicate", "out-of-order", "duplicate,out-of-order"])
     func duplicateAndOutOfOrderWebhooksNeverMoveAJobBack(faults: String) async throws {
         try await GatewayHarness.run(faults: try AirOpsFaults.parse(faults), pollInterval: .seconds(5)) { gateway in

@@ -120,12 +120,6 @@ extension JobEngine {
         return configuration.observerRecheck
     }
 
-    private func currentJob(_ id: String) async throws -> Job? {
-        if let cached = cache.job(id) { return cached }
-        guard let stored = try await store.job(id: id) else { return nil }
-        return cache.put(stored)
-    }
-
     /// Observes one job until it is finished, leaves its streaming provider, or the gateway stops:
     /// reconnects with backoff after every disconnect, and polls the vendor's status between attempts
     /// once several connects in a row failed.
@@ -137,7 +131,8 @@ extension JobEngine {
             let provider: any StreamingBatchProvider
             let batchID: String
             do {
-                guard let found = try await currentJob(id), found.isActive,
+                // Only the replica holding the job's lease keeps a connection open for it.
+                guard leases.lease(id) != nil, let found = try await currentJob(id), found.isActive,
                     let streaming = providers[found.provider] as? any StreamingBatchProvider, let upstream = found.providerBatchID
                 else { return }
                 (job, provider, batchID) = (found, streaming, upstream)
@@ -200,48 +195,49 @@ extension JobEngine {
     /// A terminal message that reports more finished documents than the rows received is held back
     /// once: the observer reconnects, and the snapshot of the new connection brings the missing rows.
     func applyStreamUpdate(_ update: StreamUpdate, jobID id: String, session: StreamSession) async throws {
-        try await locks.withLock(id) {
-            guard let job = try await currentJob(id), job.isActive, job.providerBatchID == session.batchID else {
-                throw StreamNoLongerNeeded()
-            }
-            // A row the vendor numbers outside the job's documents cannot be anyone's result.
-            let rows = update.rows.filter { $0.index < job.state.progress.total }
-            if rows.count < update.rows.count {
-                logger.warning(
-                    "ignoring rows numbered outside the job", metadata: ["job": "\(id)", "rows": "\(update.rows.count - rows.count)"])
-            }
-            let (changed, rowsSucceeded, rowsFailed) = session.merge(rows)
-            var observation: ProviderObservation
-            if let told = update.observation {
-                observation = told
-            } else if !changed.isEmpty {
-                observation = ProviderObservation(lifecycle: .running, providerStatus: job.state.providerStatus ?? "processing")
+        guard leases.lease(id) != nil, let job = try await currentJob(id), job.isActive, job.providerBatchID == session.batchID else {
+            throw StreamNoLongerNeeded()
+        }
+        // A row the vendor numbers outside the job's documents cannot be anyone's result.
+        let rows = update.rows.filter { $0.index < job.state.progress.total }
+        if rows.count < update.rows.count {
+            logger.warning(
+                "ignoring rows numbered outside the job", metadata: ["job": "\(id)", "rows": "\(update.rows.count - rows.count)"])
+        }
+        let (changed, rowsSucceeded, rowsFailed) = session.merge(rows)
+        var observation: ProviderObservation
+        if let told = update.observation {
+            observation = told
+        } else if !changed.isEmpty {
+            observation = ProviderObservation(lifecycle: .running, providerStatus: job.state.providerStatus ?? "processing")
+        } else {
+            return
+        }
+        var event: ProviderEventRecord?
+        if observation.lifecycle.isTerminal {
+            if session.holdTerminal(finalRows: observation.succeeded + observation.failed) {
+                logger.info(
+                    "terminal message reports rows not received yet; reconnecting for the snapshot",
+                    metadata: ["job": "\(id)", "rows": "\(rowsSucceeded + rowsFailed)"])
+                observation.lifecycle = .running
+                observation.providerStatus = job.state.providerStatus ?? "processing"
+                observation.error = nil
             } else {
-                return
+                event = streamEvent(job, update, dedupeKey: "ws:\(update.messageType)")
             }
-            var event: ProviderEventRecord?
-            if observation.lifecycle.isTerminal {
-                if session.holdTerminal(finalRows: observation.succeeded + observation.failed) {
-                    logger.info(
-                        "terminal message reports rows not received yet; reconnecting for the snapshot",
-                        metadata: ["job": "\(id)", "rows": "\(rowsSucceeded + rowsFailed)"])
-                    observation.lifecycle = .running
-                    observation.providerStatus = job.state.providerStatus ?? "processing"
-                    observation.error = nil
-                } else {
-                    event = streamEvent(job, update, dedupeKey: "ws:\(update.messageType)")
-                }
-            } else if update.kind == .row, let row = rows.first {
-                var retry = 0
-                if let count = row.result.data?["retry_count"]?.intValue { retry = count }
-                event = streamEvent(job, update, dedupeKey: "ws:row:\(row.index):\(row.result.status.rawValue):\(retry)")
-            }
-            observation.succeeded = max(observation.succeeded, rowsSucceeded)
-            observation.failed = max(observation.failed, rowsFailed)
-            var updated = job
-            updated.state = JobStateMachine.apply(observation, to: job.state, at: now())
-            guard updated.state != job.state || !changed.isEmpty else { return }
-            try await commit(updated, from: job, attempts: [], results: changed, event: event)
+        } else if update.kind == .row, let row = rows.first {
+            var retry = 0
+            if let count = row.result.data?["retry_count"]?.intValue { retry = count }
+            event = streamEvent(job, update, dedupeKey: "ws:row:\(row.index):\(row.result.status.rawValue):\(retry)")
+        }
+        observation.succeeded = max(observation.succeeded, rowsSucceeded)
+        observation.failed = max(observation.failed, rowsFailed)
+        let folded = observation
+        try await updateJob(id, results: { _ in changed }, event: event) { fresh in
+            guard fresh.isActive, fresh.providerBatchID == session.batchID else { throw StreamNoLongerNeeded() }
+            var updated = fresh
+            updated.state = JobStateMachine.apply(folded, to: fresh.state, at: now())
+            return updated.state != fresh.state || !changed.isEmpty ? updated : nil
         }
     }
 
@@ -255,91 +251,58 @@ extension JobEngine {
     /// Fails an observed job the vendor refused to let us observe (credentials).
     private func failObserved(_ id: String, batchID: String, _ error: ProviderError) async {
         do {
-            try await locks.withLock(id) {
-                guard let job = try await currentJob(id), job.isActive, job.providerBatchID == batchID else { return }
-                try await failForCredentials(job, error, operation: "observe")
-            }
+            try await failForCredentials(id, batchID: batchID, error, operation: "observe")
         } catch {
             logger.error("cannot fail the observed job", metadata: ["job": "\(id)", "error": "\(error)"])
         }
     }
 
-    /// Fails `job` because its vendor refused the gateway's credentials.
-    private func failForCredentials(_ job: Job, _ error: ProviderError, operation: String) async throws {
-        var updated = job
-        updated.state = JobStateMachine.finish(
-            job.state, as: .failed,
-            error: BatchError(
-                code: "provider_auth_failed", message: "Provider \(job.provider) refused the credentials: \(error.message)",
-                providerCode: error.providerCode),
-            at: now())
-        _ = try await commit(
-            updated, from: job,
-            attempts: [attempt(job, operation, outcome: error.code.rawValue, batch: job.providerBatchID, message: error.message)])
+    /// Fails job `id` (still on upstream batch `batchID`) because its vendor refused the gateway's credentials.
+    private func failForCredentials(_ id: String, batchID: String, _ error: ProviderError, operation: String) async throws {
+        guard let job = try await currentJob(id) else { return }
+        let failure = BatchError(
+            code: "provider_auth_failed", message: "Provider \(job.provider) refused the credentials: \(error.message)",
+            providerCode: error.providerCode)
+        try await updateJob(
+            id, attempts: [attempt(job, operation, outcome: error.code.rawValue, batch: batchID, message: error.message)]
+        ) { fresh in
+            guard fresh.isActive, fresh.providerBatchID == batchID else { return nil }
+            var updated = fresh
+            updated.state = JobStateMachine.finish(fresh.state, as: .failed, error: failure, at: now())
+            return updated
+        }
     }
 
     /// Reads the vendor's status while no connection can be opened; its counts and lifecycle are folded
     /// in as a poll's would be, so a job whose socket stays down still ends.
     private func pollObserved(_ id: String, batchID: String, _ provider: any StreamingBatchProvider, session: StreamSession) async {
         do {
-            try await locks.withLock(id) {
-                guard let job = try await currentJob(id), job.isActive, job.providerBatchID == batchID else { return }
-                var observation: ProviderObservation
-                do throws(ProviderError) {
-                    observation = try await provider.poll(providerBatchID: batchID)
-                } catch {
-                    logger.warning("status poll failed", metadata: ["job": "\(id)", "error": "\(error)"])
-                    if error.code == .rejected { try await failForCredentials(job, error, operation: "poll") }
-                    return
-                }
-                if observation.lifecycle.isTerminal,
-                    session.holdPolledTerminal(
-                        finalRows: observation.succeeded + observation.failed, limit: configuration.heldTerminalPolls)
-                {
-                    logger.info("the vendor reports the job finished; waiting for its rows over a socket", metadata: ["job": "\(id)"])
-                    return
-                }
-                let rows = session.counts
-                observation.succeeded = max(observation.succeeded, rows.succeeded)
-                observation.failed = max(observation.failed, rows.failed)
-                var updated = job
-                updated.state = JobStateMachine.apply(observation, to: job.state, at: now())
-                guard updated.state != job.state else { return }
-                _ = try await commit(updated, from: job, attempts: [])
+            var observation: ProviderObservation
+            do throws(ProviderError) {
+                observation = try await provider.poll(providerBatchID: batchID)
+            } catch {
+                logger.warning("status poll failed", metadata: ["job": "\(id)", "error": "\(error)"])
+                if error.code == .rejected { try await failForCredentials(id, batchID: batchID, error, operation: "poll") }
+                return
+            }
+            if observation.lifecycle.isTerminal,
+                session.holdPolledTerminal(finalRows: observation.succeeded + observation.failed, limit: configuration.heldTerminalPolls)
+            {
+                logger.info("the vendor reports the job finished; waiting for its rows over a socket", metadata: ["job": "\(id)"])
+                return
+            }
+            let rows = session.counts
+            observation.succeeded = max(observation.succeeded, rows.succeeded)
+            observation.failed = max(observation.failed, rows.failed)
+            let folded = observation
+            try await updateJob(id) { fresh in
+                guard fresh.isActive, fresh.providerBatchID == batchID else { return nil }
+                var updated = fresh
+                updated.state = JobStateMachine.apply(folded, to: fresh.state, at: now())
+                return updated.state != fresh.state ? updated : nil
             }
         } catch {
             logger.error("cannot store the polled status", metadata: ["job": "\(id)", "error": "\(error)"])
-        }
-    }
-
-    // MARK: - Pause and resume
-
-    /// Asks the provider to pause or resume the job. 409 when it is finished, not upstream yet, or its
-    /// provider cannot pause.
-    func control(_ id: String, tenant: String, pause: Bool) async throws -> Job {
-        let found = try await job(id, tenant: tenant)
-        let verb = pause ? "pause" : "resume"
-        return try await locks.withLock(id) {
-            let job = cache.job(id) ?? found
-            guard !job.state.lifecycle.isTerminal else {
-                throw GatewayError(status: 409, code: "not_pausable", message: "The batch is already \(job.state.lifecycle.rawValue).")
-            }
-            guard let provider = providers[job.provider], provider.capabilities.canPause else {
-                throw GatewayError(status: 409, code: "not_pausable", message: "Provider \(job.provider) cannot \(verb) a batch.")
-            }
-            guard let batchID = job.providerBatchID else {
-                throw GatewayError(status: 409, code: "not_pausable", message: "The batch has not started at the provider yet.")
-            }
-            do throws(ProviderError) {
-                if pause { try await provider.pause(providerBatchID: batchID) } else { try await provider.resume(providerBatchID: batchID) }
-            } catch {
-                throw GatewayError(
-                    status: error.code == .rejected ? 409 : 502, code: "provider_error",
-                    message: "Provider \(job.provider) refused to \(verb): \(error.message)")
-            }
-            var updated = job
-            updated.controlRequest = ControlRequest(action: verb, requestedAt: now())
-            return try await commit(updated, from: job, attempts: [attempt(job, verb, outcome: "ok", batch: batchID)])
         }
     }
 }

@@ -26,8 +26,12 @@ enum WebhookReceipt: String, Sendable {
 }
 
 /// Carries out everything that happens to jobs: create, submit (with fallback), poll, vendor webhooks,
-/// cancel. Each change is committed to the store before anyone is told of it, and changes to one job
-/// are serialised.
+/// cancel. Each change is committed to the store before anyone is told of it.
+///
+/// A change is folded into the job's freshest version and committed with the store's version check,
+/// re-reading on a conflict; the per-job lock only keeps one replica's commits of a job from racing each
+/// other and is never held across a vendor call. Submits, polls and vendor connections of a job are made
+/// only by the replica holding its lease (`JobLeases`).
 final class JobEngine: Sendable {
     struct Configuration: Sendable {
         var publicURL: String
@@ -53,6 +57,8 @@ final class JobEngine: Sendable {
         var heldTerminalPolls = 3
         /// Streaming providers: how often a turn checks that an observed job still has its observer.
         var observerRecheck: Duration = .seconds(15)
+        /// Job leases: how long they last without a heartbeat, and how often it beats.
+        var leases = JobLeases.Configuration()
     }
 
     let store: any JobStore
@@ -65,7 +71,9 @@ final class JobEngine: Sendable {
     let observers = StreamObservers()
     let configuration: Configuration
     let locks = KeyedLock()
-    private let pollFailures = Mutex<[String: Int]>([:])
+    let leases: JobLeases
+    /// Failed polls in a row, per job and upstream batch (a chunk's index, or -1): how far to back off.
+    let pollFailures = Mutex<[String: [Int: Int]]>([:])
     /// Tells the webhook sender that deliveries were queued.
     private let deliveriesQueued = Mutex<(@Sendable () -> Void)?>(nil)
     let now: @Sendable () -> Timestamp
@@ -84,14 +92,17 @@ final class JobEngine: Sendable {
             providers[name]?.capabilities.canCancel ?? false
         }
         self.scheduler = PollScheduler(clock: ContinuousClock(), logger: logger)
+        self.leases = JobLeases(store: store, configuration: configuration.leases, now: now, logger: logger)
         self.logger = logger
         self.now = now
     }
 
     // MARK: - Startup
 
-    /// Loads every active job from the store and schedules it, spread over its poll interval.
+    /// Marks this replica alive, then loads every active job from the store and schedules it, spread over
+    /// its poll interval. A job another live replica holds is left to it at its first turn.
     func resume() async throws -> Int {
+        try await leases.heartbeat()
         let jobs = try await store.activeJobs()
         for job in jobs {
             cache.put(job)
@@ -204,522 +215,30 @@ final class JobEngine: Sendable {
         }
     }
 
-    /// Asks the provider to stop the job. 409 when it is finished or its provider cannot cancel.
-    func cancel(_ id: String, tenant: String) async throws -> Job {
-        let job = try await job(id, tenant: tenant)
-        return try await locks.withLock(id) {
-            let job = cache.job(id) ?? job
-            guard let provider = providers[job.provider], !job.state.lifecycle.isTerminal,
-                provider.capabilities.canCancel
-            else {
-                throw GatewayError(
-                    status: 409, code: "not_cancellable",
-                    message: job.state.lifecycle.isTerminal
-                        ? "The batch is already \(job.state.lifecycle.rawValue)."
-                        : "Provider \(job.provider) cannot cancel a batch.")
-            }
-            guard let providerBatchID = job.providerBatchID else {
-                var updated = job
-                updated.state = JobStateMachine.finish(
-                    job.state, as: .cancelled, error: BatchError(code: "cancelled", message: "Cancelled before it was submitted."),
-                    at: now())
-                return try await commit(updated, from: job, attempts: [])
-            }
-            do throws(ProviderError) {
-                try await provider.cancel(providerBatchID: providerBatchID)
-            } catch {
-                throw GatewayError(
-                    status: 502, code: "provider_error", message: "Provider \(job.provider) refused the cancel: \(error.message)")
-            }
-            var updated = job
-            updated.controlRequest = ControlRequest(action: "cancel", requestedAt: now())
-            let stored = try await commit(
-                updated, from: job,
-                attempts: [attempt(job, "cancel", outcome: "ok", batch: providerBatchID)])
-            scheduler.runSoon(id)
-            return stored
-        }
-    }
-
-    /// Moves a non-terminal job to another provider of the same kind, keeping its id: cancels the
-    /// upstream work where the old provider can, stops tracking it, and resubmits the stored input.
-    /// The earlier attempt is kept in `history`; progress counts restart with the new provider
-    /// (`percent` never goes down). The stored input must pass the new provider's checks (409
-    /// `not_migratable` naming why otherwise). With `dryRun`, every check is made and nothing changes.
-    func migrate(
-        _ id: String, tenant: String, to providerName: String, reason: String = "migrated", dryRun: Bool = false
-    ) async throws -> Job {
-        let found = try await job(id, tenant: tenant)
-        guard let target = providers[providerName] else {
-            throw GatewayError.invalid("provider", "Unknown provider '\(providerName)'; configured: \(providers.keys.sorted().joined(separator: ", ")).")
-        }
-        guard target.capabilities.jobKinds.contains(found.kind) else {
-            throw GatewayError.invalid("provider", "Provider \(providerName) (\(target.kind)) cannot serve \(found.kind.rawValue).")
-        }
-        if let input = try await store.input(jobID: id) {
-            do throws(GatewayError) {
-                try target.validate(input)
-            } catch {
-                throw GatewayError(
-                    status: 409, code: "not_migratable",
-                    message: "Provider \(providerName) cannot take this batch's input: \(error.message)", field: error.field)
-            }
-        }
-        return try await locks.withLock(id) {
-            let job = cache.job(id) ?? found
-            guard !job.state.lifecycle.isTerminal else {
-                throw GatewayError(
-                    status: 409, code: "not_migratable", message: "The batch is already \(job.state.lifecycle.rawValue).")
-            }
-            guard job.provider != providerName else {
-                throw GatewayError(status: 409, code: "not_migratable", message: "The batch is already on provider \(providerName).")
-            }
-            if dryRun { return job }
-            var attempts: [ProviderAttemptRecord] = []
-            let batchIDs = job.chunks.isEmpty ? [job.providerBatchID].compactMap { $0 } : job.chunks.compactMap(\.providerBatchID)
-            var cancelled = false
-            if let old = providers[job.provider], old.capabilities.canCancel, !batchIDs.isEmpty {
-                cancelled = true
-                for batchID in batchIDs {
-                    do throws(ProviderError) {
-                        try await old.cancel(providerBatchID: batchID)
-                        attempts.append(attempt(job, "cancel", outcome: "ok", batch: batchID))
-                    } catch {
-                        cancelled = false
-                        attempts.append(attempt(job, "cancel", outcome: error.code.rawValue, batch: batchID, message: error.message))
-                    }
-                }
-            }
-            var updated = job
-            updated.history.append(
-                HistoryEntry(
-                    provider: job.provider, providerBatchID: batchIDs.first, lifecycleStatus: .cancelled,
-                    reason: cancelled || batchIDs.isEmpty
-                        ? "\(reason) to \(providerName)"
-                        : "\(reason) to \(providerName); the upstream batch could not be cancelled and is no longer tracked",
-                    at: now()))
-            updated.provider = target.name
-            updated.providerKind = target.kind
-            updated.providerBatchID = nil
-            updated.chunks = []
-            updated.submitAttempts = 0
-            updated.state.providerStatus = nil
-            updated.state.phases = []
-            updated.state.progress = BatchProgress(total: job.state.progress.total, percent: job.state.progress.percent)
-            // The new provider does every item again: results of the earlier attempt are dropped with it.
-            let stored = try await commit(updated, from: job, attempts: attempts, replacesResults: true)
-            scheduler.runSoon(id)
-            return stored
-        }
-    }
-
-    // MARK: - Vendor webhooks
-
-    /// Verifies the per-job token, stores the event durably and folds it into the job.
-    ///
-    /// An event announcing a terminal state, or one that disagrees with the stored state, is only
-    /// taken as a hint: a poll confirms it before the job finishes.
-    func receiveWebhook(provider providerName: String, token: String, body: [UInt8]) async throws -> WebhookReceipt {
-        let unauthorized = GatewayError(status: 401, code: "invalid_token", message: "Unknown or invalid webhook token.")
-        guard let dot = token.firstIndex(of: "."), let provider = providers[providerName] else { throw unauthorized }
-        let id = String(token[..<dot])
-        let secret = String(token[token.index(after: dot)...])
-        guard Identifier.isWellFormed(id, prefix: "bat") else { throw unauthorized }
-        let found: Job?
-        if let cached = cache.job(id) { found = cached } else { found = try await store.job(id: id) }
-        guard let stored = found, Identifier.constantTimeEquals(secret, stored.inboundSecret),
-            stored.provider == providerName || stored.history.contains(where: { $0.provider == providerName })
-        else { throw unauthorized }
-
-        let event: InboundEvent
-        do {
-            event = try provider.decodeWebhook(body)
-        } catch {
-            throw GatewayError(status: 400, code: "invalid_payload", message: error.message)
-        }
-
-        return try await locks.withLock(id) {
-            let job = cache.job(id) ?? stored
-            let record = ProviderEventRecord(
-                jobID: id, provider: providerName, providerBatchID: event.providerBatchID, eventType: event.eventType,
-                dedupeKey: event.dedupeKey, receivedAt: now(), payload: body)
-            var updated = job
-            let current = job.provider == providerName && job.providerBatchID == event.providerBatchID
-                && !job.state.lifecycle.isTerminal
-            var needsConfirmation = false
-            if current {
-                var observation = event.observation
-                needsConfirmation = observation.lifecycle.isTerminal || observation.lifecycle.rank < job.state.lifecycle.rank
-                if observation.lifecycle.isTerminal {
-                    observation.lifecycle = .running
-                    observation.providerStatus = job.state.providerStatus ?? observation.providerStatus
-                    observation.error = nil
-                }
-                updated.state = JobStateMachine.apply(observation, to: job.state, at: now())
-                updated.correlation.merge(observation.correlation) { _, new in new }
-            }
-            let nextJob = next(updated, from: job, touched: updated.state != job.state)
-            let deliveries = try await deliveries(for: nextJob, previous: job)
-            let outcome = try await store.apply(JobChange(job: nextJob, event: record, deliveries: deliveries))
-            switch outcome {
-            case .duplicateEvent:
-                return .duplicate
-            case .conflict:
-                try await reload(id)
-                throw GatewayError(status: 503, code: "busy", message: "The job changed meanwhile; retry the delivery.")
-            case .stored:
-                cache.put(nextJob)
-                if !deliveries.isEmpty { notifyDeliveriesQueued() }
-                if needsConfirmation { scheduler.runSoon(id) }
-                return current ? .applied : .recorded
-            }
-        }
-    }
-
-    // MARK: - Turns (submit and poll)
-
-    /// One turn of a job: submit it if it has no upstream batch yet, otherwise poll it.
-    /// Returns the delay until its next turn, or nil when it needs none.
-    func turn(_ id: String) async -> Duration? {
-        await locks.withLock(id) {
-            do {
-                let found: Job?
-                if let cached = cache.job(id) { found = cached } else { found = try await store.job(id: id) }
-                guard let job = found, job.isActive else { return nil }
-                guard let provider = providers[job.provider] else {
-                    logger.error("job's provider is not configured", metadata: ["job": "\(id)", "provider": "\(job.provider)"])
-                    return .seconds(60)
-                }
-                if let size = provider.capabilities.maxItemsPerBatch, !job.chunks.isEmpty || job.state.progress.total > size {
-                    return try await chunkedTurn(job, provider, chunkSize: size)
-                }
-                if let streaming = provider as? any StreamingBatchProvider {
-                    return try await streamingTurn(job, streaming)
-                }
-                if job.providerBatchID == nil {
-                    return try await submit(job, to: provider)
-                }
-                return try await poll(job, provider)
-            } catch {
-                logger.error("job turn failed", metadata: ["job": "\(id)", "error": "\(error)"])
-                return configuration.retryBaseDelay * 5
-            }
-        }
-    }
-
-    func submit(_ job: Job, to provider: any BatchProvider) async throws -> Duration? {
-        guard let input = try await store.input(jobID: job.id) else {
-            logger.error("job has no stored input", metadata: ["job": "\(job.id)"])
-            return nil
-        }
-        let webhookURL = provider.capabilities.receivesWebhooks
-            ? "\(configuration.publicURL)/v1/providers/\(provider.name)/webhooks/\(job.inboundToken)" : nil
-        let (result, sentAt) = await submitSafely(
-            provider, Submission(jobID: job.id, input: input, webhookURL: webhookURL, earlierAttempts: job.history.count),
-            unconfirmedSince: job.unconfirmedSubmitAt)
-        let outcome: SubmitOutcome
-        switch result {
-        case .success(let value):
-            outcome = value
-        case .failure(let error):
-            var failed = job
-            if error.mayHaveCreated { failed.unconfirmedSubmitAt = job.unconfirmedSubmitAt ?? sentAt }
-            return try await submitFailed(failed, error)
-        }
-        var updated = job
-        updated.providerBatchID = outcome.providerBatchID
-        updated.submitAttempts = 0
-        updated.unconfirmedSubmitAt = nil
-        if let observation = outcome.observation {
-            updated.state = JobStateMachine.apply(observation, to: job.state, at: now())
-            updated.correlation.merge(observation.correlation) { _, new in new }
-        }
-        let stored = try await commit(
-            updated, from: job, attempts: [attempt(job, "submit", outcome: "ok", batch: outcome.providerBatchID)])
-        return stored.isActive ? jittered(provider.pollInterval) : nil
-    }
-
-    /// After a failed submit: fall back to the route's next provider, retry later, or fail the job.
-    private func submitFailed(_ job: Job, _ error: ProviderError) async throws -> Duration? {
-        let record = attempt(job, "submit", outcome: error.code.rawValue, message: error.message)
-        if error.isRetryableSubmit {
-            let tried = Set(job.history.map(\.provider) + [job.provider])
-            if let fallbackName = planner.fallback(route: job.route, tried: tried),
-                let fallback = providers[fallbackName], fallback.capabilities.jobKinds.contains(job.kind)
-            {
-                var updated = job
-                updated.history.append(
-                    HistoryEntry(
-                        provider: job.provider, providerBatchID: nil, lifecycleStatus: .failed,
-                        reason: "fallback: submit failed (\(error.description))", at: now()))
-                updated.provider = fallback.name
-                updated.providerKind = fallback.kind
-                updated.submitAttempts = 0
-                updated.unconfirmedSubmitAt = nil
-                _ = try await commit(updated, from: job, attempts: [record])
-                return .zero
-            }
-            if job.submitAttempts + 1 < configuration.maxSubmitAttempts {
-                var updated = job
-                updated.submitAttempts += 1
-                _ = try await commit(updated, from: job, attempts: [record], touched: false)
-                return backoff(attempt: updated.submitAttempts, retryAfter: error.retryAfter)
-            }
-        }
-        var updated = job
-        updated.state = JobStateMachine.finish(
-            job.state, as: .failed,
-            error: BatchError(
-                code: error.isRetryableSubmit ? "submit_failed" : "submit_rejected",
-                message: "Provider \(job.provider) did not accept the batch: \(error.message)",
-                providerCode: error.providerCode),
-            at: now())
-        _ = try await commit(updated, from: job, attempts: [record])
-        return nil
-    }
-
-    private func poll(_ job: Job, _ provider: any BatchProvider) async throws -> Duration? {
-        guard let providerBatchID = job.providerBatchID else { return nil }
-        let observation: ProviderObservation
-        do {
-            observation = try await provider.poll(providerBatchID: providerBatchID)
-        } catch {
-            let failures = pollFailures.withLock { failures -> Int in
-                failures[job.id, default: 0] += 1
-                return failures[job.id]!
-            }
-            logger.warning(
-                "poll failed", metadata: ["job": "\(job.id)", "provider": "\(provider.name)", "error": "\(error)"])
-            if error.code == .badResponse && failures == 1 {
-                // An answer that makes no sense is shown on the job (`provider_attempts`) the first time in a row.
-                _ = try await commit(
-                    job, from: job, attempts: [attempt(job, "poll", outcome: error.code.rawValue, batch: providerBatchID, message: error.message)],
-                    touched: false)
-            }
-            if error.code == .notFound && failures >= configuration.maxNotFoundPolls {
-                var updated = job
-                updated.state = JobStateMachine.finish(
-                    job.state, as: .failed,
-                    error: BatchError(code: "provider_lost", message: "Provider \(provider.name) no longer knows batch \(providerBatchID)."),
-                    at: now())
-                _ = try await commit(updated, from: job, attempts: [])
-                pollFailures.withLock { _ = $0.removeValue(forKey: job.id) }
-                return nil
-            }
-            return backoff(attempt: failures, retryAfter: error.retryAfter)
-        }
-        pollFailures.withLock { _ = $0.removeValue(forKey: job.id) }
-
-        var updated = job
-        updated.state = JobStateMachine.apply(observation, to: job.state, at: now())
-        updated.correlation.merge(observation.correlation) { _, new in new }
-        var results: [ItemResult] = []
-        if updated.state.lifecycle.isTerminal, let input = try await store.input(jobID: job.id) {
-            do {
-                results = try await provider.results(providerBatchID: providerBatchID, input: input)
-            } catch {
-                if updated.state.lifecycle == .completed && error.isRetryable {
-                    // Finish only with the results in hand; try again shortly.
-                    return backoff(attempt: 1, retryAfter: error.retryAfter)
-                }
-                logger.warning("results unavailable", metadata: ["job": "\(job.id)", "error": "\(error)"])
-            }
-        }
-        guard updated.state != job.state || updated.correlation != job.correlation else {
-            return jittered(provider.pollInterval)
-        }
-        let stored = try await commit(updated, from: job, attempts: [], results: results)
-        return stored.isActive ? jittered(provider.pollInterval) : nil
-    }
-
-    // MARK: - Chunked jobs
-
-    /// How many chunks of one job are submitted or polled at once.
-    static let chunkConcurrency = 4
-
-    /// One turn of a job split into several upstream batches: submit the chunks that have no batch yet,
-    /// poll the running ones, fetch results of the ones that finished, and fold them into the job.
-    private func chunkedTurn(_ job: Job, _ provider: any BatchProvider, chunkSize: Int) async throws -> Duration? {
-        guard let input = try await store.input(jobID: job.id) else { return nil }
-        var updated = job
-        if updated.chunks.isEmpty {
-            updated.chunks = UpstreamChunk.split(itemCount: input.itemCount, size: chunkSize)
-        }
-        var attempts: [ProviderAttemptRecord] = []
-        var results: [ItemResult] = []
-        var retryDelay: Duration?
-
-        // Submits, a few at a time.
-        let unsubmitted = updated.chunks.indices.filter {
-            updated.chunks[$0].providerBatchID == nil && !updated.chunks[$0].state.lifecycle.isTerminal
-        }
-        let chunksBeforeSubmit = updated.chunks
-        let submits = await forEachConcurrently(unsubmitted) { index -> (Result<SubmitOutcome, ProviderError>, Timestamp) in
-            let chunk = chunksBeforeSubmit[index]
-            return await self.submitSafely(
-                provider, Submission(jobID: job.id, input: input.slice(offset: chunk.offset, count: chunk.count), webhookURL: nil),
-                unconfirmedSince: chunk.unconfirmedSubmitAt)
-        }
-        let nothingSubmittedYet = updated.chunks.allSatisfy { $0.providerBatchID == nil }
-        var firstRetryableFailure: ProviderError?
-        for (index, (result, sentAt)) in submits {
-            switch result {
-            case .success(let outcome):
-                updated.chunks[index].providerBatchID = outcome.providerBatchID
-                updated.chunks[index].submitAttempts = 0
-                updated.chunks[index].unconfirmedSubmitAt = nil
-                if let observation = outcome.observation {
-                    updated.chunks[index].state = JobStateMachine.apply(observation, to: updated.chunks[index].state, at: now())
-                }
-                attempts.append(attempt(job, "submit", outcome: "ok", batch: outcome.providerBatchID, message: "chunk \(index)"))
-            case .failure(let error):
-                attempts.append(attempt(job, "submit", outcome: error.code.rawValue, message: "chunk \(index): \(error.message)"))
-                updated.chunks[index].submitAttempts += 1
-                if error.mayHaveCreated {
-                    updated.chunks[index].unconfirmedSubmitAt = updated.chunks[index].unconfirmedSubmitAt ?? sentAt
-                }
-                if error.isRetryableSubmit && updated.chunks[index].submitAttempts < configuration.maxSubmitAttempts {
-                    firstRetryableFailure = firstRetryableFailure ?? error
-                    let delay = backoff(attempt: updated.chunks[index].submitAttempts, retryAfter: error.retryAfter)
-                    retryDelay = min(retryDelay ?? delay, delay)
-                } else {
-                    updated.chunks[index].state = JobStateMachine.finish(
-                        updated.chunks[index].state, as: .failed,
-                        error: BatchError(
-                            code: error.isRetryableSubmit ? "submit_failed" : "submit_rejected",
-                            message: "Provider \(job.provider) did not accept chunk \(index): \(error.message)",
-                            providerCode: error.providerCode),
-                        at: now())
-                }
-            }
-        }
-        // Before any chunk is upstream, a retryable failure moves the whole job to the route's fallback.
-        if nothingSubmittedYet, let error = firstRetryableFailure, updated.chunks.allSatisfy({ $0.providerBatchID == nil }) {
-            let tried = Set(job.history.map(\.provider) + [job.provider])
-            if let fallbackName = planner.fallback(route: job.route, tried: tried), let fallback = providers[fallbackName],
-                fallback.capabilities.jobKinds.contains(job.kind)
-            {
-                var moved = job
-                moved.history.append(
-                    HistoryEntry(
-                        provider: job.provider, providerBatchID: nil, lifecycleStatus: .failed,
-                        reason: "fallback: submit failed (\(error.description))", at: now()))
-                moved.provider = fallback.name
-                moved.providerKind = fallback.kind
-                moved.chunks = []
-                moved.submitAttempts = 0
-                _ = try await commit(moved, from: job, attempts: attempts)
-                return .zero
-            }
-        }
-
-        // Polls, and results of chunks that finished.
-        let justSubmitted = Set(submits.map(\.0))
-        let running = updated.chunks.indices.filter {
-            updated.chunks[$0].providerBatchID != nil && !updated.chunks[$0].state.lifecycle.isTerminal
-                && !justSubmitted.contains($0)
-        }
-        let chunksBeforePoll = updated.chunks
-        let polls = await forEachConcurrently(running) { index -> (JobState, [ItemResult])? in
-            let chunk = chunksBeforePoll[index]
-            guard let batchID = chunk.providerBatchID,
-                let observation = try? await provider.poll(providerBatchID: batchID)
-            else { return nil }
-            let state = JobStateMachine.apply(observation, to: chunk.state, at: self.now())
-            guard state.lifecycle.isTerminal else { return (state, []) }
-            let slice = input.slice(offset: chunk.offset, count: chunk.count)
-            guard let items = try? await provider.results(providerBatchID: batchID, input: slice) else {
-                // Finish the chunk only with its results in hand; try again next turn.
-                return state.lifecycle == .completed ? nil : (state, [])
-            }
-            return (state, items.map { item in
-                var item = item
-                item.index += chunk.offset
-                return item
-            })
-        }
-        for (index, outcome) in polls {
-            guard let (state, items) = outcome else { continue }
-            updated.chunks[index].state = state
-            results += items
-        }
-
-        updated.providerBatchID = updated.chunks.lazy.compactMap(\.providerBatchID).first
-        let observation = UpstreamChunk.aggregate(updated.chunks)
-        updated.state = JobStateMachine.apply(observation, to: job.state, at: now())
-        if updated.state.lifecycle.isTerminal {
-            // Items of chunks that never ran are failed results, so every item has one.
-            for chunk in updated.chunks where chunk.state.lifecycle != .completed && chunk.providerBatchID == nil {
-                let slice = input.slice(offset: chunk.offset, count: chunk.count)
-                for index in 0..<chunk.count {
-                    results.append(
-                        ItemResult(
-                            index: chunk.offset + index, key: ResultsPage.key(of: slice, at: index), status: .failed,
-                            error: ItemError(code: chunk.state.error?.code ?? "not_submitted", message: chunk.state.error?.message ?? "")))
-                }
-            }
-        }
-        guard updated != job else { return retryDelay ?? jittered(provider.pollInterval) }
-        let stored = try await commit(updated, from: job, attempts: attempts, results: results)
-        guard stored.isActive else { return nil }
-        let waiting = stored.chunks.contains { $0.providerBatchID == nil && !$0.state.lifecycle.isTerminal }
-        return waiting ? (retryDelay ?? configuration.retryBaseDelay) : jittered(provider.pollInterval)
-    }
-
-    /// Submits, but first, when an earlier submit timed out, asks the provider whether that one created
-    /// the batch after all, so a retry never makes a second upstream batch where the vendor can tell.
-    /// Returns the outcome and when the submit was sent.
-    private func submitSafely(
-        _ provider: any BatchProvider, _ submission: Submission, unconfirmedSince: Timestamp?
-    ) async -> (Result<SubmitOutcome, ProviderError>, Timestamp) {
-        let sentAt = now()
-        do throws(ProviderError) {
-            if let since = unconfirmedSince {
-                switch try await provider.findSubmitted(submission, since: since) {
-                case .found(let batchID):
-                    logger.info("a submit that timed out had created its batch", metadata: ["job": "\(submission.jobID)", "batch": "\(batchID)"])
-                    return (.success(SubmitOutcome(providerBatchID: batchID, observation: nil)), sentAt)
-                case .notFound:
-                    break
-                case .unknown:
-                    logger.warning(
-                        "resubmitting after a timeout; the provider cannot tell whether the first submit created a batch",
-                        metadata: ["job": "\(submission.jobID)", "provider": "\(provider.name)"])
-                }
-            }
-            return (.success(try await provider.submit(submission)), sentAt)
-        } catch {
-            return (.failure(error), sentAt)
-        }
-    }
-
-    /// Runs `body` for each element with at most `chunkConcurrency` at once; results in input order.
-    private func forEachConcurrently<T: Sendable>(
-        _ indices: [Int], _ body: @escaping @Sendable (Int) async -> T
-    ) async -> [(Int, T)] {
-        await withTaskGroup(of: (Int, T).self) { group in
-            var results: [(Int, T)] = []
-            var next = 0
-            while next < indices.count || !group.isEmpty {
-                while next < indices.count && next - results.count < Self.chunkConcurrency {
-                    let index = indices[next]
-                    group.addTask { (index, await body(index)) }
-                    next += 1
-                }
-                if let result = await group.next() { results.append(result) }
-            }
-            return results.sorted { $0.0 < $1.0 }
-        }
-    }
-
     // MARK: - Helpers
 
-    /// Commits `updated` as the next version of `job` and caches it.
-    @discardableResult
-    func commit(
+    /// The job as this replica last saw it, from the cache or the store.
+    func currentJob(_ id: String) async throws -> Job? {
+        if let cached = cache.job(id) { return cached }
+        guard let stored = try await store.job(id: id) else { return nil }
+        return cache.put(stored)
+    }
+
+    /// What became of one attempt to commit a change.
+    enum CommitOutcome {
+        case stored(Job)
+        /// The event was stored before: nothing changed.
+        case duplicate(Job)
+        /// The job changed meanwhile: the cache holds the newer version now.
+        case conflict
+    }
+
+    /// Commits `updated` as the next version of `job` (under this replica's lease on it, if it holds one)
+    /// and caches it. A lease that another replica took over is forgotten and the change refused.
+    func commitOnce(
         _ updated: Job, from job: Job, attempts: [ProviderAttemptRecord], results: [ItemResult] = [],
         replacesResults: Bool = false, event: ProviderEventRecord? = nil, touched: Bool = true
-    ) async throws -> Job {
+    ) async throws -> CommitOutcome {
         let nextJob = next(updated, from: job, touched: touched)
         let deliveries = try await deliveries(for: nextJob, previous: job)
         var results = results
@@ -729,17 +248,64 @@ final class JobEngine: Sendable {
         switch try await store.apply(
             JobChange(
                 job: nextJob, event: event, results: results, replacesResults: replacesResults, attempts: attempts,
-                deliveries: deliveries))
+                deliveries: deliveries, lease: leases.lease(job.id)))
         {
         case .stored:
             if !deliveries.isEmpty { notifyDeliveriesQueued() }
-            return cache.put(nextJob)
+            return .stored(cache.put(nextJob))
         case .duplicateEvent:
-            return job
+            return .duplicate(job)
         case .conflict:
             try await reload(job.id)
-            throw GatewayError(status: 503, code: "busy", message: "The job changed meanwhile.")
+            return .conflict
+        case .leaseLost:
+            leases.forget(job.id)
+            throw GatewayError(status: 503, code: "busy", message: "Another gateway replica works on this job now.")
         }
+    }
+
+    /// Commits `updated` as the next version of `job`; 503 `busy` when the job changed meanwhile.
+    @discardableResult
+    func commit(
+        _ updated: Job, from job: Job, attempts: [ProviderAttemptRecord], results: [ItemResult] = [],
+        replacesResults: Bool = false, event: ProviderEventRecord? = nil, touched: Bool = true
+    ) async throws -> Job {
+        switch try await commitOnce(
+            updated, from: job, attempts: attempts, results: results, replacesResults: replacesResults, event: event,
+            touched: touched)
+        {
+        case .stored(let stored), .duplicate(let stored): return stored
+        case .conflict: throw GatewayError(status: 503, code: "busy", message: "The job changed meanwhile.")
+        }
+    }
+
+    /// Conflicts in a row after which `updateJob` gives up.
+    static let maxConflicts = 8
+
+    /// Folds a change into the freshest version of job `id` and commits it: `change` gets the job as it
+    /// is now and returns its next version, or nil when there is nothing to do (it may be called again
+    /// after a conflict, so it must not have side effects). Holds the job's lock for the fold and the
+    /// commit only, never across a vendor call. Returns the stored job, or nil when nothing was stored.
+    @discardableResult
+    func updateJob(
+        _ id: String, attempts: [ProviderAttemptRecord] = [], results: (Job) -> [ItemResult] = { _ in [] },
+        replacesResults: Bool = false, event: ProviderEventRecord? = nil, touched: Bool = true,
+        _ change: (Job) throws -> Job?
+    ) async throws -> Job? {
+        for _ in 0..<Self.maxConflicts {
+            let outcome: CommitOutcome? = try await locks.withLock(id) {
+                guard let fresh = try await currentJob(id), let updated = try change(fresh) else { return nil }
+                return try await commitOnce(
+                    updated, from: fresh, attempts: attempts, results: results(updated), replacesResults: replacesResults,
+                    event: event, touched: touched)
+            }
+            switch outcome {
+            case nil, .duplicate: return nil
+            case .stored(let job): return job
+            case .conflict: continue
+            }
+        }
+        throw GatewayError(status: 503, code: "busy", message: "The job kept changing meanwhile; try again.")
     }
 
     /// What a job that has just finished still needs so every one of its items has a final row: a row still

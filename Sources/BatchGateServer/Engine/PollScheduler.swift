@@ -70,6 +70,11 @@ final class PollScheduler<C: Clock>: Sendable where C.Duration == Duration {
         }
     }
 
+    /// Whether `jobID` has a turn scheduled or running.
+    func isScheduled(_ jobID: String) -> Bool {
+        state.withLock { $0.generations[jobID] != nil || $0.inFlight.contains(jobID) }
+    }
+
     /// How many jobs are scheduled or running.
     var scheduledCount: Int { state.withLock { $0.generations.count + $0.inFlight.count } }
 

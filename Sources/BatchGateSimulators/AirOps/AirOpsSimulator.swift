@@ -138,6 +138,10 @@ public final class AirOpsSimulator: Sendable {
         var batches: [String: BatchRecord] = [:]
         var creationOrder: [String] = []
         var requestCounts: [String: Int] = [:]
+        /// Requests being answered now, per route.
+        var inFlight: [String: Int] = [:]
+        /// The latest requests, oldest first (at most `receivedCapacity`).
+        var received: [ReceivedRequest] = []
         var sent: [SentWebhook] = []
     }
 
@@ -195,6 +199,29 @@ public final class AirOpsSimulator: Sendable {
         state.withLock { $0.requestCounts[route] ?? 0 }
     }
 
+    /// One request as the simulator received it: which client sent it shows in `host`, the authority the
+    /// client addressed (say `127.0.0.1:…` for one gateway and `localhost:…` for another).
+    public struct ReceivedRequest: Sendable, Hashable {
+        /// A `Route` constant.
+        public var route: String
+        public var path: String
+        public var host: String
+        public var at: ContinuousClock.Instant
+    }
+
+    /// How many requests `receivedRequests()` keeps.
+    static let receivedCapacity = 100_000
+
+    /// The latest requests received, oldest first.
+    public func receivedRequests() -> [ReceivedRequest] {
+        state.withLock { $0.received }
+    }
+
+    /// How many requests to `route` (a `Route` constant) are being answered now (waiting out `latency`).
+    public func requestsInFlight(_ route: String) -> Int {
+        state.withLock { $0.inFlight[route] ?? 0 }
+    }
+
     /// Every webhook delivery finished so far, in the order they finished.
     public func sentWebhooks() -> [SentWebhook] {
         state.withLock { $0.sent }
@@ -243,8 +270,13 @@ public final class AirOpsSimulator: Sendable {
     ) async throws -> Response {
         let (latency, gate) = state.withLock { state in
             state.requestCounts[route, default: 0] += 1
+            state.inFlight[route, default: 0] += 1
+            if state.received.count >= Self.receivedCapacity { state.received.removeFirst(Self.receivedCapacity / 2) }
+            state.received.append(
+                ReceivedRequest(route: route, path: request.uri.path, host: request.head.authority ?? "", at: .now))
             return state.faults.nextGate()
         }
+        defer { state.withLock { $0.inFlight[route, default: 0] -= 1 } }
         if latency > .zero { try await Task.sleep(for: latency) }
         var mangling: HostileAnswer?
         switch gate {

@@ -1,0 +1,117 @@
+import BatchGateCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The jobs this replica works on, claimed as leases in the store.
+///
+/// The store is the source of truth: a job is this replica's to submit, poll or observe only while the
+/// store says it holds the job's lease. This keeps the leases it took (so a turn need not ask the store
+/// each time), renews them all with one heartbeat, drops the ones the heartbeat says were taken over,
+/// and finds active jobs nobody alive holds (a replica died, or a job was created elsewhere) so this
+/// replica can take them.
+final class JobLeases: Sendable {
+    struct Configuration: Sendable {
+        /// How long a heartbeat keeps this replica's leases: another replica takes its jobs over this long
+        /// after it stops renewing them.
+        var ttl: Duration = .seconds(15)
+        /// How often the heartbeat renews them and unleased jobs are looked for.
+        var heartbeatInterval: Duration = .seconds(5)
+        /// The most unleased jobs taken up in one look.
+        var adoptBatch = 1000
+    }
+
+    let store: any JobStore
+    let configuration: Configuration
+    private let held = Mutex<[String: JobLease]>([:])
+    private let now: @Sendable () -> Timestamp
+    private let logger: Logger
+
+    init(store: any JobStore, configuration: Configuration, now: @escaping @Sendable () -> Timestamp, logger: Logger) {
+        self.store = store
+        self.configuration = configuration
+        self.now = now
+        self.logger = logger
+    }
+
+    /// The lease this replica holds on `jobID`, as far as it knows.
+    func lease(_ jobID: String) -> JobLease? {
+        held.withLock { $0[jobID] }
+    }
+
+    /// The lease on `jobID`: the one held already, or a new one from the store; nil while another live
+    /// replica holds it.
+    func acquire(_ jobID: String) async throws -> JobLease? {
+        if let lease = lease(jobID) { return lease }
+        guard let lease = try await store.acquireLease(jobID: jobID, now: now()) else { return nil }
+        if lease.fence > 1 {
+            logger.info("took over a job", metadata: ["job": "\(jobID)", "fence": "\(lease.fence)"])
+        }
+        held.withLock { $0[jobID] = lease }
+        return lease
+    }
+
+    /// Gives up the lease on `jobID` (its job needs no more turns).
+    func release(_ jobID: String) async {
+        guard let lease = held.withLock({ $0.removeValue(forKey: jobID) }) else { return }
+        do {
+            try await store.releaseLease(lease)
+        } catch {
+            // It lapses with this replica's heartbeat at the latest.
+            logger.warning("could not release a job lease", metadata: ["job": "\(jobID)", "error": "\(error)"])
+        }
+    }
+
+    /// Forgets a lease the store refused (`leaseLost`): another replica has the job now.
+    func forget(_ jobID: String) {
+        held.withLock { _ = $0.removeValue(forKey: jobID) }
+    }
+
+    /// Renews this replica's leases; returns the jobs whose leases were taken over meanwhile (this
+    /// replica was paused or cut off past its heartbeat), which it must stop working on.
+    @discardableResult
+    func heartbeat() async throws -> [String] {
+        let stillHeld = try await store.heartbeat(now: now(), ttl: configuration.ttl)
+        return held.withLock { held in
+            let lost = held.keys.filter { !stillHeld.contains($0) }
+            for jobID in lost { held[jobID] = nil }
+            return lost
+        }
+    }
+
+    /// Active jobs nobody alive holds a lease on.
+    func unleasedJobs() async throws -> [String] {
+        try await store.unleasedActiveJobIDs(now: now(), limit: configuration.adoptBatch)
+    }
+
+    /// Renews the leases every `heartbeatInterval` and hands lost and unleased jobs to the engine, until
+    /// graceful shutdown; then gives up every lease so other replicas take the jobs over at once.
+    func run(lost: @escaping @Sendable ([String]) -> Void, unleased: @escaping @Sendable ([String]) -> Void) async {
+        let stopping = WakeSignal()
+        let stopped = Atomic<Bool>(false)
+        await withGracefulShutdownHandler {
+            while !stopped.load(ordering: .relaxed) && !Task.isCancelled {
+                await stopping.wait(timeout: configuration.heartbeatInterval, clock: ContinuousClock())
+                if stopped.load(ordering: .relaxed) { break }
+                do {
+                    let gone = try await heartbeat()
+                    if !gone.isEmpty {
+                        logger.warning("jobs were taken over by another replica", metadata: ["jobs": "\(gone.count)"])
+                        lost(gone)
+                    }
+                    unleased(try await unleasedJobs())
+                } catch {
+                    logger.error("job lease heartbeat failed", metadata: ["error": "\(error)"])
+                }
+            }
+        } onGracefulShutdown: {
+            stopped.store(true, ordering: .relaxed)
+            stopping.signal()
+        }
+    }
+
+    /// Gives up every lease this replica holds.
+    func releaseAll() async {
+        for jobID in held.withLock({ Array($0.keys) }) { await release(jobID) }
+    }
+}
