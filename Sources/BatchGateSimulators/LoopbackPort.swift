@@ -18,18 +18,35 @@ public enum LoopbackPort {
     static let range = 20_000..<32_768
     /// Every port handed out by this process, never handed out twice.
     private static let handedOut = Mutex<Set<Int>>([])
+    /// Where ports are claimed across processes: one lock file per port, locked for the life of the process.
+    static let claimDirectory = "/tmp/batchgate-loopback-ports"
 
-    /// A port on 127.0.0.1 that is free now and that this process has not handed out before: one below the
-    /// kernel's ephemeral range when possible, else one the kernel picks.
+    /// A port on 127.0.0.1 that is free now and that neither this process nor another one using this type
+    /// (two test runs side by side) has handed out before: one below the kernel's ephemeral range when
+    /// possible, else one the kernel picks.
     public static func reserve() throws -> Int {
         for _ in 0..<200 {
             let candidate = Int.random(in: range)
             let fresh = handedOut.withLock { $0.insert(candidate).inserted }
-            if fresh, isFree(candidate) { return candidate }
+            if fresh, claimAcrossProcesses(candidate), isFree(candidate) { return candidate }
         }
         let port = try kernelPort()
         handedOut.withLock { _ = $0.insert(port) }
         return port
+    }
+
+    /// Takes `port`'s lock file with a non-blocking exclusive `flock`, kept (its descriptor left open) until
+    /// the process ends, when the kernel releases it: false while another live process holds it. Without a
+    /// usable lock directory every port counts as claimed here (the bind check still applies).
+    static func claimAcrossProcesses(_ port: Int) -> Bool {
+        _ = mkdir(claimDirectory, 0o777)
+        let fd = open("\(claimDirectory)/\(port)", O_CREAT | O_RDWR | O_CLOEXEC, 0o666)
+        guard fd >= 0 else { return true }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            return false
+        }
+        return true
     }
 
     /// Whether `port` can be bound on 127.0.0.1 now.
