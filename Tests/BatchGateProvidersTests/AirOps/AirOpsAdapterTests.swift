@@ -99,7 +99,7 @@ import Foundation
 
             let input = JobInput.urlBatch(URLBatchInput(urls: Self.urls))
             let results = try await provider.results(providerBatchID: outcome.providerBatchID, input: input)
-            #expect(results.map(\.index) == Array(0..<5))
+            try #require(results.map(\.index) == Array(0..<5))
             #expect(results.map(\.key) == Self.urls)
             #expect(results.map(\.status) == [.succeeded, .succeeded, .failed, .succeeded, .succeeded])
             #expect(results[2].error?.code == "SCRAPE_FAILED")
@@ -213,7 +213,7 @@ import Foundation
                 _ = try await submit(provider, webhook: hooksURL + "/airops")
                 try await waitUntil("twelve webhooks") { recorder.received().count >= 12 }
                 let events = try recorder.received().map { try provider.decodeWebhook($0.body) }
-                #expect(events.count == 12)
+                try #require(events.count == 12)
                 // Every event twice in a row, with the same dedupe key.
                 for pair in stride(from: 0, to: events.count, by: 2) {
                     #expect(events[pair].dedupeKey == events[pair + 1].dedupeKey)
