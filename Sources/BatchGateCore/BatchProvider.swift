@@ -105,6 +105,9 @@ public protocol BatchProvider: Sendable {
     func cancel(providerBatchID: String) async throws(ProviderError)
     /// Decodes a vendor webhook body. Providers without webhooks throw `.notSupported`.
     func decodeWebhook(_ body: [UInt8]) throws(ProviderError) -> InboundEvent
+    /// Decodes a vendor webhook with its request headers: what the gateway calls. A vendor that signs its
+    /// webhooks checks the signature here (`.rejected` for a bad one); the default reads the body alone.
+    func decodeWebhook(_ request: InboundWebhookRequest) throws(ProviderError) -> InboundEvent
     /// After a submit that timed out (sent at `since`), looks for the upstream batch it may have created,
     /// so a retry does not create a second one.
     func findSubmitted(_ submission: Submission, since: Timestamp) async throws(ProviderError) -> SubmitLookup
@@ -114,7 +117,24 @@ public protocol BatchProvider: Sendable {
     func resume(providerBatchID: String) async throws(ProviderError)
 }
 
+/// An inbound vendor webhook as it arrived.
+public struct InboundWebhookRequest: Sendable, Hashable {
+    public var body: [UInt8]
+    /// The request headers, names lower-cased; a repeated header's values joined with ", ".
+    public var headers: [String: String]
+
+    public init(body: [UInt8], headers: [String: String] = [:]) {
+        self.body = body
+        self.headers = headers
+    }
+}
+
 extension BatchProvider {
+    /// Vendors that do not sign their webhooks read the body alone.
+    public func decodeWebhook(_ request: InboundWebhookRequest) throws(ProviderError) -> InboundEvent {
+        try decodeWebhook(request.body)
+    }
+
     /// Vendors whose API cannot find a batch by what was submitted.
     public func findSubmitted(_ submission: Submission, since: Timestamp) async throws(ProviderError) -> SubmitLookup {
         .unknown

@@ -6,7 +6,8 @@ extension JobEngine {
     ///
     /// An event announcing a terminal state, or one that disagrees with the stored state, is only
     /// taken as a hint: a poll confirms it before the job finishes.
-    func receiveWebhook(provider providerName: String, token: String, body: [UInt8]) async throws -> WebhookReceipt {
+    func receiveWebhook(provider providerName: String, token: String, request: InboundWebhookRequest) async throws -> WebhookReceipt {
+        let body = request.body
         let unauthorized = GatewayError(status: 401, code: "invalid_token", message: "Unknown or invalid webhook token.")
         guard let dot = token.firstIndex(of: "."), let provider = providers[providerName] else { throw unauthorized }
         let id = String(token[..<dot])
@@ -18,7 +19,10 @@ extension JobEngine {
 
         let event: InboundEvent
         do {
-            event = try provider.decodeWebhook(body)
+            event = try provider.decodeWebhook(request)
+        } catch where error.code == .rejected {
+            // A signature that does not verify: refused like a bad token, and nothing is stored.
+            throw GatewayError(status: 401, code: "invalid_signature", message: error.message)
         } catch {
             throw GatewayError(status: 400, code: "invalid_payload", message: error.message)
         }

@@ -223,7 +223,13 @@ struct APIRoutes: Sendable {
         let body = try await collectBody(&request)
         guard !body.isEmpty else { throw GatewayError(status: 400, code: "invalid_payload", message: "The body is empty.") }
         try JSONBody.check(body, code: "invalid_payload")
-        let receipt = try await engine.receiveWebhook(provider: provider, token: token, body: body)
+        var headers: [String: String] = [:]
+        for field in request.headers {
+            let name = field.name.canonicalName
+            headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
+        }
+        let receipt = try await engine.receiveWebhook(
+            provider: provider, token: token, request: InboundWebhookRequest(body: body, headers: headers))
         return json(#"{"received":true,"outcome":"\#(receipt.rawValue)"}"#)
     }
 
