@@ -29,61 +29,54 @@ struct Demo: AsyncParsableCommand {
 
         let vendorToken = Identifier.secret()
         let apiKey = "demo_" + Identifier.secret()
-        let phase = Duration.milliseconds(Int64(phaseSeconds * 1000))
-        let scenario = AirOpsSimulator.Scenario(
-            queueDelay: phase / 2, scrapingDuration: phase, analyzingDuration: phase / 2, enrichingSubmitDelay: phase / 4,
-            enrichingDuration: phase)
-        // Each vendor takes about as long as AirOps's phases in all: about 4.25 phases.
-        let perItem = phase * 4.25 / Double(max(1, items))
-        let tagger = TaggerSimulator.Configuration(
-            token: vendorToken, scenario: .init(documentInterval: perItem, failEvery: 6), keepaliveInterval: .seconds(5))
-        let aitronos = AitronosSimulator.Configuration(apiKey: vendorToken, perURLDuration: perItem * 2, parallelJobs: 2)
+        // Each vendor takes about as long as AirOps's three phases in all: about 4.25 phase lengths.
+        let perItem = Duration.milliseconds(Int64(phaseSeconds * 1000)) * 4.25 / Double(max(1, items))
 
         try await CurlHTTPClient.withClient(logger: logger) { transport in
-            try await withAirOpsSimulator(.init(token: vendorToken, scenario: scenario), transport: transport, logger: logger) { airopsURL, _ in
-                try await withAitronosSimulator(aitronos, logger: logger) { aitronosURL, _ in
-                    try await withTaggerSimulator(tagger, logger: logger) { taggerURL, _ in
-                        let port = try LoopbackPort.reserve()
-                        let publicURL = "http://127.0.0.1:\(port)"
-                        let configuration = GatewayConfiguration(
-                            server: .init(host: "127.0.0.1", port: port, publicURL: publicURL),
-                            store: .sqlite(path: directory.appendingPathComponent("batchgate.sqlite").path),
-                            apiKeys: [.init(tenant: "demo", key: apiKey)],
-                            providers: [
-                                .init(name: "airops", kind: "olostep-airops", baseURL: airopsURL, pollInterval: .seconds(1), options: ["token": .string(vendorToken)]),
-                                .init(name: "aitronos", kind: "aitronos-scrape", baseURL: aitronosURL, pollInterval: .seconds(1), options: ["api_key": .string(vendorToken)]),
-                                .init(
-                                    name: "tagger", kind: "doc-tagging-ws", baseURL: taggerURL, pollInterval: .seconds(1),
-                                    options: ["token": .string(vendorToken), "keepalive_interval": .duration(.seconds(5))]),
-                            ],
-                            routes: [
-                                .init(name: "scrape", kind: .urlBatch, targets: [.init(provider: "airops")]),
-                                .init(name: "extract", kind: .urlBatch, targets: [.init(provider: "aitronos")]),
-                                .init(name: "tag-documents", kind: .documentTagging, targets: [.init(provider: "tagger")]),
-                            ])
-                        let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
-                        say("BatchGate demo: gateway at \(publicURL), SQLite in \(directory.path)")
-                        say("simulators: AirOps \(airopsURL), Aitronos \(aitronosURL), document tagger \(taggerURL)")
-                        let services = ServiceGroup(services: gateway.services, logger: logger)
-                        try await withThrowingTaskGroup(of: Void.self) { group in
-                            group.addTask { try await services.run() }
-                            do {
-                                try await runBatches(transport: transport, publicURL: publicURL, apiKey: apiKey)
-                            } catch {
-                                await services.triggerGracefulShutdown()
-                                throw error
-                            }
-                            await services.triggerGracefulShutdown()
-                            try await group.waitForAll()
-                        }
+            let launches = SimulatorRegistry.vendors.map { vendor in
+                (
+                    vendor,
+                    SimulatorLaunch(
+                        token: vendorToken, itemDuration: perItem, batchItems: items, keepalive: .seconds(5), failEvery: 6,
+                        webhookTransport: transport, logger: logger)
+                )
+            }
+            try await withSimulators(launches) { urls in
+                let port = try LoopbackPort.reserve()
+                let publicURL = "http://127.0.0.1:\(port)"
+                // One provider and one route per simulated vendor, both named after it.
+                let configuration = GatewayConfiguration(
+                    server: .init(host: "127.0.0.1", port: port, publicURL: publicURL),
+                    store: .sqlite(path: directory.appendingPathComponent("batchgate.sqlite").path),
+                    apiKeys: [.init(tenant: "demo", key: apiKey)],
+                    providers: launches.map { vendor, launch in
+                        .init(
+                            name: vendor.name, kind: vendor.providerKind, baseURL: urls[vendor.name] ?? "", pollInterval: .seconds(1),
+                            options: vendor.providerOptions(launch).merging([vendor.credentialOption: .string(vendorToken)]) { _, credential in credential })
+                    },
+                    routes: launches.map { vendor, _ in .init(name: vendor.name, kind: vendor.jobKind, targets: [.init(provider: vendor.name)]) })
+                let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
+                say("BatchGate demo: gateway at \(publicURL), SQLite in \(directory.path)")
+                say("simulators: " + launches.map { vendor, _ in "\(vendor.name) \(urls[vendor.name] ?? "?")" }.joined(separator: ", "))
+                let services = ServiceGroup(services: gateway.services, logger: logger)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await services.run() }
+                    do {
+                        try await runBatches(
+                            launches.map(\.0), transport: transport, publicURL: publicURL, apiKey: apiKey)
+                    } catch {
+                        await services.triggerGracefulShutdown()
+                        throw error
                     }
+                    await services.triggerGracefulShutdown()
+                    try await group.waitForAll()
                 }
             }
         }
     }
 
     /// One batch per vendor, followed side by side through their event streams; then their results.
-    private func runBatches(transport: CurlHTTPClient, publicURL: String, apiKey: String) async throws {
+    private func runBatches(_ vendors: [SimulatedVendor], transport: CurlHTTPClient, publicURL: String, apiKey: String) async throws {
         let client = APIClient(transport: transport, baseURL: publicURL, apiKey: apiKey)
         try await client.waitUntilReady()
         let urls: [JSONValue] = (0..<items).map { index in
@@ -92,11 +85,14 @@ struct Demo: AsyncParsableCommand {
         let documents: [JSONValue] = (0..<items).map { index in
             ["title": .string("Handbook chapter \(index + 1)"), "file_path": .string("s3://demo/handbook-\(index + 1).pdf"), "file_source_type": "s3"]
         }
-        let requests: [JSONValue] = [
-            ["route": "scrape", "input": ["urls": .array(urls), "brands": ["BatchGate"]]],
-            ["route": "extract", "input": ["urls": .array(urls), "schema": ["type": "object", "properties": ["title": ["type": "string"]]]]],
-            ["route": "tag-documents", "input": ["documents": .array(documents), "config": ["num_tags": 5]]],
+        // One input per job kind, which every vendor of that kind takes (each ignores what it has no use for).
+        let inputs: [JobKind: JSONValue] = [
+            .urlBatch: ["urls": .array(urls), "brands": ["BatchGate"], "schema": ["type": "object", "properties": ["title": ["type": "string"]]]],
+            .documentTagging: ["documents": .array(documents), "config": ["num_tags": 5]],
         ]
+        let requests: [JSONValue] = vendors.compactMap { vendor in
+            inputs[vendor.jobKind].map { ["route": .string(vendor.name), "input": $0] }
+        }
         var ids: [String] = []
         for request in requests {
             let created = try await client.send("POST", "/v1/batches", body: request)

@@ -33,26 +33,20 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "The document tagger's keepalive period on an otherwise quiet socket, e.g. 30s.")
     var taggerKeepalive: DurationArgument = DurationArgument(.seconds(30))
 
-    static let known = ["airops", "aitronos", "tagger"]
+    /// Fault text per vendor name, from the options above.
+    var faultsByVendor: [String: String] { ["airops": faults, "aitronos": aitronosFaults, "tagger": taggerFaults] }
 
     func validate() throws {
-        for vendor in vendorList where !Self.known.contains(vendor) {
-            throw ValidationError("Unknown vendor '\(vendor)'; available: \(Self.known.joined(separator: ", ")).")
-        }
-        do {
-            _ = try AirOpsFaults.parse(faults)
-        } catch {
-            throw ValidationError("--faults: \(error)")
-        }
-        do {
-            _ = try AitronosFaults.parse(aitronosFaults)
-        } catch {
-            throw ValidationError("--aitronos-faults: \(error)")
-        }
-        do {
-            _ = try TaggerFaults(parsing: taggerFaults)
-        } catch {
-            throw ValidationError("--tagger-faults: \(error)")
+        for name in vendorList {
+            guard let vendor = SimulatorRegistry.vendor(named: name) else {
+                throw ValidationError(
+                    "Unknown vendor '\(name)'; available: \(SimulatorRegistry.vendors.map(\.name).joined(separator: ", ")).")
+            }
+            do {
+                try vendor.checkFaults(faultsByVendor[name] ?? "")
+            } catch {
+                throw ValidationError("\(name == "airops" ? "--faults" : "--\(name)-faults"): \(error)")
+            }
         }
     }
 
@@ -60,30 +54,15 @@ struct Simulate: AsyncParsableCommand {
 
     func run() async throws {
         let logger = makeLogger("batchgate.simulate")
-        let faults = try AirOpsFaults.parse(faults)
-        let aitronosFaults = try AitronosFaults.parse(aitronosFaults)
-        let taggerFaults = try TaggerFaults(parsing: taggerFaults)
         try await CurlHTTPClient.withClient(logger: logger) { transport in
             var services: [any Service] = []
-            for (offset, vendor) in vendorList.enumerated() {
-                let vendorPort = port == 0 ? 0 : port + offset
-                switch vendor {
-                case "airops":
-                    let simulator = AirOpsSimulator(
-                        configuration: .init(port: vendorPort, token: token, faults: faults), webhookTransport: transport, logger: logger)
-                    services.append(SimulatorService(name: vendor) { onListening in try await simulator.run(onListening: onListening) })
-                case "tagger":
-                    let simulator = TaggerSimulator(
-                        configuration: .init(
-                            port: vendorPort, token: token, scenario: .init(documentInterval: taggerDocumentInterval.duration),
-                            faults: taggerFaults, keepaliveInterval: taggerKeepalive.duration),
-                        logger: logger)
-                    services.append(SimulatorService(name: vendor) { onListening in try await simulator.run(onListening: onListening) })
-                default:
-                    let simulator = AitronosSimulator(
-                        configuration: .init(port: vendorPort, apiKey: token, faults: aitronosFaults), logger: logger)
-                    services.append(SimulatorService(name: vendor) { onListening in try await simulator.run(onListening: onListening) })
-                }
+            for (offset, name) in vendorList.enumerated() {
+                guard let vendor = SimulatorRegistry.vendor(named: name) else { continue }
+                let launch = SimulatorLaunch(
+                    port: port == 0 ? 0 : port + offset, token: token, faults: faultsByVendor[name] ?? "",
+                    itemDuration: vendor.jobKind == .documentTagging ? taggerDocumentInterval.duration : nil,
+                    keepalive: taggerKeepalive.duration, webhookTransport: transport, logger: logger)
+                services.append(SimulatorService(name: name) { onListening in try await vendor.run(launch, onListening) })
             }
             let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             try await group.run()
