@@ -1,6 +1,6 @@
 import BatchGateCore
 import DequeModule
-import Hummingbird
+import NIOCore
 import Synchronization
 
 /// The jobs the gateway works on, in memory: every active job, plus recently used finished ones.

@@ -1,6 +1,6 @@
 import BatchGateCore
-import Hummingbird
 import Logging
+import NIOCore
 import Synchronization
 
 /// A validated create request.
