@@ -76,7 +76,7 @@ func withTestServer<R: Sendable>(
 
 /// Polls `condition` every few milliseconds until it holds; fails after `timeout`.
 func waitUntil(
-    timeout: Duration = .seconds(5), _ what: String, _ condition: () -> Bool
+    timeout: Duration = .seconds(20), _ what: String, _ condition: () -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while !condition() {

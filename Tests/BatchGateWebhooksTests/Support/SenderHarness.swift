@@ -16,7 +16,7 @@ let quietLogger = Logger(label: "batchgate.webhooks.tests", factory: { _ in Swif
 
 /// Polls `condition` every few milliseconds until it holds; fails after `timeout`.
 func waitUntil(
-    timeout: Duration = .seconds(10), _ what: String, _ condition: () async -> Bool
+    timeout: Duration = .seconds(30), _ what: String, _ condition: () async -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while !(await condition()) {
