@@ -15,36 +15,52 @@ struct InboundWebhookTests {
              "status":{"overall":"\(overall)","scraping":\(phase),
                "analyzing":{"state":"completed","items_analyzed":1,"items_needing_enrichment":0,"items_complete":1,"started_at":1,"completed_at":2},
                "enriching":{"state":"skipped","items_to_enrich":0,"items_enriched":0,"items_failed":0,"llm_batch_id":null,"started_at":null,"completed_at":null,"error":null}}}
-            """.utf8)
+            """.utf8
+        )
+    }
+
+    /// Creates a one-URL batch and waits until it is upstream; returns the job as stored.
+    static func submittedJob(_ gateway: GatewayHarness, _ store: SQLiteJobStore) async throws -> Job {
+        let id = try #require(try await gateway.createBatch(urls: ["https://example.com/a"])["id"]?.stringValue)
+        var job: Job?
+        try await eventually("submitted upstream") {
+            job = try await store.job(id: id)
+            return job?.providerBatchID != nil
+        }
+        return try #require(job)
     }
 
     @Test func badTokensAreRefusedAndNothingIsStored() async throws {
         try await GatewayHarness.run(scenario: .init(queueDelay: .seconds(60))) { gateway in
-            let id = try #require(try await gateway.createBatch(urls: ["https://example.com/a"])["id"]?.stringValue)
             let store = try SQLiteJobStore(path: gateway.databasePath)
-            var job: Job?
-            try await eventually("submitted upstream") {
-                job = try await store.job(id: id)
-                return job?.providerBatchID != nil
-            }
-            let batchID = try #require(job?.providerBatchID)
+            let job = try await Self.submittedJob(gateway, store)
+            let id = job.id
+            let batchID = try #require(job.providerBatchID)
             let body = Self.payload("completed", batchID: batchID, overall: "completed")
             for token in [
-                "\(id).wrong-secret", "\(id)", "bat_00000000000000000000000000.\(job!.inboundSecret)", "garbage",
-                "\(id).\(job!.inboundSecret)x",
+                "\(id).wrong-secret", "\(id)", "bat_00000000000000000000000000.\(job.inboundSecret)", "garbage",
+                "\(id).\(job.inboundSecret)x",
             ] {
                 let answer = try await gateway.call("POST", "/v1/providers/airops/webhooks/\(token)", key: "", raw: body)
                 #expect(answer.status == 401, "token \(token)")
                 #expect(answer.body["error"]?["code"]?.stringValue == "invalid_token")
             }
             let wrongProvider = try await gateway.call(
-                "POST", "/v1/providers/aitronos/webhooks/\(job!.inboundToken)", key: "", raw: body)
+                "POST",
+                "/v1/providers/aitronos/webhooks/\(job.inboundToken)",
+                key: "",
+                raw: body
+            )
             #expect(wrongProvider.status == 401)
             #expect(try await store.events(jobID: id).isEmpty)
             #expect(try await store.job(id: id)?.state.lifecycle.isTerminal == false)
 
             let malformed = try await gateway.call(
-                "POST", "/v1/providers/airops/webhooks/\(job!.inboundToken)", key: "", raw: Array("{\"object\":1}".utf8))
+                "POST",
+                "/v1/providers/airops/webhooks/\(job.inboundToken)",
+                key: "",
+                raw: Array("{\"object\":1}".utf8)
+            )
             #expect(malformed.status == 400)
             #expect(try await store.events(jobID: id).isEmpty)
         }
@@ -52,18 +68,17 @@ struct InboundWebhookTests {
 
     @Test func terminalWebhookIsConfirmedByPollBeforeTheJobFinishes() async throws {
         try await GatewayHarness.run(scenario: .init(queueDelay: .seconds(60))) { gateway in
-            let id = try #require(try await gateway.createBatch(urls: ["https://example.com/a"])["id"]?.stringValue)
             let store = try SQLiteJobStore(path: gateway.databasePath)
-            var job: Job?
-            try await eventually("submitted upstream") {
-                job = try await store.job(id: id)
-                return job?.providerBatchID != nil
-            }
+            let job = try await Self.submittedJob(gateway, store)
+            let id = job.id
             // A forged "completed" with a valid token: stored, but the vendor says the batch is pending.
             let polls = gateway.simulator.requestCount(AirOpsSimulator.Route.get)
             let answer = try await gateway.call(
-                "POST", "/v1/providers/airops/webhooks/\(job!.inboundToken)", key: "",
-                raw: Self.payload("completed", batchID: job!.providerBatchID!, overall: "completed"))
+                "POST",
+                "/v1/providers/airops/webhooks/\(job.inboundToken)",
+                key: "",
+                raw: Self.payload("completed", batchID: job.providerBatchID!, overall: "completed")
+            )
             #expect(answer.status == 200)
             #expect(try await store.events(jobID: id).count == 1)
             try await eventually("confirmation polls") {
@@ -75,8 +90,11 @@ struct InboundWebhookTests {
 
             // The same event again is a duplicate and changes nothing.
             let again = try await gateway.call(
-                "POST", "/v1/providers/airops/webhooks/\(job!.inboundToken)", key: "",
-                raw: Self.payload("completed", batchID: job!.providerBatchID!, overall: "completed"))
+                "POST",
+                "/v1/providers/airops/webhooks/\(job.inboundToken)",
+                key: "",
+                raw: Self.payload("completed", batchID: job.providerBatchID!, overall: "completed")
+            )
             #expect(again.status == 200)
             #expect(again.body["outcome"]?.stringValue == "duplicate")
             #expect(try await store.events(jobID: id).count == 1)
@@ -87,13 +105,9 @@ struct InboundWebhookTests {
     /// at the vendor is stored and answered at once, not after the poll.
     @Test func aVendorWebhookIsAnsweredWhileAPollIsStalled() async throws {
         try await GatewayHarness.run(scenario: .init(queueDelay: .seconds(60)), pollInterval: .milliseconds(100)) { gateway in
-            let id = try #require(try await gateway.createBatch(urls: ["https://example.com/a"])["id"]?.stringValue)
             let store = try SQLiteJobStore(path: gateway.databasePath)
-            var job: Job?
-            try await eventually("submitted upstream") {
-                job = try await store.job(id: id)
-                return job?.providerBatchID != nil
-            }
+            let job = try await Self.submittedJob(gateway, store)
+            let id = job.id
             // Every answer now takes the vendor 4 s (less than the gateway's 5 s vendor timeout).
             var faults = gateway.simulator.faults()
             faults.latency = .seconds(4)
@@ -102,8 +116,11 @@ struct InboundWebhookTests {
 
             let started = ContinuousClock.now
             let answer = try await gateway.call(
-                "POST", "/v1/providers/airops/webhooks/\(job!.inboundToken)", key: "",
-                raw: Self.payload("scraping_started", batchID: job!.providerBatchID!, overall: "in_progress"))
+                "POST",
+                "/v1/providers/airops/webhooks/\(job.inboundToken)",
+                key: "",
+                raw: Self.payload("scraping_started", batchID: job.providerBatchID!, overall: "in_progress")
+            )
             let took = ContinuousClock.now - started
             let pollStillWaiting = gateway.simulator.requestsInFlight(AirOpsSimulator.Route.get) >= 1
             #expect(answer.status == 200, "\(answer.body)")

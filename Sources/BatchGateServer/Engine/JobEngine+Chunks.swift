@@ -38,8 +38,10 @@ extension JobEngine {
         let submits = await forEachConcurrently(unsubmitted) { index -> (Result<SubmitOutcome, ProviderError>, Timestamp) in
             let chunk = chunksBeforeSubmit[index]
             return await self.submitSafely(
-                provider, Submission(jobID: job.id, input: input.slice(offset: chunk.offset, count: chunk.count), webhookURL: nil),
-                unconfirmedSince: chunk.unconfirmedSubmitAt)
+                provider,
+                Submission(jobID: job.id, input: input.slice(offset: chunk.offset, count: chunk.count), webhookURL: nil),
+                unconfirmedSince: chunk.unconfirmedSubmitAt
+            )
         }
         let nothingSubmittedYet = updated.chunks.allSatisfy { $0.providerBatchID == nil }
         var firstRetryableFailure: ProviderError?
@@ -64,12 +66,15 @@ extension JobEngine {
                     retry(after: backoff(attempt: updated.chunks[index].submitAttempts, retryAfter: error.retryAfter))
                 } else {
                     updated.chunks[index].state = JobStateMachine.finish(
-                        updated.chunks[index].state, as: .failed,
+                        updated.chunks[index].state,
+                        as: .failed,
                         error: BatchError(
                             code: error.isRetryableSubmit ? "submit_failed" : "submit_rejected",
                             message: "Provider \(job.provider) did not accept chunk \(index): \(error.message)",
-                            providerCode: error.providerCode),
-                        at: now())
+                            providerCode: error.providerCode
+                        ),
+                        at: now()
+                    )
                 }
             }
         }
@@ -78,13 +83,17 @@ extension JobEngine {
             let fallback = fallbackProvider(for: job)
         {
             let entry = HistoryEntry(
-                provider: job.provider, providerBatchID: nil, lifecycleStatus: .failed,
-                reason: "fallback: submit failed (\(error.description))", at: now())
+                provider: job.provider,
+                providerBatchID: nil,
+                lifecycleStatus: .failed,
+                reason: "fallback: submit failed (\(error.description))",
+                at: now()
+            )
             try await updateJob(job.id, attempts: attempts) { fresh in
                 guard fresh.isActive, fresh.provider == job.provider, fresh.chunks.allSatisfy({ $0.providerBatchID == nil }) else {
                     return nil
                 }
-                return Self.movedToFallback(fresh, fallback, entry)
+                return Self.moved(fresh, to: fallback, entry)
             }
             return .zero
         }
@@ -110,11 +119,14 @@ extension JobEngine {
             let slice = input.slice(offset: chunk.offset, count: chunk.count)
             do {
                 let items = try await provider.results(providerBatchID: batchID, input: slice)
-                return .observed(state, items.map { item in
-                    var item = item
-                    item.index += chunk.offset
-                    return item
-                })
+                return .observed(
+                    state,
+                    items.map { item in
+                        var item = item
+                        item.index += chunk.offset
+                        return item
+                    }
+                )
             } catch {
                 // Finish a completed chunk only with its results in hand.
                 return state.lifecycle == .completed ? .resultsPending : .observed(state, [])
@@ -136,12 +148,18 @@ extension JobEngine {
                 let failures = countPollFailure(job.id, slot: index)
                 logger.warning(
                     "chunk poll failed",
-                    metadata: ["job": "\(job.id)", "chunk": "\(index)", "provider": "\(provider.name)", "error": "\(error)"])
+                    metadata: ["job": "\(job.id)", "chunk": "\(index)", "provider": "\(provider.name)", "error": "\(error)"]
+                )
                 if error.code == .badResponse && failures == 1 {
                     attempts.append(
                         attempt(
-                            job, "poll", outcome: error.code.rawValue, batch: chunksBeforePoll[index].providerBatchID,
-                            message: "chunk \(index): \(error.message)"))
+                            job,
+                            "poll",
+                            outcome: error.code.rawValue,
+                            batch: chunksBeforePoll[index].providerBatchID,
+                            message: "chunk \(index): \(error.message)"
+                        )
+                    )
                 }
                 retry(after: backoff(attempt: failures, retryAfter: error.retryAfter))
             }
@@ -150,8 +168,10 @@ extension JobEngine {
         let touched = justSubmitted.union(polled)
         let split = updated.chunks
         let stored = try await updateJob(
-            job.id, attempts: attempts,
-            results: { next in results + (next.state.lifecycle.isTerminal ? Self.unsubmittedRows(next, input) : []) }
+            job.id,
+            attempts: attempts,
+            // Items of chunks never accepted upstream get failed rows with the chunk's error when the job ends.
+            results: results
         ) { fresh in
             guard fresh.isActive, fresh.provider == job.provider else { return nil }
             var next = fresh
@@ -181,24 +201,10 @@ extension JobEngine {
         return retryDelay.map { max($0, interval) } ?? interval
     }
 
-    /// Failed rows for the items of chunks that never ran, so every item of a finished job has a row.
-    private static func unsubmittedRows(_ job: Job, _ input: JobInput) -> [ItemResult] {
-        var rows: [ItemResult] = []
-        for chunk in job.chunks where chunk.state.lifecycle != .completed && chunk.providerBatchID == nil {
-            let slice = input.slice(offset: chunk.offset, count: chunk.count)
-            for index in 0..<chunk.count {
-                rows.append(
-                    ItemResult(
-                        index: chunk.offset + index, key: ResultsPage.key(of: slice, at: index), status: .failed,
-                        error: ItemError(code: chunk.state.error?.code ?? "not_submitted", message: chunk.state.error?.message ?? "")))
-            }
-        }
-        return rows
-    }
-
     /// Runs `body` for each element with at most `chunkConcurrency` at once; results in input order.
     private func forEachConcurrently<T: Sendable>(
-        _ indices: [Int], _ body: @escaping @Sendable (Int) async -> T
+        _ indices: [Int],
+        _ body: @escaping @Sendable (Int) async -> T
     ) async -> [(Int, T)] {
         await withTaskGroup(of: (Int, T).self) { group in
             var results: [(Int, T)] = []

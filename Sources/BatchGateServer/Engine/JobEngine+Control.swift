@@ -9,10 +9,12 @@ extension JobEngine {
             let job = try await ownJob(id, tenant: tenant)
             guard let provider = providers[job.provider], !job.state.lifecycle.isTerminal, provider.capabilities.canCancel else {
                 throw GatewayError(
-                    status: 409, code: "not_cancellable",
+                    status: 409,
+                    code: "not_cancellable",
                     message: job.state.lifecycle.isTerminal
                         ? "The batch is already \(job.state.lifecycle.rawValue)."
-                        : "Provider \(job.provider) cannot cancel a batch.")
+                        : "Provider \(job.provider) cannot cancel a batch."
+                )
             }
             guard let providerBatchID = job.providerBatchID else {
                 // Not upstream yet: cancelled here, unless a submit placed it upstream meanwhile (then look again).
@@ -20,8 +22,11 @@ extension JobEngine {
                     guard fresh.isActive, fresh.provider == job.provider, fresh.providerBatchID == nil else { return nil }
                     var updated = fresh
                     updated.state = JobStateMachine.finish(
-                        fresh.state, as: .cancelled, error: BatchError(code: "cancelled", message: "Cancelled before it was submitted."),
-                        at: now())
+                        fresh.state,
+                        as: .cancelled,
+                        error: BatchError(code: "cancelled", message: "Cancelled before it was submitted."),
+                        at: now()
+                    )
                     return updated
                 }
                 if let stored { return stored }
@@ -31,7 +36,10 @@ extension JobEngine {
                 try await provider.cancel(providerBatchID: providerBatchID)
             } catch {
                 throw GatewayError(
-                    status: 502, code: "provider_error", message: "Provider \(job.provider) refused the cancel: \(error.message)")
+                    status: 502,
+                    code: "provider_error",
+                    message: "Provider \(job.provider) refused the cancel: \(error.message)"
+                )
             }
             let requested = ControlRequest(action: "cancel", requestedAt: now())
             let stored = try await updateJob(id, attempts: [attempt(job, "cancel", outcome: "ok", batch: providerBatchID)]) { fresh in
@@ -64,8 +72,10 @@ extension JobEngine {
             if pause { try await provider.pause(providerBatchID: batchID) } else { try await provider.resume(providerBatchID: batchID) }
         } catch {
             throw GatewayError(
-                status: error.code == .rejected ? 409 : 502, code: "provider_error",
-                message: "Provider \(job.provider) refused to \(verb): \(error.message)")
+                status: error.code == .rejected ? 409 : 502,
+                code: "provider_error",
+                message: "Provider \(job.provider) refused to \(verb): \(error.message)"
+            )
         }
         let requested = ControlRequest(action: verb, requestedAt: now())
         let stored = try await updateJob(id, attempts: [attempt(job, verb, outcome: "ok", batch: batchID)]) { fresh in
@@ -83,11 +93,18 @@ extension JobEngine {
     /// (`percent` never goes down). The stored input must pass the new provider's checks (409
     /// `not_migratable` naming why otherwise). With `dryRun`, every check is made and nothing changes.
     func migrate(
-        _ id: String, tenant: String, to providerName: String, reason: String = "migrated", dryRun: Bool = false
+        _ id: String,
+        tenant: String,
+        to providerName: String,
+        reason: String = "migrated",
+        dryRun: Bool = false
     ) async throws -> Job {
         let found = try await job(id, tenant: tenant)
         guard let target = providers[providerName] else {
-            throw GatewayError.invalid("provider", "Unknown provider '\(providerName)'; configured: \(providers.keys.sorted().joined(separator: ", ")).")
+            throw GatewayError.invalid(
+                "provider",
+                "Unknown provider '\(providerName)'; configured: \(providers.keys.sorted().joined(separator: ", "))."
+            )
         }
         guard target.capabilities.jobKinds.contains(found.kind) else {
             throw GatewayError.invalid("provider", "Provider \(providerName) (\(target.kind)) cannot serve \(found.kind.rawValue).")
@@ -97,8 +114,11 @@ extension JobEngine {
                 try target.validate(input)
             } catch {
                 throw GatewayError(
-                    status: 409, code: "not_migratable",
-                    message: "Provider \(providerName) cannot take this batch's input: \(error.message)", field: error.field)
+                    status: 409,
+                    code: "not_migratable",
+                    message: "Provider \(providerName) cannot take this batch's input: \(error.message)",
+                    field: error.field
+                )
             }
         }
         let job = try await currentJob(id) ?? found
@@ -122,26 +142,25 @@ extension JobEngine {
             }
         }
         let entry = HistoryEntry(
-            provider: job.provider, providerBatchID: batchIDs.first, lifecycleStatus: .cancelled,
+            provider: job.provider,
+            providerBatchID: batchIDs.first,
+            lifecycleStatus: .cancelled,
             reason: cancelled || batchIDs.isEmpty
                 ? "\(reason) to \(providerName)"
                 : "\(reason) to \(providerName); the upstream batch could not be cancelled and is no longer tracked",
-            at: now())
+            at: now()
+        )
         let stored = try await updateJob(id, attempts: attempts, replacesResults: true) { fresh in
             try Self.checkMigratable(fresh, to: providerName)
             let freshBatchIDs = fresh.chunks.isEmpty ? [fresh.providerBatchID].compactMap { $0 } : fresh.chunks.compactMap(\.providerBatchID)
             guard fresh.provider == job.provider, freshBatchIDs == batchIDs else {
                 throw GatewayError(
-                    status: 409, code: "not_migratable", message: "The batch changed providers or upstream batches meanwhile; try again.")
+                    status: 409,
+                    code: "not_migratable",
+                    message: "The batch changed providers or upstream batches meanwhile; try again."
+                )
             }
-            var updated = fresh
-            updated.history.append(entry)
-            updated.provider = target.name
-            updated.providerKind = target.kind
-            updated.providerBatchID = nil
-            updated.chunks = []
-            updated.submitAttempts = 0
-            updated.unconfirmedSubmitAt = nil
+            var updated = Self.moved(fresh, to: target, entry)
             updated.state.providerStatus = nil
             updated.state.phases = []
             // The new provider does every item again: results of the earlier attempt are dropped with it.

@@ -158,7 +158,8 @@ extension JobEngine {
                 case .disconnected(let reason):
                     logger.info(
                         "vendor connection ended; reconnecting",
-                        metadata: ["job": "\(id)", "provider": "\(job.provider)", "reason": "\(reason)"])
+                        metadata: ["job": "\(id)", "provider": "\(job.provider)", "reason": "\(reason)"]
+                    )
                 }
             } catch is StreamNoLongerNeeded {
                 continue
@@ -171,7 +172,8 @@ extension JobEngine {
                 connectFailures = current.messages > 0 ? 0 : connectFailures + 1
                 logger.warning(
                     "vendor connection failed",
-                    metadata: ["job": "\(id)", "provider": "\(job.provider)", "failures": "\(connectFailures)", "error": "\(error)"])
+                    metadata: ["job": "\(id)", "provider": "\(job.provider)", "failures": "\(connectFailures)", "error": "\(error)"]
+                )
             }
             if Task.isCancelled { return }
             if connectFailures >= configuration.connectFailuresBeforePolling {
@@ -202,7 +204,9 @@ extension JobEngine {
         let rows = update.rows.filter { $0.index < job.state.progress.total }
         if rows.count < update.rows.count {
             logger.warning(
-                "ignoring rows numbered outside the job", metadata: ["job": "\(id)", "rows": "\(update.rows.count - rows.count)"])
+                "ignoring rows numbered outside the job",
+                metadata: ["job": "\(id)", "rows": "\(update.rows.count - rows.count)"]
+            )
         }
         let (changed, rowsSucceeded, rowsFailed) = session.merge(rows)
         var observation: ProviderObservation
@@ -218,7 +222,8 @@ extension JobEngine {
             if session.holdTerminal(finalRows: observation.succeeded + observation.failed) {
                 logger.info(
                     "terminal message reports rows not received yet; reconnecting for the snapshot",
-                    metadata: ["job": "\(id)", "rows": "\(rowsSucceeded + rowsFailed)"])
+                    metadata: ["job": "\(id)", "rows": "\(rowsSucceeded + rowsFailed)"]
+                )
                 observation.lifecycle = .running
                 observation.providerStatus = job.state.providerStatus ?? "processing"
                 observation.error = nil
@@ -233,7 +238,7 @@ extension JobEngine {
         observation.succeeded = max(observation.succeeded, rowsSucceeded)
         observation.failed = max(observation.failed, rowsFailed)
         let folded = observation
-        try await updateJob(id, results: { _ in changed }, event: event) { fresh in
+        try await updateJob(id, results: changed, event: event) { fresh in
             guard fresh.isActive, fresh.providerBatchID == session.batchID else { throw StreamNoLongerNeeded() }
             var updated = fresh
             updated.state = JobStateMachine.apply(folded, to: fresh.state, at: now())
@@ -244,8 +249,14 @@ extension JobEngine {
     private func streamEvent(_ job: Job, _ update: StreamUpdate, dedupeKey: String) -> ProviderEventRecord? {
         guard !update.payload.isEmpty, let batchID = job.providerBatchID else { return nil }
         return ProviderEventRecord(
-            jobID: job.id, provider: job.provider, providerBatchID: batchID, eventType: update.messageType, dedupeKey: dedupeKey,
-            receivedAt: now(), payload: update.payload)
+            jobID: job.id,
+            provider: job.provider,
+            providerBatchID: batchID,
+            eventType: update.messageType,
+            dedupeKey: dedupeKey,
+            receivedAt: now(),
+            payload: update.payload
+        )
     }
 
     /// Fails an observed job the vendor refused to let us observe (credentials).
@@ -261,10 +272,13 @@ extension JobEngine {
     private func failForCredentials(_ id: String, batchID: String, _ error: ProviderError, operation: String) async throws {
         guard let job = try await currentJob(id) else { return }
         let failure = BatchError(
-            code: "provider_auth_failed", message: "Provider \(job.provider) refused the credentials: \(error.message)",
-            providerCode: error.providerCode)
+            code: "provider_auth_failed",
+            message: "Provider \(job.provider) refused the credentials: \(error.message)",
+            providerCode: error.providerCode
+        )
         try await updateJob(
-            id, attempts: [attempt(job, operation, outcome: error.code.rawValue, batch: batchID, message: error.message)]
+            id,
+            attempts: [attempt(job, operation, outcome: error.code.rawValue, batch: batchID, message: error.message)]
         ) { fresh in
             guard fresh.isActive, fresh.providerBatchID == batchID else { return nil }
             var updated = fresh

@@ -53,11 +53,14 @@ extension JobEngine {
             logger.error("job has no stored input", metadata: ["job": "\(job.id)"])
             return nil
         }
-        let webhookURL = provider.capabilities.receivesWebhooks
+        let webhookURL =
+            provider.capabilities.receivesWebhooks
             ? "\(configuration.publicURL)/v1/providers/\(provider.name)/webhooks/\(job.inboundToken)" : nil
         let (result, sentAt) = await submitSafely(
-            provider, Submission(jobID: job.id, input: input, webhookURL: webhookURL, earlierAttempts: job.history.count),
-            unconfirmedSince: job.unconfirmedSubmitAt)
+            provider,
+            Submission(jobID: job.id, input: input, webhookURL: webhookURL, earlierAttempts: job.history.count),
+            unconfirmedSince: job.unconfirmedSubmitAt
+        )
         let outcome: SubmitOutcome
         switch result {
         case .success(let value):
@@ -89,7 +92,8 @@ extension JobEngine {
     func abandon(_ batchID: String, of job: Job, at provider: any BatchProvider) async {
         logger.warning(
             "the job moved on while its batch was being created; abandoning the new batch",
-            metadata: ["job": "\(job.id)", "provider": "\(provider.name)", "batch": "\(batchID)"])
+            metadata: ["job": "\(job.id)", "provider": "\(provider.name)", "batch": "\(batchID)"]
+        )
         guard provider.capabilities.canCancel else { return }
         do throws(ProviderError) {
             try await provider.cancel(providerBatchID: batchID)
@@ -105,11 +109,15 @@ extension JobEngine {
         if error.isRetryableSubmit {
             if let fallback = fallbackProvider(for: job) {
                 let entry = HistoryEntry(
-                    provider: job.provider, providerBatchID: nil, lifecycleStatus: .failed,
-                    reason: "fallback: submit failed (\(error.description))", at: now())
+                    provider: job.provider,
+                    providerBatchID: nil,
+                    lifecycleStatus: .failed,
+                    reason: "fallback: submit failed (\(error.description))",
+                    at: now()
+                )
                 try await updateJob(job.id, attempts: [record]) { fresh in
                     guard Self.isStill(fresh, on: job.provider, batch: nil) else { return nil }
-                    return Self.movedToFallback(fresh, fallback, entry)
+                    return Self.moved(fresh, to: fallback, entry)
                 }
                 return .zero
             }
@@ -126,7 +134,9 @@ extension JobEngine {
         }
         let failure = BatchError(
             code: error.isRetryableSubmit ? "submit_failed" : "submit_rejected",
-            message: "Provider \(job.provider) did not accept the batch: \(error.message)", providerCode: error.providerCode)
+            message: "Provider \(job.provider) did not accept the batch: \(error.message)",
+            providerCode: error.providerCode
+        )
         try await updateJob(job.id, attempts: [record]) { fresh in
             guard Self.isStill(fresh, on: job.provider, batch: nil) else { return nil }
             var updated = fresh
@@ -146,12 +156,13 @@ extension JobEngine {
         return fallback
     }
 
-    /// `job` moved to `fallback`, with `entry` in its history and nothing upstream.
-    static func movedToFallback(_ job: Job, _ fallback: any BatchProvider, _ entry: HistoryEntry) -> Job {
+    /// `job` moved to `provider` (a fallback, or a migration's target), with `entry` in its history and
+    /// nothing upstream.
+    static func moved(_ job: Job, to provider: any BatchProvider, _ entry: HistoryEntry) -> Job {
         var moved = job
         moved.history.append(entry)
-        moved.provider = fallback.name
-        moved.providerKind = fallback.kind
+        moved.provider = provider.name
+        moved.providerKind = provider.kind
         moved.providerBatchID = nil
         moved.chunks = []
         moved.submitAttempts = 0
@@ -184,7 +195,9 @@ extension JobEngine {
         } catch {
             let failures = countPollFailure(job.id)
             logger.warning(
-                "poll failed", metadata: ["job": "\(job.id)", "provider": "\(provider.name)", "error": "\(error)"])
+                "poll failed",
+                metadata: ["job": "\(job.id)", "provider": "\(provider.name)", "error": "\(error)"]
+            )
             if error.code == .badResponse && failures == 1 {
                 // An answer that makes no sense is shown on the job (`provider_attempts`) the first time in a row.
                 let record = attempt(job, "poll", outcome: error.code.rawValue, batch: providerBatchID, message: error.message)
@@ -220,7 +233,7 @@ extension JobEngine {
                 logger.warning("results unavailable", metadata: ["job": "\(job.id)", "error": "\(error)"])
             }
         }
-        let stored = try await updateJob(job.id, results: { _ in results }) { fresh in
+        let stored = try await updateJob(job.id, results: results) { fresh in
             guard Self.isStill(fresh, on: job.provider, batch: providerBatchID) else { return nil }
             var updated = fresh
             updated.state = JobStateMachine.apply(observation, to: fresh.state, at: now())
@@ -234,7 +247,9 @@ extension JobEngine {
     /// the batch after all, so a retry never makes a second upstream batch where the vendor can tell.
     /// Returns the outcome and when the submit was sent.
     func submitSafely(
-        _ provider: any BatchProvider, _ submission: Submission, unconfirmedSince: Timestamp?
+        _ provider: any BatchProvider,
+        _ submission: Submission,
+        unconfirmedSince: Timestamp?
     ) async -> (Result<SubmitOutcome, ProviderError>, Timestamp) {
         let sentAt = now()
         do throws(ProviderError) {
@@ -248,7 +263,8 @@ extension JobEngine {
                 case .unknown:
                     logger.warning(
                         "resubmitting after a timeout; the provider cannot tell whether the first submit created a batch",
-                        metadata: ["job": "\(submission.jobID)", "provider": "\(provider.name)"])
+                        metadata: ["job": "\(submission.jobID)", "provider": "\(provider.name)"]
+                    )
                 }
             }
             return (.success(try await provider.submit(submission)), sentAt)

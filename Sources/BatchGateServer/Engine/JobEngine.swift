@@ -80,8 +80,12 @@ final class JobEngine: Sendable {
     let logger: Logger
 
     init(
-        configuration: Configuration, store: any JobStore, providers: [String: any BatchProvider],
-        routes: [RouteSettings], logger: Logger, now: @escaping @Sendable () -> Timestamp = { .now() }
+        configuration: Configuration,
+        store: any JobStore,
+        providers: [String: any BatchProvider],
+        routes: [RouteSettings],
+        logger: Logger,
+        now: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
         self.configuration = configuration
         self.store = store
@@ -126,10 +130,18 @@ final class JobEngine: Sendable {
         try provider.validate(command.input)
         let created = now()
         let job = Job(
-            id: Identifier.make(prefix: "bat", at: created), tenant: command.tenant, kind: command.input.kind,
-            route: command.route.name, provider: provider.name, providerKind: provider.kind,
-            state: JobState(progress: BatchProgress(total: command.input.itemCount)), createdAt: created,
-            metadata: command.metadata, webhook: command.webhook, inboundSecret: Identifier.secret())
+            id: Identifier.make(prefix: "bat", at: created),
+            tenant: command.tenant,
+            kind: command.input.kind,
+            route: command.route.name,
+            provider: provider.name,
+            providerKind: provider.kind,
+            state: JobState(progress: BatchProgress(total: command.input.itemCount)),
+            createdAt: created,
+            metadata: command.metadata,
+            webhook: command.webhook,
+            inboundSecret: Identifier.secret()
+        )
         let idempotency = command.idempotencyKey.map {
             IdempotencyRecord(tenant: command.tenant, key: $0, requestHash: command.requestHash)
         }
@@ -144,8 +156,10 @@ final class JobEngine: Sendable {
             return (cache.put(job), true)
         case .keyReused:
             throw GatewayError(
-                status: 422, code: "idempotency_key_reused",
-                message: "This Idempotency-Key was already used with a different request body.")
+                status: 422,
+                code: "idempotency_key_reused",
+                message: "This Idempotency-Key was already used with a different request body."
+            )
         }
     }
 
@@ -208,10 +222,20 @@ final class JobEngine: Sendable {
         let created = now()
         return events.map { event in
             WebhookDelivery(
-                id: Identifier.make(prefix: "dlv", at: created), jobID: next.id, tenant: next.tenant, deliveryKey: event.key,
-                eventType: event.type.rawValue, eventID: Identifier.make(prefix: "evt", at: created), createdAt: created,
-                url: subscription.url, secret: subscription.secret, data: data, attempt: 0,
-                maxAttempts: configuration.webhookMaxAttempts, nextAttemptAt: created)
+                id: Identifier.make(prefix: "dlv", at: created),
+                jobID: next.id,
+                tenant: next.tenant,
+                deliveryKey: event.key,
+                eventType: event.type.rawValue,
+                eventID: Identifier.make(prefix: "evt", at: created),
+                createdAt: created,
+                url: subscription.url,
+                secret: subscription.secret,
+                data: data,
+                attempt: 0,
+                maxAttempts: configuration.webhookMaxAttempts,
+                nextAttemptAt: created
+            )
         }
     }
 
@@ -236,8 +260,13 @@ final class JobEngine: Sendable {
     /// Commits `updated` as the next version of `job` (under this replica's lease on it, if it holds one)
     /// and caches it. A lease that another replica took over is forgotten and the change refused.
     func commitOnce(
-        _ updated: Job, from job: Job, attempts: [ProviderAttemptRecord], results: [ItemResult] = [],
-        replacesResults: Bool = false, event: ProviderEventRecord? = nil, touched: Bool = true
+        _ updated: Job,
+        from job: Job,
+        attempts: [ProviderAttemptRecord],
+        results: [ItemResult] = [],
+        replacesResults: Bool = false,
+        event: ProviderEventRecord? = nil,
+        touched: Bool = true
     ) async throws -> CommitOutcome {
         let nextJob = next(updated, from: job, touched: touched)
         let deliveries = try await deliveries(for: nextJob, previous: job)
@@ -247,8 +276,15 @@ final class JobEngine: Sendable {
         }
         switch try await store.apply(
             JobChange(
-                job: nextJob, event: event, results: results, replacesResults: replacesResults, attempts: attempts,
-                deliveries: deliveries, lease: leases.lease(job.id)))
+                job: nextJob,
+                event: event,
+                results: results,
+                replacesResults: replacesResults,
+                attempts: attempts,
+                deliveries: deliveries,
+                lease: leases.lease(job.id)
+            )
+        )
         {
         case .stored:
             if !deliveries.isEmpty { notifyDeliveriesQueued() }
@@ -267,12 +303,23 @@ final class JobEngine: Sendable {
     /// Commits `updated` as the next version of `job`; 503 `busy` when the job changed meanwhile.
     @discardableResult
     func commit(
-        _ updated: Job, from job: Job, attempts: [ProviderAttemptRecord], results: [ItemResult] = [],
-        replacesResults: Bool = false, event: ProviderEventRecord? = nil, touched: Bool = true
+        _ updated: Job,
+        from job: Job,
+        attempts: [ProviderAttemptRecord],
+        results: [ItemResult] = [],
+        replacesResults: Bool = false,
+        event: ProviderEventRecord? = nil,
+        touched: Bool = true
     ) async throws -> Job {
         switch try await commitOnce(
-            updated, from: job, attempts: attempts, results: results, replacesResults: replacesResults, event: event,
-            touched: touched)
+            updated,
+            from: job,
+            attempts: attempts,
+            results: results,
+            replacesResults: replacesResults,
+            event: event,
+            touched: touched
+        )
         {
         case .stored(let stored), .duplicate(let stored): return stored
         case .conflict: throw GatewayError(status: 503, code: "busy", message: "The job changed meanwhile.")
@@ -288,16 +335,26 @@ final class JobEngine: Sendable {
     /// commit only, never across a vendor call. Returns the stored job, or nil when nothing was stored.
     @discardableResult
     func updateJob(
-        _ id: String, attempts: [ProviderAttemptRecord] = [], results: (Job) -> [ItemResult] = { _ in [] },
-        replacesResults: Bool = false, event: ProviderEventRecord? = nil, touched: Bool = true,
+        _ id: String,
+        attempts: [ProviderAttemptRecord] = [],
+        results: [ItemResult] = [],
+        replacesResults: Bool = false,
+        event: ProviderEventRecord? = nil,
+        touched: Bool = true,
         _ change: (Job) throws -> Job?
     ) async throws -> Job? {
         for _ in 0..<Self.maxConflicts {
             let outcome: CommitOutcome? = try await locks.withLock(id) {
                 guard let fresh = try await currentJob(id), let updated = try change(fresh) else { return nil }
                 return try await commitOnce(
-                    updated, from: fresh, attempts: attempts, results: results(updated), replacesResults: replacesResults,
-                    event: event, touched: touched)
+                    updated,
+                    from: fresh,
+                    attempts: attempts,
+                    results: results,
+                    replacesResults: replacesResults,
+                    event: event,
+                    touched: touched
+                )
             }
             switch outcome {
             case nil, .duplicate: return nil
@@ -332,12 +389,16 @@ final class JobEngine: Sendable {
             case nil:
                 final.append(
                     ItemResult(
-                        index: index, key: ResultsPage.key(of: input, at: index), status: .failed,
-                        error: ItemError(
-                            code: "no_result", message: "Provider \(job.provider) reported no result for this item before the batch ended \(outcome).")))
+                        index: index,
+                        key: ResultsPage.key(of: input, at: index),
+                        status: .failed,
+                        error: Self.missingRowError(job, index: index, outcome: outcome)
+                    )
+                )
             case var row? where row.status == .pending:
                 row.status = .failed
-                row.error = row.error
+                row.error =
+                    row.error
                     ?? ItemError(code: "not_finished", message: "The batch ended \(outcome) before this item finished.")
                 final.append(row)
             default:
@@ -345,6 +406,23 @@ final class JobEngine: Sendable {
             }
         }
         return final
+    }
+
+    /// Why item `index` of a finished job has no row: its chunk was never accepted upstream (with the
+    /// chunk's error), or the provider sent nothing for it.
+    static func missingRowError(_ job: Job, index: Int, outcome: String) -> ItemError {
+        if let chunk = job.chunks.first(where: { $0.offset <= index && index < $0.offset + $0.count }),
+            chunk.providerBatchID == nil, chunk.state.lifecycle != .completed
+        {
+            return ItemError(
+                code: chunk.state.error?.code ?? "not_submitted",
+                message: chunk.state.error?.message ?? "Provider \(job.provider) never accepted this item's chunk."
+            )
+        }
+        return ItemError(
+            code: "no_result",
+            message: "Provider \(job.provider) reported no result for this item before the batch ended \(outcome)."
+        )
     }
 
     func next(_ updated: Job, from job: Job, touched: Bool) -> Job {
@@ -360,8 +438,14 @@ final class JobEngine: Sendable {
 
     func attempt(_ job: Job, _ operation: String, outcome: String, batch: String? = nil, message: String? = nil) -> ProviderAttemptRecord {
         ProviderAttemptRecord(
-            jobID: job.id, provider: job.provider, operation: operation, outcome: outcome, providerBatchID: batch,
-            message: message, at: now())
+            jobID: job.id,
+            provider: job.provider,
+            operation: operation,
+            outcome: outcome,
+            providerBatchID: batch,
+            message: message,
+            at: now()
+        )
     }
 
     func jittered(_ interval: Duration) -> Duration {
