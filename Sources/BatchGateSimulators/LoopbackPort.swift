@@ -1,9 +1,10 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 #if canImport(Glibc)
 private let systemBind = Glibc.bind
@@ -18,35 +19,41 @@ public enum LoopbackPort {
     static let range = 20_000..<32_768
     /// Every port handed out by this process, never handed out twice.
     private static let handedOut = Mutex<Set<Int>>([])
-    /// Where ports are claimed across processes: one lock file per port, locked for the life of the process.
-    static let claimDirectory = "/tmp/batchgate-loopback-ports"
+    /// Processes using this type at once (two test runs side by side) take separate slices of `range`: each
+    /// holds an exclusive `flock` on one slot file for its lifetime (one descriptor, released by the kernel
+    /// when the process ends) and draws ports from that slot's slice.
+    static let slotCount = 8
+    static let slotDirectory = "/tmp/batchgate-loopback-ports"
+    static let slice: Range<Int> = {
+        let size = range.count / slotCount
+        let slot = claimSlot() ?? Int.random(in: 0..<slotCount)
+        return (range.lowerBound + slot * size)..<(range.lowerBound + (slot + 1) * size)
+    }()
 
-    /// A port on 127.0.0.1 that is free now and that neither this process nor another one using this type
-    /// (two test runs side by side) has handed out before: one below the kernel's ephemeral range when
-    /// possible, else one the kernel picks.
+    /// A port on 127.0.0.1 that is free now and that this process has not handed out before, from this
+    /// process's slice of the range below the kernel's ephemeral ports when possible, else one the kernel picks.
     public static func reserve() throws -> Int {
         for _ in 0..<200 {
-            let candidate = Int.random(in: range)
+            let candidate = Int.random(in: slice)
             let fresh = handedOut.withLock { $0.insert(candidate).inserted }
-            if fresh, claimAcrossProcesses(candidate), isFree(candidate) { return candidate }
+            if fresh, isFree(candidate) { return candidate }
         }
         let port = try kernelPort()
         handedOut.withLock { _ = $0.insert(port) }
         return port
     }
 
-    /// Takes `port`'s lock file with a non-blocking exclusive `flock`, kept (its descriptor left open) until
-    /// the process ends, when the kernel releases it: false while another live process holds it. Without a
-    /// usable lock directory every port counts as claimed here (the bind check still applies).
-    static func claimAcrossProcesses(_ port: Int) -> Bool {
-        _ = mkdir(claimDirectory, 0o777)
-        let fd = open("\(claimDirectory)/\(port)", O_CREAT | O_RDWR | O_CLOEXEC, 0o666)
-        guard fd >= 0 else { return true }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+    /// The first slot whose lock file this process could lock; nil when every slot is taken or locking is
+    /// not possible here (then slices may be shared, and the bind check still applies).
+    static func claimSlot() -> Int? {
+        _ = mkdir(slotDirectory, 0o777)
+        for slot in 0..<slotCount {
+            let fd = open("\(slotDirectory)/slot-\(slot)", O_CREAT | O_RDWR | O_CLOEXEC, 0o666)
+            guard fd >= 0 else { return nil }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return slot }  // kept open: the lock lasts as long as the process
             close(fd)
-            return false
         }
-        return true
+        return nil
     }
 
     /// Whether `port` can be bound on 127.0.0.1 now.
