@@ -32,11 +32,17 @@ let package = Package(
     targets: [
         // System libraries. Only BatchGateTransport imports libcurl, only BatchGateConfig imports libyaml.
         .systemLibrary(
-            name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
-            providers: [.apt(["libcurl4-openssl-dev"])]),
+            name: "CCurl",
+            path: "Sources/CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
         .systemLibrary(
-            name: "CLibYAML", path: "Sources/CLibYAML", pkgConfig: "yaml-0.1",
-            providers: [.apt(["libyaml-dev"])]),
+            name: "CLibYAML",
+            path: "Sources/CLibYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
 
         // Models, the lifecycle state machine, errors and plugin protocols. No I/O.
         .target(name: "BatchGateCore"),
@@ -51,16 +57,19 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            ]),
+            ]
+        ),
         .target(
             name: "BatchGateStore",
             dependencies: [
                 "BatchGateCore", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ]
+        ),
         .target(
             name: "BatchGateProviders",
-            dependencies: ["BatchGateCore", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["BatchGateCore", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "BatchGateWebhooks",
             dependencies: [
@@ -69,7 +78,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
+            ]
+        ),
         .target(
             name: "BatchGateServer",
             dependencies: [
@@ -83,7 +93,8 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
-            ]),
+            ]
+        ),
         .target(
             name: "BatchGateSimulators",
             dependencies: [
@@ -92,7 +103,8 @@ let package = Package(
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ]
+        ),
         .executableTarget(
             name: "batchgate",
             dependencies: [
@@ -101,16 +113,21 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ]
+        ),
 
         // The fixed-body Hummingbird endpoint the read-path benchmark compares against.
         .executableTarget(
-            name: "BareEndpoint", dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
-            path: "Benchmarks/BareEndpoint"),
+            name: "BareEndpoint",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "Benchmarks/BareEndpoint"
+        ),
 
         .testTarget(name: "BatchGateCoreTests", dependencies: ["BatchGateCore"]),
         .testTarget(
-            name: "BatchGateConfigTests", dependencies: ["BatchGateConfig", "BatchGateCore"]),
+            name: "BatchGateConfigTests",
+            dependencies: ["BatchGateConfig", "BatchGateCore"]
+        ),
         .testTarget(
             name: "BatchGateTransportTests",
             dependencies: [
@@ -123,22 +140,24 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            ]),
+            ]
+        ),
         .testTarget(
             name: "BatchGateWebhooksTests",
             dependencies: [
                 "BatchGateWebhooks", "BatchGateCore", "BatchGateTransport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
+            ]
+        ),
         .testTarget(name: "BatchGateStoreTests", dependencies: ["BatchGateStore", "BatchGateCore"]),
         .testTarget(
             name: "BatchGateProvidersTests",
             dependencies: [
                 "BatchGateProviders", "BatchGateCore", "BatchGateSimulators", "BatchGateTransport",
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ],
-            resources: [.copy("Fixtures")]),
+            resources: [.copy("Fixtures")]
+        ),
         .testTarget(
             name: "BatchGateServerTests",
             dependencies: [
@@ -146,7 +165,8 @@ let package = Package(
                 "BatchGateStore", "BatchGateConfig", "BatchGateWebhooks",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-            ]),
+            ]
+        ),
 
         // The command line client's pure logic (progress drawing), kept apart so tests can import it.
         .target(name: "BatchGateClient", dependencies: ["BatchGateCore"]),
@@ -169,20 +189,26 @@ package.targets.append(contentsOf: [
             "BatchGateCore", "BatchGateConfig", "BatchGateProviders", "CBatchGateFuzzDriver",
             .product(name: "Logging", package: "swift-log"),
         ],
-        path: "Fuzz/Targets"),
+        path: "Fuzz/Targets"
+    ),
     .target(
         name: "BatchGateFuzzServerTargets",
         dependencies: [
             "BatchGateFuzzTargets", "BatchGateCore", "BatchGateConfig", "BatchGateProviders", "BatchGateServer",
             "BatchGateTransport", "BatchGateWebhooks",
         ],
-        path: "Fuzz/ServerTargets"),
+        path: "Fuzz/ServerTargets"
+    ),
     .executableTarget(name: "BatchGateFuzzDriver", dependencies: ["BatchGateFuzzTargets"], path: "Fuzz/Driver"),
     .executableTarget(
-        name: "BatchGateFuzzServerDriver", dependencies: ["BatchGateFuzzTargets", "BatchGateFuzzServerTargets"],
-        path: "Fuzz/ServerDriver"),
+        name: "BatchGateFuzzServerDriver",
+        dependencies: ["BatchGateFuzzTargets", "BatchGateFuzzServerTargets"],
+        path: "Fuzz/ServerDriver"
+    ),
     .testTarget(
-        name: "BatchGateFuzzTests", dependencies: ["BatchGateFuzzTargets", "BatchGateFuzzServerTargets"]),
+        name: "BatchGateFuzzTests",
+        dependencies: ["BatchGateFuzzTargets", "BatchGateFuzzServerTargets"]
+    ),
 ])
 
 for target in package.targets where target.type != .system {

@@ -24,7 +24,8 @@ import Foundation
                 var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
                 if let token { headers.append(("Authorization", "Bearer \(token)")) }
                 let response = try await client.send(
-                    HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body.map { Array($0.utf8) }, timeout: .seconds(30)))
+                    HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body.map { Array($0.utf8) }, timeout: .seconds(30))
+                )
                 let json = (try? JSONDecoder().decode(JSONValue.self, from: Data(response.body))) ?? .null
                 return (response.status, json, response)
             }
@@ -45,7 +46,11 @@ import Foundation
         BadBody(name: "items missing", body: #"{"brands":["A"]}"#, field: "items"),
         BadBody(name: "bad URL", body: #"{"items":[{"url":"https://a.example"},{"url":"notaurl"}]}"#, field: "items[1].url"),
         BadBody(name: "ftp URL", body: #"{"items":[{"url":"ftp://a.example/x"}]}"#, field: "items[0].url"),
-        BadBody(name: "long custom_id", body: #"{"items":[{"url":"https://a.example","custom_id":"\#(String(repeating: "x", count: 256))"}]}"#, field: "items[0].custom_id"),
+        BadBody(
+            name: "long custom_id",
+            body: #"{"items":[{"url":"https://a.example","custom_id":"\#(String(repeating: "x", count: 256))"}]}"#,
+            field: "items[0].custom_id"
+        ),
         BadBody(name: "empty custom_id", body: #"{"items":[{"url":"https://a.example","custom_id":""}]}"#, field: "items[0].custom_id"),
         BadBody(name: "bad webhook", body: #"{"items":[{"url":"https://a.example"}],"webhook":"mailto:x"}"#, field: "webhook"),
     ])
@@ -82,9 +87,11 @@ import Foundation
     /// with top-level phases, items are listed only once completed.
     @Test func responseShapesFollowTheDocs() async throws {
         var scenario = AirOpsAdapterTests.observable
-        scenario.queueDelay = .milliseconds(100)
+        // Long enough that the first read of the items is before completion even on a loaded machine.
+        scenario.queueDelay = .seconds(5)
         try await withSimulator(scenario) { send, _ in
-            let create = #"{"items":[{"url":"https://a.example/blog/x","custom_id":"a"},{"url":"https://b.example/fail"}],"brands":["Acme"],"country":"US"}"#
+            let create =
+                #"{"items":[{"url":"https://a.example/blog/x","custom_id":"a"},{"url":"https://b.example/fail"}],"brands":["Acme"],"country":"US"}"#
             let (status, created, _) = try await send("POST", "/v1/batches-airops", create, Self.token)
             #expect(status == 201)
             #expect(created["object"] == .string("batch_airops"))
@@ -135,7 +142,12 @@ import Foundation
         try await withSimulator(scenario) { send, _ in
             var contents: [JSONValue] = []
             for _ in 0..<2 {
-                let (_, created, _) = try await send("POST", "/v1/batches-airops", #"{"items":[{"url":"https://a.example/page","custom_id":"a"}],"brands":["Acme","Globex"]}"#, Self.token)
+                let (_, created, _) = try await send(
+                    "POST",
+                    "/v1/batches-airops",
+                    #"{"items":[{"url":"https://a.example/page","custom_id":"a"}],"brands":["Acme","Globex"]}"#,
+                    Self.token
+                )
                 let id = try #require(created["id"]?.stringValue)
                 try await waitUntil("completion") {
                     let (_, now, _) = try await send("GET", "/v1/batches-airops/\(id)", nil, Self.token)
@@ -170,8 +182,15 @@ import Foundation
         #expect(
             faults
                 == AirOpsFaults(
-                    latency: .milliseconds(50), unavailableResponses: 3, rateLimitedResponses: 2, retryAfter: .seconds(1),
-                    duplicateWebhooks: true, outOfOrderWebhooks: true, droppedEvents: ["event.batch.airops.scraping_completed"]))
+                    latency: .milliseconds(50),
+                    unavailableResponses: 3,
+                    rateLimitedResponses: 2,
+                    retryAfter: .seconds(1),
+                    duplicateWebhooks: true,
+                    outOfOrderWebhooks: true,
+                    droppedEvents: ["event.batch.airops.scraping_completed"]
+                )
+        )
         let more = try AirOpsFaults.parse(" pause , drop=event.batch.airops.failed,drop=completed, latency=2s,ratelimit=1 ")
         #expect(more.webhooksPaused)
         #expect(more.droppedEvents == ["event.batch.airops.failed", "event.batch.airops.completed"])

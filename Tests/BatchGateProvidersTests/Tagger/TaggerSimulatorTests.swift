@@ -1,7 +1,6 @@
 import BatchGateCore
 import BatchGateSimulators
 import BatchGateTransport
-import HummingbirdWSClient
 import Synchronization
 import Testing
 
@@ -14,30 +13,35 @@ import Foundation
 /// The document-tagging simulator's wire behaviour, checked over real loopback HTTP and WebSocket.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct TaggerSimulatorTests {
     static let token = "sim_token"
-    /// HummingbirdWSClient 2.8.1 now and then loses the frames that arrive right after the 101 response
-    /// (the server sends them: checked with a raw-socket client), which would make these tests flaky; the
-    /// simulator waits this long before a socket's first message.
+    /// The simulator waits this long before a socket's first message, as a vendor across a network would.
     static let firstMessageDelay = Duration.milliseconds(100)
 
     typealias Send = @Sendable (_ method: String, _ path: String, _ body: String?, _ token: String?) async throws -> (Int, JSONValue)
 
     /// Runs a simulator; `body` gets an HTTP sender, the `ws://` base URL and the simulator.
     func withSimulator(
-        _ scenario: TaggerSimulator.Scenario = .init(documentInterval: .milliseconds(20)), faults: TaggerFaults = .init(),
-        keepaliveInterval: Duration = .seconds(30), firstMessageDelay: Duration = Self.firstMessageDelay,
+        _ scenario: TaggerSimulator.Scenario = .init(documentInterval: .milliseconds(20)),
+        faults: TaggerFaults = .init(),
+        keepaliveInterval: Duration = .seconds(30),
+        firstMessageDelay: Duration = Self.firstMessageDelay,
         _ body: (_ send: @escaping Send, _ wsBase: String, _ simulator: TaggerSimulator) async throws -> Void
     ) async throws {
         let client = try CurlHTTPClient()
         defer { client.shutdown() }
         let configuration = TaggerSimulator.Configuration(
-            token: Self.token, scenario: scenario, faults: faults, keepaliveInterval: keepaliveInterval,
-            firstMessageDelay: firstMessageDelay)
+            token: Self.token,
+            scenario: scenario,
+            faults: faults,
+            keepaliveInterval: keepaliveInterval,
+            firstMessageDelay: firstMessageDelay
+        )
         try await withTaggerSimulator(configuration) { baseURL, simulator in
             let send: Send = { method, path, body, token in
                 var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
                 if let token { headers.append(("Authorization", "Bearer \(token)")) }
                 let response = try await client.send(
-                    HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body.map { Array($0.utf8) }, timeout: .seconds(30)))
+                    HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body.map { Array($0.utf8) }, timeout: .seconds(30))
+                )
                 let json = (try? JSONDecoder().decode(JSONValue.self, from: Data(response.body))) ?? .null
                 return (response.status, json)
             }
@@ -76,31 +80,28 @@ import Foundation
 
     /// Connects, records every text message until the server closes, `stop` says so, or `giveUpAfter`.
     func socket(
-        _ url: String, authorization: String? = nil, recorder: Recorder = Recorder(), giveUpAfter: Duration = .seconds(10),
+        _ url: String,
+        authorization: String? = nil,
+        recorder: Recorder = Recorder(),
+        giveUpAfter: Duration = .seconds(10),
         stop: @escaping @Sendable (JSONValue) -> Bool = { _ in false }
     ) async throws -> SocketLog {
         let log = recorder
-        var configuration = WebSocketClientConfiguration()
-        if let authorization { configuration.additionalHeaders = [.authorization: authorization] }
+        var headers: [(name: String, value: String)] = []
+        if let authorization { headers.append((name: "Authorization", value: authorization)) }
         var closeCode: Int?
         var abrupt = false
         do {
-            let frame = try await WebSocketClient.connect(url: url, configuration: configuration, logger: quietLogger) { inbound, _, _ in
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        for try await message in inbound.messages(maxSize: 1 << 22) {
-                            guard case .text(let text) = message else { continue }
-                            log.texts.withLock { $0.append(text) }
-                            let json = (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) ?? .null
-                            if stop(json) { return }
-                        }
-                    }
-                    group.addTask { try await Task.sleep(for: giveUpAfter) }
-                    try await group.next()
-                    group.cancelAll()
-                }
+            // The gateway's own client: it delivers every frame the server sent before closing.
+            let close = try await NIOWebSocketClient(maxMessageBytes: 1 << 22, logger: quietLogger).connect(
+                WebSocketRequest(url: url, headers: headers, idleTimeout: giveUpAfter)
+            ) { text in
+                log.texts.withLock { $0.append(text) }
+                let json = (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) ?? .null
+                return stop(json) ? .close : .keepReading
             }
-            if let frame { closeCode = Int(UInt16(webSocketErrorCode: frame.closeCode)) } else { abrupt = true }
+            closeCode = close.code
+            abrupt = close.code == nil && !close.byUs && !close.idle
         } catch {
             abrupt = true
         }
@@ -175,13 +176,25 @@ import Foundation
         BadBody(name: "not JSON", body: "nope", detailPrefix: "body:"),
         BadBody(name: "no documents", body: #"{"config":{}}"#, detailPrefix: "documents:"),
         BadBody(name: "empty documents", body: #"{"documents":[]}"#, detailPrefix: "documents:"),
-        BadBody(name: "missing title", body: #"{"documents":[\#(doc),{"file_path":"x","file_source_type":"s3"}]}"#, detailPrefix: "documents[1].title:"),
-        BadBody(name: "bad source type", body: #"{"documents":[{"title":"A","file_path":"x","file_source_type":"ftp"}]}"#, detailPrefix: "documents[0].file_source_type:"),
+        BadBody(
+            name: "missing title",
+            body: #"{"documents":[\#(doc),{"file_path":"x","file_source_type":"s3"}]}"#,
+            detailPrefix: "documents[1].title:"
+        ),
+        BadBody(
+            name: "bad source type",
+            body: #"{"documents":[{"title":"A","file_path":"x","file_source_type":"ftp"}]}"#,
+            detailPrefix: "documents[0].file_source_type:"
+        ),
         BadBody(name: "num_pages 11", body: #"{"documents":[\#(doc)],"config":{"num_pages":11}}"#, detailPrefix: "config.num_pages:"),
         BadBody(name: "num_tags 2", body: #"{"documents":[\#(doc)],"config":{"num_tags":2}}"#, detailPrefix: "config.num_tags:"),
         BadBody(name: "num_tags 3.5", body: #"{"documents":[\#(doc)],"config":{"num_tags":3.5}}"#, detailPrefix: "config.num_tags:"),
         BadBody(name: "model_name number", body: #"{"documents":[\#(doc)],"config":{"model_name":4}}"#, detailPrefix: "config.model_name:"),
-        BadBody(name: "exclusion_words string", body: #"{"documents":[\#(doc)],"config":{"exclusion_words":"x"}}"#, detailPrefix: "config.exclusion_words:"),
+        BadBody(
+            name: "exclusion_words string",
+            body: #"{"documents":[\#(doc)],"config":{"exclusion_words":"x"}}"#,
+            detailPrefix: "config.exclusion_words:"
+        ),
         BadBody(name: "job_id with slash", body: #"{"documents":[\#(doc)],"job_id":"a/b"}"#, detailPrefix: "job_id:"),
     ])
     func startRejectsBadBodies(_ bad: BadBody) async throws {
@@ -317,7 +330,9 @@ import Foundation
     /// the next socket is not dropped.
     @Test func dropClosesWithoutACloseFrame() async throws {
         try await withSimulator(.init(documentInterval: .milliseconds(50)), faults: TaggerFaults(dropSockets: 1, dropAfterMessages: 3)) {
-            send, ws, simulator in
+            send,
+            ws,
+            simulator in
             let id = try await start(send, 40)
             let dropped = try await socket(wsURL(ws, id))
             #expect(dropped.abrupt)
@@ -337,7 +352,9 @@ import Foundation
     /// client gives up; the job goes on.
     @Test func stallSendsNothing() async throws {
         try await withSimulator(
-            .init(documentInterval: .milliseconds(10)), faults: TaggerFaults(stallSockets: 1), keepaliveInterval: .milliseconds(50)
+            .init(documentInterval: .milliseconds(10)),
+            faults: TaggerFaults(stallSockets: 1),
+            keepaliveInterval: .milliseconds(50)
         ) { send, ws, simulator in
             let id = try await start(send, 5)
             async let log = socket(wsURL(ws, id), giveUpAfter: .milliseconds(400))
@@ -461,15 +478,23 @@ import Foundation
     /// A graceful shutdown closes open sockets, a stalled one included, with a normal close.
     @Test func shutdownClosesOpenSockets() async throws {
         let configuration = TaggerSimulator.Configuration(
-            token: Self.token, scenario: .init(documentInterval: .seconds(10)), faults: TaggerFaults(stallSockets: 1),
-            firstMessageDelay: Self.firstMessageDelay)
+            token: Self.token,
+            scenario: .init(documentInterval: .seconds(10)),
+            faults: TaggerFaults(stallSockets: 1),
+            firstMessageDelay: Self.firstMessageDelay
+        )
         let client = try CurlHTTPClient()
         defer { client.shutdown() }
         let sockets = try await withTaggerSimulator(configuration) { baseURL, simulator in
             let response = try await client.send(
                 HTTPRequest(
-                    method: "POST", url: baseURL + "/api/batch/start", headers: [("Authorization", "Bearer \(Self.token)")],
-                    body: Array(Self.startBody(2).utf8), timeout: .seconds(30)))
+                    method: "POST",
+                    url: baseURL + "/api/batch/start",
+                    headers: [("Authorization", "Bearer \(Self.token)")],
+                    body: Array(Self.startBody(2).utf8),
+                    timeout: .seconds(30)
+                )
+            )
             let id = try #require((try JSONDecoder().decode(JSONValue.self, from: Data(response.body)))["job_id"]?.stringValue)
             let url = "ws" + baseURL.dropFirst("http".count) + "/api/batch/ws/\(id)?token=\(Self.token)"
             let stalled = Task { try await socket(url) }
@@ -505,8 +530,17 @@ import Foundation
         #expect(
             faults
                 == TaggerFaults(
-                    latency: .milliseconds(20), unavailableResponses: 2, rateLimitedResponses: 1, retryAfter: .seconds(1),
-                    dropSockets: 2, dropAfterMessages: 5, stallSockets: 1, rejectToken: true, finishInstantly: true))
+                    latency: .milliseconds(20),
+                    unavailableResponses: 2,
+                    rateLimitedResponses: 1,
+                    retryAfter: .seconds(1),
+                    dropSockets: 2,
+                    dropAfterMessages: 5,
+                    stallSockets: 1,
+                    rejectToken: true,
+                    finishInstantly: true
+                )
+        )
         #expect(try TaggerFaults(parsing: " drop-after=0 , reject-token ") == TaggerFaults(dropAfterMessages: 0, rejectToken: true))
         #expect(try TaggerFaults(parsing: "") == TaggerFaults())
     }
