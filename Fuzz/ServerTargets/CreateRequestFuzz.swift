@@ -13,7 +13,8 @@ enum CreateRequestFuzz {
         name: "create-request",
         summary: "CreateRequest.parse (route, input, metadata, webhook) and the target provider's validate",
         steps: ["url_batch", "document_tagging", "refused"],
-        run: run)
+        run: run
+    )
 
     /// The routes of the shipped `providers.yaml`, plus one per vendor.
     static let routes: [String: RouteSettings] = [
@@ -24,7 +25,9 @@ enum CreateRequestFuzz {
 
     static let providers: [String: any BatchProvider] = {
         let context = ProviderContext(
-            transport: RefusingTransport(), logger: Logger(label: "batchgate.fuzz") { _ in SwiftLogNoOpLogHandler() })
+            transport: RefusingTransport(),
+            logger: Logger(label: "batchgate.fuzz") { _ in SwiftLogNoOpLogHandler() }
+        )
         let settings = [
             ProviderSettings(name: "airops", kind: "olostep-airops", baseURL: "http://127.0.0.1:9", options: ["token": .string("t")]),
             ProviderSettings(name: "aitronos", kind: "aitronos-scrape", baseURL: "http://127.0.0.1:9", options: ["api_key": .string("k")]),

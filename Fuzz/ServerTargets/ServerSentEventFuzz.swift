@@ -9,7 +9,8 @@ enum ServerSentEventFuzz {
         name: "sse",
         summary: "ServerSentEventParser, fed whole and in input-chosen chunks, which must agree",
         steps: ["event", "comment"],
-        run: run)
+        run: run
+    )
 
     static func run(_ body: [UInt8]) async -> Set<String> {
         var whole = ServerSentEventParser()

@@ -10,15 +10,19 @@ enum AirOpsFuzz {
         name: "airops",
         summary: "AirOps create, poll (GET batch), error answer, webhook and items decoding, folded into a job state",
         steps: ["create", "poll", "webhook", "items", "error-answer"],
-        run: run)
+        run: run
+    )
 
     static let input = URLBatchInput(
-        urls: FuzzVendor.urls, customIDs: ["post-1", "post-2", "post-3", "item-3", "item-4", "item-5"])
+        urls: FuzzVendor.urls,
+        customIDs: ["post-1", "post-2", "post-3", "item-3", "item-4", "item-5"]
+    )
 
     static func provider(answering answer: @escaping @Sendable (HTTPRequest) -> HTTPResponse) -> AirOpsProvider {
         AirOpsProvider(
             settings: FuzzVendor.settings(name: "airops", kind: "olostep-airops", options: ["token": .string("fuzz-token")]),
-            context: ProviderContext(transport: ScriptedHTTPTransport(answer: answer), logger: FuzzVendor.logger))
+            context: ProviderContext(transport: ScriptedHTTPTransport(answer: answer), logger: FuzzVendor.logger)
+        )
     }
 
     static func run(_ body: [UInt8]) async -> Set<String> {

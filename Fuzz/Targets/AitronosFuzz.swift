@@ -9,11 +9,13 @@ enum AitronosFuzz {
         name: "aitronos",
         summary: "Aitronos create, progress, job detail and job list decoding, results matching, folded into a job state",
         steps: ["create", "progress", "job-detail", "job-list"],
-        run: run)
+        run: run
+    )
 
     static let input = URLBatchInput(
         urls: FuzzVendor.urls,
-        schema: .object(["type": .string("object"), "properties": .object(["title": .object(["type": .string("string")])])]))
+        schema: .object(["type": .string("object"), "properties": .object(["title": .object(["type": .string("string")])])])
+    )
 
     static func run(_ body: [UInt8]) async -> Set<String> {
         var accepted: Set<String> = []
@@ -28,7 +30,8 @@ enum AitronosFuzz {
         }
         let aitronos = AitronosProvider(
             settings: FuzzVendor.settings(name: "aitronos", kind: "aitronos-scrape", options: ["api_key": .string("fuzz-key")]),
-            context: ProviderContext(transport: transport, logger: FuzzVendor.logger))
+            context: ProviderContext(transport: transport, logger: FuzzVendor.logger)
+        )
         var folder = StateFolder()
         let submission = Submission(jobID: "job_fuzz", input: .urlBatch(input), webhookURL: nil)
         if let outcome = try? await aitronos.submit(submission) {

@@ -12,7 +12,8 @@ enum ConfigFuzz {
         name: "config",
         summary: "providers.yaml loading (YAML, ${VAR} expansion, every section) and provider construction",
         steps: ["load", "diagnose"],
-        run: run)
+        run: run
+    )
 
     /// What `${VAR}` reads.
     static let environment = [
@@ -23,7 +24,8 @@ enum ConfigFuzz {
     private static let counter = Atomic<Int>(0)
 
     static func run(_ body: [UInt8]) async -> Set<String> {
-        let path = NSTemporaryDirectory() + "batchgate-fuzz-\(ProcessInfo.processInfo.processIdentifier)-\(counter.add(1, ordering: .relaxed).newValue).yaml"
+        let path =
+            NSTemporaryDirectory() + "batchgate-fuzz-\(ProcessInfo.processInfo.processIdentifier)-\(counter.add(1, ordering: .relaxed).newValue).yaml"
         guard FileManager.default.createFile(atPath: path, contents: Data(body)) else {
             fatalError("The fuzz harness cannot write \(path).")
         }

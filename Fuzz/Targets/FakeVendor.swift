@@ -18,7 +18,8 @@ struct ScriptedWebSocketTransport: WebSocketTransport {
     let messages: [String]
 
     func connect(
-        _ request: WebSocketRequest, onText: @escaping @Sendable (String) async throws -> WebSocketNext
+        _ request: WebSocketRequest,
+        onText: @escaping @Sendable (String) async throws -> WebSocketNext
     ) async throws -> WebSocketClose {
         for message in messages {
             if try await onText(message) == .close { return WebSocketClose(code: 1000, byUs: true) }

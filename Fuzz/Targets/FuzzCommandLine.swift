@@ -44,12 +44,14 @@ public enum FuzzCommandLine {
         argv[kept] = nil
         var argc = CInt(kept)
         var argvPointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
-        exit(batchgate_fuzz_run_driver(&argc, &argvPointer) { data, size in
-            guard let entry = FuzzCommandLine.selected else { return 0 }
-            let input = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
-            FuzzRuntime.runBlocking(entry, input)
-            return 0
-        })
+        exit(
+            batchgate_fuzz_run_driver(&argc, &argvPointer) { data, size in
+                guard let entry = FuzzCommandLine.selected else { return 0 }
+                let input = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
+                FuzzRuntime.runBlocking(entry, input)
+                return 0
+            }
+        )
     }
 
     /// Runs each file (and each file in each folder) once, printing the steps that accepted it.

@@ -67,13 +67,18 @@ public enum FuzzInvariant {
     /// 0–100 and 100 exactly when terminal.
     public static func check(_ state: JobState) {
         let progress = state.progress
-        require(progress.total >= 0 && progress.succeeded >= 0 && progress.failed >= 0 && progress.pending >= 0,
-            "progress counters are non-negative (\(progress))")
+        require(
+            progress.total >= 0 && progress.succeeded >= 0 && progress.failed >= 0 && progress.pending >= 0,
+            "progress counters are non-negative (\(progress))"
+        )
         let (done, overflowA) = progress.succeeded.addingReportingOverflow(progress.failed)
         let (all, overflowB) = done.addingReportingOverflow(progress.pending)
         require(!overflowA && !overflowB && all == progress.total, "pending = total − succeeded − failed (\(progress))")
         require((0...100).contains(progress.percent), "percent is within 0–100 (\(progress.percent))")
-        require(state.lifecycle.isTerminal == (progress.percent == 100), "percent is 100 exactly when terminal (\(state.lifecycle), \(progress.percent))")
+        require(
+            state.lifecycle.isTerminal == (progress.percent == 100),
+            "percent is 100 exactly when terminal (\(state.lifecycle), \(progress.percent))"
+        )
     }
 
     /// Per-item results of a batch of `count` items: one per item, in input order.
@@ -96,8 +101,10 @@ struct StateFolder {
         let before = state
         state = JobStateMachine.apply(observation, to: state, at: Timestamp(milliseconds: clock))
         FuzzInvariant.check(state)
-        FuzzInvariant.require(state.progress.succeeded >= before.progress.succeeded && state.progress.failed >= before.progress.failed,
-            "counters never go down")
+        FuzzInvariant.require(
+            state.progress.succeeded >= before.progress.succeeded && state.progress.failed >= before.progress.failed,
+            "counters never go down"
+        )
         FuzzInvariant.require(state.progress.percent >= before.progress.percent, "percent never goes down")
         FuzzInvariant.require(!before.lifecycle.isTerminal || state == before, "a terminal job does not change")
     }

@@ -10,7 +10,8 @@ enum TaggerFuzz {
         name: "tagger",
         summary: "Tagger start, status and WebSocket message decoding (observe and results), folded into a job state",
         steps: ["start", "status", "catchup", "progress", "completed", "error", "keepalive", "results"],
-        run: run)
+        run: run
+    )
 
     static let input = DocumentTaggingInput(documents: [
         TaggingDocument(title: "Document 1", filePath: "https://example.com/doc1.pdf", fileSourceType: "url"),
@@ -26,7 +27,10 @@ enum TaggerFuzz {
             settings: FuzzVendor.settings(name: "tagger", kind: "doc-tagging-ws", options: ["token": .string("fuzz-token")]),
             context: ProviderContext(
                 transport: ScriptedHTTPTransport { _ in FuzzVendor.ok(parts[0]) },
-                webSocket: ScriptedWebSocketTransport(messages: messages), logger: FuzzVendor.logger))
+                webSocket: ScriptedWebSocketTransport(messages: messages),
+                logger: FuzzVendor.logger
+            )
+        )
         let folder = Mutex(StateFolder())
         let submission = Submission(jobID: "job_fuzz", input: .documentTagging(input), webhookURL: nil)
         if let outcome = try? await tagger.submit(submission) {

@@ -21,8 +21,14 @@ public struct JobProgress: Sendable, Equatable {
 
     /// Creates a progress line's state.
     public init(
-        id: String, lifecycle: String = "waiting", percent: Int = 0, succeeded: Int = 0, failed: Int = 0, total: Int = 0,
-        elapsedSeconds: Double = 0, problem: String? = nil
+        id: String,
+        lifecycle: String = "waiting",
+        percent: Int = 0,
+        succeeded: Int = 0,
+        failed: Int = 0,
+        total: Int = 0,
+        elapsedSeconds: Double = 0,
+        problem: String? = nil
     ) {
         self.id = id
         self.lifecycle = lifecycle
@@ -46,9 +52,14 @@ public struct JobProgress: Sendable, Equatable {
         var elapsed = 0.0
         if let created { elapsed = max(0, Double((completed ?? now).milliseconds - created.milliseconds) / 1000) }
         self.init(
-            id: batch["id"]?.stringValue ?? "?", lifecycle: batch["lifecycle_status"]?.stringValue ?? "?",
-            percent: count("percent"), succeeded: count("succeeded"), failed: count("failed"), total: count("total"),
-            elapsedSeconds: elapsed)
+            id: batch["id"]?.stringValue ?? "?",
+            lifecycle: batch["lifecycle_status"]?.stringValue ?? "?",
+            percent: count("percent"),
+            succeeded: count("succeeded"),
+            failed: count("failed"),
+            total: count("total"),
+            elapsedSeconds: elapsed
+        )
     }
 
     /// Whether the lifecycle status is terminal.

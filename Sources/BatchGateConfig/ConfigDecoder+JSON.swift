@@ -42,7 +42,11 @@ extension ConfigDecoder {
             case .int(let value): return .integer(Int64(value))
             case .float(let value):
                 guard value.isFinite else {
-                    report(node.mark, path, "expected a JSON value, got \(describe(scalar, path)): JSON has no infinity or NaN (quote it to keep it as a string)")
+                    report(
+                        node.mark,
+                        path,
+                        "expected a JSON value, got \(describe(scalar, path)): JSON has no infinity or NaN (quote it to keep it as a string)"
+                    )
                     return nil
                 }
                 return .number(value)

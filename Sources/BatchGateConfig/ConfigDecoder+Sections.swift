@@ -53,7 +53,11 @@ extension ConfigDecoder {
                 settings.port = port
                 settings.publicURL = "http://\(text.text)"
             } else {
-                report(node.mark, path.appending("listen"), "expected host:port like 127.0.0.1:8080 or [::1]:8080, got \(describe(text, path.appending("listen")))")
+                report(
+                    node.mark,
+                    path.appending("listen"),
+                    "expected host:port like 127.0.0.1:8080 or [::1]:8080, got \(describe(text, path.appending("listen")))"
+                )
             }
         }
         if let node = server["public_url"], let url = httpURL(node, path.appending("public_url")) {
@@ -104,7 +108,11 @@ extension ConfigDecoder {
             var key: String?
             if let keyNode = entry["key"], let value = string(keyNode, itemPath.appending("key")) {
                 if let first = firstIndexOfKey[value] {
-                    report(keyNode.mark, itemPath.appending("key"), "the same key is already given at \(path.appending("api_keys").appending(index: first).appending("key")); each key must be unique")
+                    report(
+                        keyNode.mark,
+                        itemPath.appending("key"),
+                        "the same key is already given at \(path.appending("api_keys").appending(index: first).appending("key")); each key must be unique"
+                    )
                 } else {
                     firstIndexOfKey[value] = index
                     key = value
@@ -197,7 +205,11 @@ extension ConfigDecoder {
                         continue
                     }
                     guard let type = WebhookEventType(rawValue: name.text) else {
-                        report(item.mark, itemPath, "unknown event \(describe(name, itemPath)); one of \(WebhookEventType.allCases.map(\.rawValue).joined(separator: ", "))")
+                        report(
+                            item.mark,
+                            itemPath,
+                            "unknown event \(describe(name, itemPath)); one of \(WebhookEventType.allCases.map(\.rawValue).joined(separator: ", "))"
+                        )
                         eventsValid = false
                         continue
                     }
@@ -270,7 +282,11 @@ extension ConfigDecoder {
             spec = providerKinds[kind.text]
             if spec == nil {
                 let known = providerKinds.keys.sorted().joined(separator: ", ")
-                report(kindNode.mark, path.appending("kind"), "unknown provider kind \(describe(kind, path.appending("kind"))); known kinds: \(known)")
+                report(
+                    kindNode.mark,
+                    path.appending("kind"),
+                    "unknown provider kind \(describe(kind, path.appending("kind"))); known kinds: \(known)"
+                )
             }
         }
         let optionSpecs = spec?.options.filter { !Self.commonProviderKeys.contains($0.name) } ?? []
@@ -367,7 +383,11 @@ extension ConfigDecoder {
                     let provider = routeProvider(providerNode, itemPath.appending("provider"), kind: kind, declared: declared)
                 else { continue }
                 if let first = firstIndex[provider.text] {
-                    report(providerNode.mark, itemPath.appending("provider"), "provider \(shown(provider)) is already a target of this route (targets[\(first)])")
+                    report(
+                        providerNode.mark,
+                        itemPath.appending("provider"),
+                        "provider \(shown(provider)) is already a target of this route (targets[\(first)])"
+                    )
                     continue
                 }
                 firstIndex[provider.text] = index
@@ -402,7 +422,11 @@ extension ConfigDecoder {
                 report(node.mark, path, "unknown provider \(Self.quoted(name)); configured providers: \(configured)")
             } else {
                 let source = scalar.variables.map { "${\($0)}" }.joined(separator: ", ")
-                report(node.mark, path, "names no configured provider (got a string from \(source), value not shown); configured providers: \(configured)")
+                report(
+                    node.mark,
+                    path,
+                    "names no configured provider (got a string from \(source), value not shown); configured providers: \(configured)"
+                )
             }
             return nil
         }

@@ -209,7 +209,10 @@ struct ConfigDecoder {
 
     /// An integer within `range`; `bound` writes the range's ends in the message.
     mutating func int(
-        _ node: YAMLNode, _ path: ConfigPath, in range: ClosedRange<Int> = Int.min...Int.max, bound: (Int) -> String = { "\($0)" }
+        _ node: YAMLNode,
+        _ path: ConfigPath,
+        in range: ClosedRange<Int> = Int.min...Int.max,
+        bound: (Int) -> String = { "\($0)" }
     ) -> Int? {
         guard let scalar = scalar(node, path, expected: "an integer") else { return nil }
         guard case .int(let value) = scalar.value else {
@@ -250,7 +253,11 @@ struct ConfigDecoder {
 
     /// A duration within `range`, with its scalar so a later message can name it without showing a value
     /// that came from the environment.
-    mutating func durationScalar(_ node: YAMLNode, _ path: ConfigPath, in range: ClosedRange<Duration>) -> (duration: Duration, scalar: ResolvedScalar)? {
+    mutating func durationScalar(
+        _ node: YAMLNode,
+        _ path: ConfigPath,
+        in range: ClosedRange<Duration>
+    ) -> (duration: Duration, scalar: ResolvedScalar)? {
         let expected = "a duration like 200ms, 15s or 10m"
         guard let scalar = scalar(node, path, expected: expected) else { return nil }
         switch DurationText.parse(scalar.text) {
@@ -351,7 +358,8 @@ struct ConfigDecoder {
 
     /// The Levenshtein distance between two strings.
     static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
+        let a = Array(a)
+        let b = Array(b)
         if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
         var previous = Array(0...b.count)
         var current = previous

@@ -70,7 +70,10 @@ public enum ConfigLoader {
     ///   - providerKinds: the provider kinds the gateway has, keyed by their `kind:` name.
     ///   - limits: the bounds the file is read within.
     public static func load(
-        path: String, environment: [String: String], providerKinds: [String: ProviderKindSpec], limits: YAMLLimits = .standard
+        path: String,
+        environment: [String: String],
+        providerKinds: [String: ProviderKindSpec],
+        limits: YAMLLimits = .standard
     ) throws(ConfigErrors) -> GatewayConfiguration {
         let bytes: [UInt8]
         switch readFile(path, limit: limits.maxFileBytes) {
@@ -89,7 +92,10 @@ public enum ConfigLoader {
     ///   - providerKinds: the provider kinds the gateway has, keyed by their `kind:` name.
     ///   - limits: the bounds the text is read within.
     public static func load(
-        yaml: String, file: String, environment: [String: String], providerKinds: [String: ProviderKindSpec],
+        yaml: String,
+        file: String,
+        environment: [String: String],
+        providerKinds: [String: ProviderKindSpec],
         limits: YAMLLimits = .standard
     ) throws(ConfigErrors) -> GatewayConfiguration {
         try load(bytes: Array(yaml.utf8), file: file, environment: environment, providerKinds: providerKinds, limits: limits)
@@ -102,7 +108,10 @@ public enum ConfigLoader {
     }
 
     static func load(
-        bytes: [UInt8], file: String, environment: [String: String], providerKinds: [String: ProviderKindSpec],
+        bytes: [UInt8],
+        file: String,
+        environment: [String: String],
+        providerKinds: [String: ProviderKindSpec],
         limits: YAMLLimits = .standard
     ) throws(ConfigErrors) -> GatewayConfiguration {
         let root: YAMLNode?
@@ -122,9 +131,17 @@ public enum ConfigLoader {
     /// Diagnostics in file order; problems at the same place keep the order they were found in.
     static func errors(_ problems: [YAMLProblem], file: String) -> ConfigErrors {
         let ordered = problems.enumerated().sorted { ($0.element.mark, $0.offset) < ($1.element.mark, $1.offset) }
-        return ConfigErrors(diagnostics: ordered.map { _, problem in
-            ConfigDiagnostic(file: file, line: problem.mark.line, column: problem.mark.column, keyPath: problem.path.description, message: problem.message)
-        })
+        return ConfigErrors(
+            diagnostics: ordered.map { _, problem in
+                ConfigDiagnostic(
+                    file: file,
+                    line: problem.mark.line,
+                    column: problem.mark.column,
+                    keyPath: problem.path.description,
+                    message: problem.message
+                )
+            }
+        )
     }
 
     /// The bytes of a file of at most `limit` bytes, or why they cannot be read. A regular file larger than

@@ -25,8 +25,11 @@ public struct YAMLLimits: Sendable, Hashable {
 
     /// Limits with the defaults above unless given.
     public init(
-        maxFileBytes: Int = 1 << 20, maxDepth: Int = 64, maxExpandedNodes: Int = 100_000,
-        maxExpandedTextBytes: Int = 8 << 20, maxEnvironmentBytes: Int = 1 << 20
+        maxFileBytes: Int = 1 << 20,
+        maxDepth: Int = 64,
+        maxExpandedNodes: Int = 100_000,
+        maxExpandedTextBytes: Int = 8 << 20,
+        maxEnvironmentBytes: Int = 1 << 20
     ) {
         self.maxFileBytes = maxFileBytes
         self.maxDepth = maxDepth

@@ -27,7 +27,9 @@ struct YAMLReader {
     /// problems found.
     func read(_ bytes: [UInt8]) -> Result<YAMLNode?, YAMLProblems> {
         if bytes.count > limits.maxFileBytes {
-            return .failure(YAMLProblems([YAMLProblem(mark: .start, path: .root, message: Self.sizeMessage(bytes.count, limit: limits.maxFileBytes))]))
+            return .failure(
+                YAMLProblems([YAMLProblem(mark: .start, path: .root, message: Self.sizeMessage(bytes.count, limit: limits.maxFileBytes))])
+            )
         }
         if bytes.isEmpty { return .success(nil) }
         let parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
@@ -192,28 +194,39 @@ private struct TreeBuilder {
             return open(isMapping: true, anchor: Self.string(data.anchor), at: mark)
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             guard let frame = stack.popLast() else { return true }
-            let node = frame.isMapping
+            let node =
+                frame.isMapping
                 ? YAMLNode(content: .mapping(frame.entries), mark: frame.mark)
                 : YAMLNode(content: .sequence(frame.items), mark: frame.mark)
             let height = frame.innerHeight + 1
             if let anchor = frame.anchor {
                 anchors[anchor] = Anchored(
-                    node: node, nodes: nodeCount - frame.nodesBefore, textBytes: textBytes - frame.textBytesBefore, height: height)
+                    node: node,
+                    nodes: nodeCount - frame.nodesBefore,
+                    textBytes: textBytes - frame.textBytesBefore,
+                    height: height
+                )
             }
             place(node, height: height)
         case YAML_ALIAS_EVENT:
             let name = Self.string(event.data.alias.anchor) ?? ""
             guard let anchored = anchors[name] else {
-                let message = openAnchors.contains(name)
+                let message =
+                    openAnchors.contains(name)
                     ? "alias *\(name) refers to a node that contains it; recursive structures are not allowed"
                     : "alias *\(name) refers to no anchor defined before it"
                 problems.append(YAMLProblem(mark: mark, path: currentPath, message: message))
                 return true
             }
             if stack.count + anchored.height > limits.maxDepth {
-                problems.append(YAMLProblem(
-                    mark: mark, path: currentPath,
-                    message: "alias *\(name) nests mappings and sequences \(stack.count + anchored.height) levels deep here; the limit is \(limits.maxDepth)"))
+                problems.append(
+                    YAMLProblem(
+                        mark: mark,
+                        path: currentPath,
+                        message:
+                            "alias *\(name) nests mappings and sequences \(stack.count + anchored.height) levels deep here; the limit is \(limits.maxDepth)"
+                    )
+                )
                 return false
             }
             guard count(nodes: anchored.nodes, textBytes: anchored.textBytes, at: mark, alias: name) else { return false }
@@ -232,10 +245,16 @@ private struct TreeBuilder {
         let textLimit = ByteCount.format(limits.maxExpandedTextBytes)
         var message: String?
         if nodeCount + nodes > nodesLimit {
-            message = alias.map { "alias *\($0) repeats \(nodes) nodes, which takes the document past the limit of \(nodesLimit) nodes once aliases are expanded" }
+            message =
+                alias.map {
+                    "alias *\($0) repeats \(nodes) nodes, which takes the document past the limit of \(nodesLimit) nodes once aliases are expanded"
+                }
                 ?? "the document holds more than \(nodesLimit) nodes; the limit is \(nodesLimit)"
         } else if textBytes + bytes > limits.maxExpandedTextBytes {
-            message = alias.map { "alias *\($0) repeats \(ByteCount.format(bytes)) of text, which takes the document past the limit of \(textLimit) of text once aliases are expanded" }
+            message =
+                alias.map {
+                    "alias *\($0) repeats \(ByteCount.format(bytes)) of text, which takes the document past the limit of \(textLimit) of text once aliases are expanded"
+                }
                 ?? "the document holds more than \(textLimit) of text; the limit is \(textLimit)"
         }
         if let message {
@@ -251,9 +270,13 @@ private struct TreeBuilder {
     private mutating func open(isMapping: Bool, anchor: String?, at mark: YAMLMark) -> Bool {
         let path = currentPath
         if stack.count + 1 > limits.maxDepth {
-            problems.append(YAMLProblem(
-                mark: mark, path: path,
-                message: "mappings and sequences are nested more than \(limits.maxDepth) levels deep here; the limit is \(limits.maxDepth)"))
+            problems.append(
+                YAMLProblem(
+                    mark: mark,
+                    path: path,
+                    message: "mappings and sequences are nested more than \(limits.maxDepth) levels deep here; the limit is \(limits.maxDepth)"
+                )
+            )
             return false
         }
         let before = (nodes: nodeCount, text: textBytes)
@@ -295,15 +318,21 @@ private struct TreeBuilder {
     private mutating func keyText(_ node: YAMLNode, in frameIndex: Int) -> String {
         let mappingPath = stack[frameIndex].path
         guard case .scalar(let scalar) = node.content else {
-            problems.append(YAMLProblem(mark: node.mark, path: mappingPath, message: "a mapping key must be a scalar, not a \(node.content.kindName)"))
+            problems.append(
+                YAMLProblem(mark: node.mark, path: mappingPath, message: "a mapping key must be a scalar, not a \(node.content.kindName)")
+            )
             return "?"
         }
         if scalar.text == "<<" && scalar.style == .plain {
             problems.append(YAMLProblem(mark: node.mark, path: mappingPath, message: "merge keys (<<) are not supported; write the keys out"))
         } else if let first = stack[frameIndex].keyMarks[scalar.text] {
-            problems.append(YAMLProblem(
-                mark: node.mark, path: mappingPath.appending(scalar.text),
-                message: "duplicate key \(ConfigDecoder.quoted(scalar.text)) (first given at \(first))"))
+            problems.append(
+                YAMLProblem(
+                    mark: node.mark,
+                    path: mappingPath.appending(scalar.text),
+                    message: "duplicate key \(ConfigDecoder.quoted(scalar.text)) (first given at \(first))"
+                )
+            )
         } else {
             stack[frameIndex].keyMarks[scalar.text] = node.mark
         }

@@ -55,7 +55,9 @@ public struct Backoff: Sendable, Hashable {
     ///
     /// Pass the peer's `Retry-After` as `RetryAfter.parse` read it, or nil when there was none.
     public func delay(
-        afterAttempt attempt: Int, retryAfter: Duration? = nil, using random: inout some RandomNumberGenerator
+        afterAttempt attempt: Int,
+        retryAfter: Duration? = nil,
+        using random: inout some RandomNumberGenerator
     ) -> Duration {
         let base = baseNanoseconds(afterAttempt: attempt)
         let jittered: Int64

@@ -10,9 +10,12 @@ public struct GatewayConfiguration: Sendable {
     public var routes: [RouteSettings]
 
     public init(
-        server: ServerSettings = ServerSettings(), store: StoreSettings = .sqlite(path: "./batchgate.sqlite"),
-        apiKeys: [APIKeySettings] = [], webhooks: WebhookSettings = WebhookSettings(),
-        providers: [ProviderSettings] = [], routes: [RouteSettings] = []
+        server: ServerSettings = ServerSettings(),
+        store: StoreSettings = .sqlite(path: "./batchgate.sqlite"),
+        apiKeys: [APIKeySettings] = [],
+        webhooks: WebhookSettings = WebhookSettings(),
+        providers: [ProviderSettings] = [],
+        routes: [RouteSettings] = []
     ) {
         self.server = server
         self.store = store
@@ -72,8 +75,12 @@ public struct WebhookSettings: Sendable, Hashable {
     public var defaults: [String: WebhookSubscription] = [:]
 
     public init(
-        maxAttempts: Int = 8, initialBackoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(600), timeout: Duration = .seconds(30),
-        allowInsecureLoopback: Bool = false, defaults: [String: WebhookSubscription] = [:]
+        maxAttempts: Int = 8,
+        initialBackoff: Duration = .seconds(1),
+        maxBackoff: Duration = .seconds(600),
+        timeout: Duration = .seconds(30),
+        allowInsecureLoopback: Bool = false,
+        defaults: [String: WebhookSubscription] = [:]
     ) {
         self.maxAttempts = maxAttempts
         self.initialBackoff = initialBackoff
@@ -131,8 +138,12 @@ public struct ProviderOptionSpec: Sendable, Hashable {
 
     /// An option named `name` (its YAML key) of type `type`; the ranges apply to `.int` and `.duration` options.
     public init(
-        _ name: String, _ type: ConfigValueType, required: Bool = false, allowedValues: [String] = [],
-        intRange: ClosedRange<Int>? = nil, durationRange: ClosedRange<Duration>? = nil
+        _ name: String,
+        _ type: ConfigValueType,
+        required: Bool = false,
+        allowedValues: [String] = [],
+        intRange: ClosedRange<Int>? = nil,
+        durationRange: ClosedRange<Duration>? = nil
     ) {
         self.name = name
         self.type = type
@@ -171,7 +182,14 @@ public struct ProviderSettings: Sendable, Hashable {
     /// Kind-specific options, e.g. `token`, `api_key`, `auth`.
     public var options: [String: ConfigValue]
 
-    public init(name: String, kind: String, baseURL: String, pollInterval: Duration = .seconds(15), timeout: Duration = .seconds(30), options: [String: ConfigValue] = [:]) {
+    public init(
+        name: String,
+        kind: String,
+        baseURL: String,
+        pollInterval: Duration = .seconds(15),
+        timeout: Duration = .seconds(30),
+        options: [String: ConfigValue] = [:]
+    ) {
         self.name = name
         self.kind = kind
         self.baseURL = baseURL

@@ -48,10 +48,24 @@ public struct Job: Sendable, Hashable, Codable {
     public var version: Int
 
     public init(
-        id: String, tenant: String, kind: JobKind, route: String, provider: String, providerKind: String,
-        providerBatchID: String? = nil, chunks: [UpstreamChunk] = [], state: JobState = JobState(), createdAt: Timestamp, updatedAt: Timestamp? = nil,
-        correlation: [String: String] = [:], history: [HistoryEntry] = [], metadata: JSONValue = .object([:]),
-        webhook: WebhookSubscription? = nil, inboundSecret: String, submitAttempts: Int = 0, version: Int = 1
+        id: String,
+        tenant: String,
+        kind: JobKind,
+        route: String,
+        provider: String,
+        providerKind: String,
+        providerBatchID: String? = nil,
+        chunks: [UpstreamChunk] = [],
+        state: JobState = JobState(),
+        createdAt: Timestamp,
+        updatedAt: Timestamp? = nil,
+        correlation: [String: String] = [:],
+        history: [HistoryEntry] = [],
+        metadata: JSONValue = .object([:]),
+        webhook: WebhookSubscription? = nil,
+        inboundSecret: String,
+        submitAttempts: Int = 0,
+        version: Int = 1
     ) {
         self.id = id
         self.tenant = tenant
@@ -103,14 +117,21 @@ public struct UpstreamChunk: Sendable, Hashable, Codable {
     /// Splits `itemCount` items into chunks of at most `size`.
     public static func split(itemCount: Int, size: Int) -> [UpstreamChunk] {
         stride(from: 0, to: itemCount, by: max(1, size)).map { offset in
-            UpstreamChunk(offset: offset, count: min(size, itemCount - offset), state: JobState(progress: BatchProgress(total: min(size, itemCount - offset))))
+            UpstreamChunk(
+                offset: offset,
+                count: min(size, itemCount - offset),
+                state: JobState(progress: BatchProgress(total: min(size, itemCount - offset)))
+            )
         }
     }
 
     /// The job-level observation of a set of chunks: counts add up; the job is finished when every
     /// chunk is, `completed` if any chunk completed and `failed` only if every chunk failed.
     public static func aggregate(_ chunks: [UpstreamChunk]) -> ProviderObservation {
-        var total = 0, succeeded = 0, failed = 0, weightedPercent = 0
+        var total = 0
+        var succeeded = 0
+        var failed = 0
+        var weightedPercent = 0
         for chunk in chunks {
             let progress = chunk.state.progress
             total += max(progress.total, chunk.count)
@@ -139,9 +160,13 @@ public struct UpstreamChunk: Sendable, Hashable, Codable {
         let statuses = Array(Set(chunks.compactMap(\.state.providerStatus))).sorted()
         let itemCount = chunks.reduce(0) { $0 + $1.count }
         return ProviderObservation(
-            lifecycle: lifecycle, providerStatus: statuses.isEmpty ? "pending" : statuses.joined(separator: ","),
-            total: total, succeeded: succeeded, failed: failed,
+            lifecycle: lifecycle,
+            providerStatus: statuses.isEmpty ? "pending" : statuses.joined(separator: ","),
+            total: total,
+            succeeded: succeeded,
+            failed: failed,
             percentHint: itemCount > 0 ? weightedPercent / itemCount : 0,
-            error: lifecycle == .completed ? nil : chunks.lazy.compactMap(\.state.error).first)
+            error: lifecycle == .completed ? nil : chunks.lazy.compactMap(\.state.error).first
+        )
     }
 }

@@ -7,7 +7,14 @@ public struct URLBatchInput: Sendable, Hashable, Codable {
     public var brands: [String]?
     public var country: String?
 
-    public init(urls: [String], customIDs: [String]? = nil, schema: JSONValue? = nil, options: JSONValue? = nil, brands: [String]? = nil, country: String? = nil) {
+    public init(
+        urls: [String],
+        customIDs: [String]? = nil,
+        schema: JSONValue? = nil,
+        options: JSONValue? = nil,
+        brands: [String]? = nil,
+        country: String? = nil
+    ) {
         self.urls = urls
         self.customIDs = customIDs
         self.schema = schema

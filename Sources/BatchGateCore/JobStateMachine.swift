@@ -8,8 +8,12 @@ public struct JobState: Sendable, Hashable, Codable {
     public var completedAt: Timestamp?
 
     public init(
-        lifecycle: LifecycleStatus = .pending, providerStatus: String? = nil, progress: BatchProgress = BatchProgress(),
-        phases: [BatchPhase] = [], error: BatchError? = nil, completedAt: Timestamp? = nil
+        lifecycle: LifecycleStatus = .pending,
+        providerStatus: String? = nil,
+        progress: BatchProgress = BatchProgress(),
+        phases: [BatchPhase] = [],
+        error: BatchError? = nil,
+        completedAt: Timestamp? = nil
     ) {
         self.lifecycle = lifecycle
         self.providerStatus = providerStatus

@@ -9,7 +9,15 @@ public struct ProviderEventRecord: Sendable, Hashable {
     /// The body as the vendor sent it.
     public var payload: [UInt8]
 
-    public init(jobID: String, provider: String, providerBatchID: String, eventType: String, dedupeKey: String, receivedAt: Timestamp, payload: [UInt8]) {
+    public init(
+        jobID: String,
+        provider: String,
+        providerBatchID: String,
+        eventType: String,
+        dedupeKey: String,
+        receivedAt: Timestamp,
+        payload: [UInt8]
+    ) {
         self.jobID = jobID
         self.provider = provider
         self.providerBatchID = providerBatchID
@@ -31,7 +39,15 @@ public struct ProviderAttemptRecord: Sendable, Hashable {
     public var message: String?
     public var at: Timestamp
 
-    public init(jobID: String, provider: String, operation: String, outcome: String, providerBatchID: String? = nil, message: String? = nil, at: Timestamp) {
+    public init(
+        jobID: String,
+        provider: String,
+        operation: String,
+        outcome: String,
+        providerBatchID: String? = nil,
+        message: String? = nil,
+        at: Timestamp
+    ) {
         self.jobID = jobID
         self.provider = provider
         self.operation = operation
@@ -101,8 +117,13 @@ public struct JobChange: Sendable {
     public var lease: JobLease?
 
     public init(
-        job: Job, event: ProviderEventRecord? = nil, results: [ItemResult] = [], replacesResults: Bool = false,
-        attempts: [ProviderAttemptRecord] = [], deliveries: [WebhookDelivery] = [], lease: JobLease? = nil
+        job: Job,
+        event: ProviderEventRecord? = nil,
+        results: [ItemResult] = [],
+        replacesResults: Bool = false,
+        attempts: [ProviderAttemptRecord] = [],
+        deliveries: [WebhookDelivery] = [],
+        lease: JobLease? = nil
     ) {
         self.job = job
         self.event = event
@@ -135,7 +156,14 @@ public struct JobQuery: Sendable, Hashable {
     /// Only jobs listed after this job id (cursor).
     public var after: String?
 
-    public init(tenant: String, lifecycle: LifecycleStatus? = nil, provider: String? = nil, route: String? = nil, limit: Int = 20, after: String? = nil) {
+    public init(
+        tenant: String,
+        lifecycle: LifecycleStatus? = nil,
+        provider: String? = nil,
+        route: String? = nil,
+        limit: Int = 20,
+        after: String? = nil
+    ) {
         self.tenant = tenant
         self.lifecycle = lifecycle
         self.provider = provider

@@ -16,8 +16,15 @@ public struct ProviderObservation: Sendable, Hashable {
     public var correlation: [String: String]
 
     public init(
-        lifecycle: LifecycleStatus, providerStatus: String, total: Int? = nil, succeeded: Int = 0, failed: Int = 0,
-        percentHint: Int? = nil, phases: [BatchPhase] = [], error: BatchError? = nil, correlation: [String: String] = [:]
+        lifecycle: LifecycleStatus,
+        providerStatus: String,
+        total: Int? = nil,
+        succeeded: Int = 0,
+        failed: Int = 0,
+        percentHint: Int? = nil,
+        phases: [BatchPhase] = [],
+        error: BatchError? = nil,
+        correlation: [String: String] = [:]
     ) {
         self.lifecycle = lifecycle
         self.providerStatus = providerStatus

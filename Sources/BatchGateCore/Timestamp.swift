@@ -58,9 +58,20 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
             if text.count < width { out += String(repeating: "0", count: width - text.count) }
             out += text
         }
-        pad(year, 4); out += "-"; pad(month, 2); out += "-"; pad(day, 2); out += "T"
-        pad(secondOfDay / 3600, 2); out += ":"; pad(secondOfDay / 60 % 60, 2); out += ":"
-        pad(secondOfDay % 60, 2); out += "."; pad(millis, 3); out += "Z"
+        pad(year, 4)
+        out += "-"
+        pad(month, 2)
+        out += "-"
+        pad(day, 2)
+        out += "T"
+        pad(secondOfDay / 3600, 2)
+        out += ":"
+        pad(secondOfDay / 60 % 60, 2)
+        out += ":"
+        pad(secondOfDay % 60, 2)
+        out += "."
+        pad(millis, 3)
+        out += "Z"
         return out
     }
 

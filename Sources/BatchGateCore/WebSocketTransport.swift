@@ -13,7 +13,10 @@ public struct WebSocketRequest: Sendable {
     public var firstMessageTimeout: Duration?
 
     public init(
-        url: String, headers: [(name: String, value: String)] = [], connectTimeout: Duration = .seconds(10), idleTimeout: Duration? = nil,
+        url: String,
+        headers: [(name: String, value: String)] = [],
+        connectTimeout: Duration = .seconds(10),
+        idleTimeout: Duration? = nil,
         firstMessageTimeout: Duration? = nil
     ) {
         self.url = url

@@ -1,4 +1,3 @@
-
 /// One event to deliver to one client URL, with its retry state.
 ///
 /// The event id, its creation time and the batch object (`data`) are fixed when the event is created;
@@ -34,8 +33,18 @@ public struct WebhookDelivery: Sendable, Hashable {
 
     /// A delivery; `attempt` counts attempts already made (0 for a new one).
     public init(
-        id: String, jobID: String, tenant: String, deliveryKey: String, eventType: String, eventID: String,
-        createdAt: Timestamp, url: String, secret: String?, data: [UInt8], attempt: Int = 0, maxAttempts: Int,
+        id: String,
+        jobID: String,
+        tenant: String,
+        deliveryKey: String,
+        eventType: String,
+        eventID: String,
+        createdAt: Timestamp,
+        url: String,
+        secret: String?,
+        data: [UInt8],
+        attempt: Int = 0,
+        maxAttempts: Int,
         nextAttemptAt: Timestamp
     ) {
         self.id = id
@@ -59,8 +68,14 @@ extension WebhookDelivery {
     /// `{"id", "type", "created_at", "delivery": {"key", "attempt", "max_attempts"}, "data"}`.
     public func body(attempt: Int) -> [UInt8] {
         WebhookEnvelope.body(
-            eventID: eventID, type: eventType, createdAt: createdAt, deliveryKey: deliveryKey, attempt: attempt,
-            maxAttempts: maxAttempts, data: data)
+            eventID: eventID,
+            type: eventType,
+            createdAt: createdAt,
+            deliveryKey: deliveryKey,
+            attempt: attempt,
+            maxAttempts: maxAttempts,
+            data: data
+        )
     }
 }
 
@@ -155,9 +170,17 @@ public struct DeliveryAttempt: Sendable, Hashable, Codable {
 
     /// An attempt record.
     public init(
-        id: String, deliveryID: String, jobID: String, deliveryKey: String, eventType: String,
-        outcome: DeliveryOutcome, attemptNumber: Int, maxAttempts: Int, triedAt: Timestamp,
-        responseBodyPreview: String? = nil, latency: Duration
+        id: String,
+        deliveryID: String,
+        jobID: String,
+        deliveryKey: String,
+        eventType: String,
+        outcome: DeliveryOutcome,
+        attemptNumber: Int,
+        maxAttempts: Int,
+        triedAt: Timestamp,
+        responseBodyPreview: String? = nil,
+        latency: Duration
     ) {
         self.id = id
         self.deliveryID = deliveryID

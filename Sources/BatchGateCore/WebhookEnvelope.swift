@@ -5,7 +5,12 @@
 /// `delivery.attempt` is always the attempt being made.
 public enum WebhookEnvelope {
     public static func body(
-        eventID: String, type: String, createdAt: Timestamp, deliveryKey: String, attempt: Int, maxAttempts: Int,
+        eventID: String,
+        type: String,
+        createdAt: Timestamp,
+        deliveryKey: String,
+        attempt: Int,
+        maxAttempts: Int,
         data: [UInt8]
     ) -> [UInt8] {
         var out: [UInt8] = []

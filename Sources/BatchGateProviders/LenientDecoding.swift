@@ -11,7 +11,9 @@ extension KeyedDecodingContainer {
         if let number = try? decode(Int64.self, forKey: key) { return String(number) }
         if let number = try? decode(Double.self, forKey: key) { return String(number) }
         throw DecodingError.typeMismatch(
-            String.self, DecodingError.Context(codingPath: codingPath + [key], debugDescription: "expected a string"))
+            String.self,
+            DecodingError.Context(codingPath: codingPath + [key], debugDescription: "expected a string")
+        )
     }
 
     /// The largest count, id or token number a vendor may send. Counts are untrusted: one above this (or
@@ -25,7 +27,10 @@ extension KeyedDecodingContainer {
         guard (0...Self.maxCount).contains(value) else {
             throw DecodingError.dataCorrupted(
                 DecodingError.Context(
-                    codingPath: codingPath + [key], debugDescription: "expected a count from 0 to \(Self.maxCount), got \(value)"))
+                    codingPath: codingPath + [key],
+                    debugDescription: "expected a count from 0 to \(Self.maxCount), got \(value)"
+                )
+            )
         }
         return Int(value)
     }
@@ -42,7 +47,9 @@ extension KeyedDecodingContainer {
             if let value = Double(trimmed), value.rounded() == value, abs(value) < 9.0e15 { return Int64(value) }
         }
         throw DecodingError.typeMismatch(
-            Int64.self, DecodingError.Context(codingPath: codingPath + [key], debugDescription: "expected an integer"))
+            Int64.self,
+            DecodingError.Context(codingPath: codingPath + [key], debugDescription: "expected an integer")
+        )
     }
 
     /// A number given as a JSON number or a numeric string.
@@ -55,7 +62,9 @@ extension KeyedDecodingContainer {
             if let value = Double(trimmed), value.isFinite { return value }
         }
         throw DecodingError.typeMismatch(
-            Double.self, DecodingError.Context(codingPath: codingPath + [key], debugDescription: "expected a number"))
+            Double.self,
+            DecodingError.Context(codingPath: codingPath + [key], debugDescription: "expected a number")
+        )
     }
 
     /// Text given as a string or as an object with a `message` (or `detail`, or `error`) string.

@@ -26,7 +26,8 @@ enum URLBatchChecks {
             guard customIDs.count == batch.urls.count else {
                 throw GatewayError.invalid(
                     "input.custom_ids",
-                    "custom_ids has \(customIDs.count) entries but urls has \(batch.urls.count); give one per URL.")
+                    "custom_ids has \(customIDs.count) entries but urls has \(batch.urls.count); give one per URL."
+                )
             }
             for (index, customID) in customIDs.enumerated() where customID.isEmpty {
                 throw GatewayError.invalid("input.custom_ids[\(index)]", "A custom_id must not be empty.")

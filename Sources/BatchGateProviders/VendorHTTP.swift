@@ -17,8 +17,15 @@ struct VendorHTTP: Sendable {
     /// Sends one request to the vendor with `credentials` (e.g. `Authorization: Bearer …`), asking for JSON,
     /// and returns a 2xx response; anything else becomes a `ProviderError` that never shows `secret`.
     func send(
-        _ method: String, baseURL: String, path: String, credentials: [(name: String, value: String)], body: [UInt8]?,
-        timeout: Duration, secret: String, transport: any HTTPTransport, logger: Logger
+        _ method: String,
+        baseURL: String,
+        path: String,
+        credentials: [(name: String, value: String)],
+        body: [UInt8]?,
+        timeout: Duration,
+        secret: String,
+        transport: any HTTPTransport,
+        logger: Logger
     ) async throws(ProviderError) -> HTTPResponse {
         var headers = credentials
         headers.append(("Accept", "application/json"))
@@ -32,7 +39,9 @@ struct VendorHTTP: Sendable {
         }
         if let failure = self.error(response, secret: secret, now: .now()) {
             logger.debug(
-                "\(vendor) request failed", metadata: ["method": "\(method)", "path": "\(path)", "status": "\(response.status)"])
+                "\(vendor) request failed",
+                metadata: ["method": "\(method)", "path": "\(path)", "status": "\(response.status)"]
+            )
             throw failure
         }
         return response
@@ -58,13 +67,22 @@ struct VendorHTTP: Sendable {
         switch status {
         case 429:
             return ProviderError(
-                .rateLimited, "\(vendor) is rate limiting requests\(detail)", httpStatus: status, retryAfter: retryAfter,
-                providerCode: vendorCode)
+                .rateLimited,
+                "\(vendor) is rate limiting requests\(detail)",
+                httpStatus: status,
+                retryAfter: retryAfter,
+                providerCode: vendorCode
+            )
         case 404:
             return ProviderError(.notFound, "\(vendor) does not know the batch\(detail)", httpStatus: status, providerCode: vendorCode)
         case 500...599:
             return ProviderError(
-                .unavailable, "\(vendor) is unavailable\(detail)", httpStatus: status, retryAfter: retryAfter, providerCode: vendorCode)
+                .unavailable,
+                "\(vendor) is unavailable\(detail)",
+                httpStatus: status,
+                retryAfter: retryAfter,
+                providerCode: vendorCode
+            )
         case 400...499:
             return ProviderError(.rejected, "\(vendor) refused the request\(detail)", httpStatus: status, providerCode: vendorCode)
         default:

@@ -30,9 +30,12 @@ public struct Gateway: Sendable {
     ///   - webSocket: the WebSocket client for vendors that push over a socket (default: on SwiftNIO).
     ///   - onListening: called with the bound port once the server listens (port 0 picks one).
     public static func make(
-        configuration: GatewayConfiguration, transport: any HTTPTransport, webSocket: (any WebSocketTransport)? = nil,
+        configuration: GatewayConfiguration,
+        transport: any HTTPTransport,
+        webSocket: (any WebSocketTransport)? = nil,
         registry: ProviderRegistry = .standard,
-        logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+        logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> Gateway {
         let store: any JobStore
         switch configuration.store {
@@ -42,7 +45,10 @@ public struct Gateway: Sendable {
             store = try SQLiteJobStore(path: path, owner: owner)
         case .postgres:
             throw GatewayError(
-                status: 500, code: "store_unsupported", message: "store.postgres is not available in this build; use store.sqlite.")
+                status: 500,
+                code: "store_unsupported",
+                message: "store.postgres is not available in this build; use store.sqlite."
+            )
         }
         let context = ProviderContext(transport: transport, webSocket: webSocket ?? NIOWebSocketClient(logger: logger), logger: logger)
         var providers: [String: any BatchProvider] = [:]
@@ -55,7 +61,12 @@ public struct Gateway: Sendable {
         var engineConfiguration = JobEngine.Configuration(publicURL: configuration.server.publicURL)
         engineConfiguration.webhookMaxAttempts = configuration.webhooks.maxAttempts
         let engine = JobEngine(
-            configuration: engineConfiguration, store: store, providers: providers, routes: configuration.routes, logger: logger)
+            configuration: engineConfiguration,
+            store: store,
+            providers: providers,
+            routes: configuration.routes,
+            logger: logger
+        )
         let urlPolicy = WebhookURLPolicy(allowInsecureLoopback: configuration.webhooks.allowInsecureLoopback)
         var webhookDefaults: [String: WebhookSubscription] = [:]
         for (tenant, subscription) in configuration.webhooks.defaults {
@@ -71,10 +82,12 @@ public struct Gateway: Sendable {
 
         let router = Router(context: GatewayRequestContext.self)
         APIRoutes(
-            engine: engine, routes: Dictionary(configuration.routes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }),
+            engine: engine,
+            routes: Dictionary(configuration.routes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }),
             maxBodyBytes: configuration.server.maxBodyBytes,
             apiKeys: Dictionary(configuration.apiKeys.map { ($0.key, $0.tenant) }, uniquingKeysWith: { a, _ in a }),
-            urlPolicy: urlPolicy, webhookDefaults: webhookDefaults,
+            urlPolicy: urlPolicy,
+            webhookDefaults: webhookDefaults,
             ready: {
                 do {
                     _ = try await store.job(id: "bat_00000000000000000000000000")
@@ -88,13 +101,22 @@ public struct Gateway: Sendable {
             router: router,
             configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port), serverName: "BatchGate"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.server.port) },
-            logger: logger)
+            logger: logger
+        )
         let webhookService = WebhookDeliveryService(
-            engine: engine, policy: urlPolicy, configuration: WebhookSenderConfiguration(settings: configuration.webhooks),
-            logger: logger)
+            engine: engine,
+            policy: urlPolicy,
+            configuration: WebhookSenderConfiguration(settings: configuration.webhooks),
+            logger: logger
+        )
         return Gateway(
-            application: application, engineService: EngineService(engine: engine), webhookService: webhookService,
-            observerService: ObserverService(engine: engine), resumedJobs: resumed, engine: engine)
+            application: application,
+            engineService: EngineService(engine: engine),
+            webhookService: webhookService,
+            observerService: ObserverService(engine: engine),
+            resumedJobs: resumed,
+            engine: engine
+        )
     }
 
     /// Every service of the gateway, in start order; a graceful shutdown stops them in reverse: the HTTP
@@ -115,8 +137,12 @@ struct WebhookDeliveryService: Service {
         let client = CurlHTTPClient.Configuration(allowRemoteAddress: { policy.allowsRemoteAddress($0) })
         try await CurlHTTPClient.withClient(configuration: client, logger: logger) { transport in
             let sender = WebhookSender(
-                outbox: EngineOutbox(engine: engine), transport: transport, policy: policy, configuration: configuration,
-                logger: logger)
+                outbox: EngineOutbox(engine: engine),
+                transport: transport,
+                policy: policy,
+                configuration: configuration,
+                logger: logger
+            )
             engine.onDeliveriesQueued { sender.wake() }
             try await sender.run()
         }
@@ -162,7 +188,8 @@ struct EngineService: Service {
                         for jobID in jobIDs where !engine.scheduler.isScheduled(jobID) {
                             engine.scheduler.schedule(jobID, after: .milliseconds(Int.random(in: 0..<1000)))
                         }
-                    })
+                    }
+                )
             }
         }
         // Stopped: other replicas take this one's jobs over at once instead of after the lease expires.

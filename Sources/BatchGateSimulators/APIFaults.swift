@@ -106,7 +106,8 @@ struct FaultEntry {
                 throw SimulatorError(
                     code: "invalid_fault",
                     message: "`\(pieces[0])` is not a hostile answer; expected \(HostileAnswer.allCases.map(\.rawValue).joined(separator: ", ")).",
-                    field: text)
+                    field: text
+                )
             }
             faults.hostile = kind
             faults.hostileResponses = pieces.count > 1 ? try count(pieces[1]) : Int.max

@@ -9,7 +9,8 @@ import ServiceLifecycle
 /// not started serving traps in NIO (`Deinited NIOAsyncWriter without calling finish()`); a graceful
 /// shutdown serves or closes every accepted connection first.
 func withLoopbackServer<R>(
-    host: String, run: @escaping @Sendable (_ onListening: @escaping @Sendable (Int) async -> Void) async throws -> Void,
+    host: String,
+    run: @escaping @Sendable (_ onListening: @escaping @Sendable (Int) async -> Void) async throws -> Void,
     _ body: (_ baseURL: String) async throws -> R
 ) async throws -> R {
     let (ports, continuation) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))

@@ -22,8 +22,15 @@ public struct SimulatorLaunch: Sendable {
     public var logger: Logger
 
     public init(
-        port: Int = 0, token: String, faults: String = "", itemDuration: Duration? = nil, batchItems: Int = 12,
-        keepalive: Duration? = nil, failEvery: Int? = nil, webhookTransport: any HTTPTransport, logger: Logger
+        port: Int = 0,
+        token: String,
+        faults: String = "",
+        itemDuration: Duration? = nil,
+        batchItems: Int = 12,
+        keepalive: Duration? = nil,
+        failEvery: Int? = nil,
+        webhookTransport: any HTTPTransport,
+        logger: Logger
     ) {
         self.port = port
         self.token = token
@@ -65,29 +72,47 @@ public enum SimulatorRegistry {
     }
 
     static let airops = SimulatedVendor(
-        name: "airops", providerKind: "olostep-airops", jobKind: .urlBatch, credentialOption: "token",
-        checkFaults: { _ = try AirOpsFaults.parse($0) }, providerOptions: { _ in [:] },
+        name: "airops",
+        providerKind: "olostep-airops",
+        jobKind: .urlBatch,
+        credentialOption: "token",
+        checkFaults: { _ = try AirOpsFaults.parse($0) },
+        providerOptions: { _ in [:] },
         run: { launch, onListening in
             var scenario = AirOpsSimulator.Scenario()
             if let perItem = launch.itemDuration {
                 // The three phases take about 4.25 phase lengths in all: paced so a batch takes `batchItems` items' time.
                 let phase = perItem * Double(max(1, launch.batchItems)) / 4.25
                 scenario = AirOpsSimulator.Scenario(
-                    queueDelay: phase / 2, scrapingDuration: phase, analyzingDuration: phase / 2, enrichingSubmitDelay: phase / 4,
-                    enrichingDuration: phase)
+                    queueDelay: phase / 2,
+                    scrapingDuration: phase,
+                    analyzingDuration: phase / 2,
+                    enrichingSubmitDelay: phase / 4,
+                    enrichingDuration: phase
+                )
             }
             let simulator = AirOpsSimulator(
                 configuration: .init(port: launch.port, token: launch.token, scenario: scenario, faults: try AirOpsFaults.parse(launch.faults)),
-                webhookTransport: launch.webhookTransport, logger: launch.logger)
+                webhookTransport: launch.webhookTransport,
+                logger: launch.logger
+            )
             try await simulator.run(onListening: onListening)
-        })
+        }
+    )
 
     static let aitronos = SimulatedVendor(
-        name: "aitronos", providerKind: "aitronos-scrape", jobKind: .urlBatch, credentialOption: "api_key",
-        checkFaults: { _ = try AitronosFaults.parse($0) }, providerOptions: { _ in [:] },
+        name: "aitronos",
+        providerKind: "aitronos-scrape",
+        jobKind: .urlBatch,
+        credentialOption: "api_key",
+        checkFaults: { _ = try AitronosFaults.parse($0) },
+        providerOptions: { _ in [:] },
         run: { launch, onListening in
             var configuration = AitronosSimulator.Configuration(
-                port: launch.port, apiKey: launch.token, faults: try AitronosFaults.parse(launch.faults))
+                port: launch.port,
+                apiKey: launch.token,
+                faults: try AitronosFaults.parse(launch.faults)
+            )
             if let perItem = launch.itemDuration {
                 // Two URLs at a time, each taking two items' time: about one item's time per URL overall.
                 configuration.perURLDuration = perItem * 2
@@ -95,34 +120,50 @@ public enum SimulatorRegistry {
             }
             let simulator = AitronosSimulator(configuration: configuration, logger: launch.logger)
             try await simulator.run(onListening: onListening)
-        })
+        }
+    )
 
     static let tagger = SimulatedVendor(
-        name: "tagger", providerKind: "doc-tagging-ws", jobKind: .documentTagging, credentialOption: "token",
+        name: "tagger",
+        providerKind: "doc-tagging-ws",
+        jobKind: .documentTagging,
+        credentialOption: "token",
         checkFaults: { _ = try TaggerFaults(parsing: $0) },
         providerOptions: { launch in launch.keepalive.map { ["keepalive_interval": .duration($0)] } ?? [:] },
         run: { launch, onListening in
             let scenario = TaggerSimulator.Scenario(
-                documentInterval: launch.itemDuration ?? TaggerSimulator.Scenario().documentInterval, failEvery: launch.failEvery)
+                documentInterval: launch.itemDuration ?? TaggerSimulator.Scenario().documentInterval,
+                failEvery: launch.failEvery
+            )
             let simulator = TaggerSimulator(
                 configuration: .init(
-                    port: launch.port, token: launch.token, scenario: scenario, faults: try TaggerFaults(parsing: launch.faults),
-                    keepaliveInterval: launch.keepalive ?? .seconds(30)),
-                logger: launch.logger)
+                    port: launch.port,
+                    token: launch.token,
+                    scenario: scenario,
+                    faults: try TaggerFaults(parsing: launch.faults),
+                    keepaliveInterval: launch.keepalive ?? .seconds(30)
+                ),
+                logger: launch.logger
+            )
             try await simulator.run(onListening: onListening)
-        })
+        }
+    )
 }
 
 /// Runs each vendor with its launch on loopback for the duration of `body`, which gets their base URLs by
 /// name; then stops them gracefully.
 public func withSimulators<R>(
-    _ vendors: [(SimulatedVendor, SimulatorLaunch)], _ body: (_ baseURLs: [String: String]) async throws -> R
+    _ vendors: [(SimulatedVendor, SimulatorLaunch)],
+    _ body: (_ baseURLs: [String: String]) async throws -> R
 ) async throws -> R {
     var baseURLs: [String: String] = [:]
     func start(_ index: Int) async throws -> R {
         guard index < vendors.count else { return try await body(baseURLs) }
         let (vendor, launch) = vendors[index]
-        return try await withLoopbackServer(host: "127.0.0.1", run: { onListening in try await vendor.run(launch, onListening) }) { url in
+        let run: @Sendable (_ onListening: @escaping @Sendable (Int) async -> Void) async throws -> Void = { onListening in
+            try await vendor.run(launch, onListening)
+        }
+        return try await withLoopbackServer(host: "127.0.0.1", run: run) { url in
             baseURLs[vendor.name] = url
             return try await start(index + 1)
         }

@@ -61,8 +61,11 @@ public final class WebhookRecorder: Sendable {
             return Response(status: .init(code: status), body: ResponseBody(byteBuffer: ByteBuffer(string: status == 200 ? "ok" : "unavailable")))
         }
         let app = Application(
-            router: router, configuration: .init(address: .hostname(host, port: port), serverName: nil),
-            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) }, logger: logger)
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
         do {
             try await app.run()
         } catch is CancellationError where Task.isCancelled {
@@ -74,10 +77,13 @@ public final class WebhookRecorder: Sendable {
 /// Runs a `WebhookRecorder` on loopback for the duration of `body`, which gets its base URL
 /// (`http://127.0.0.1:<port>`; any path under it is recorded), then stops it.
 public func withWebhookRecorder<R>(
-    _ recorder: WebhookRecorder = WebhookRecorder(), port: Int = 0,
+    _ recorder: WebhookRecorder = WebhookRecorder(),
+    port: Int = 0,
     _ body: (_ baseURL: String, _ recorder: WebhookRecorder) async throws -> R
 ) async throws -> R {
     try await withLoopbackServer(
-        host: "127.0.0.1", run: { onListening in try await recorder.run(port: port, onListening: onListening) },
-        { baseURL in try await body(baseURL, recorder) })
+        host: "127.0.0.1",
+        run: { onListening in try await recorder.run(port: port, onListening: onListening) },
+        { baseURL in try await body(baseURL, recorder) }
+    )
 }

@@ -29,7 +29,8 @@ public final class SQLiteJobStore: JobStore {
         try pool.write { db in
             try db.execute(
                 sql: "UPDATE webhook_deliveries SET claimed_until = NULL WHERE claimed_until IS NOT NULL AND (claimed_by = ? OR claimed_by IS NULL)",
-                arguments: [owner])
+                arguments: [owner]
+            )
         }
         writer = GroupCommitWriter(pool: pool)
     }
@@ -38,112 +39,118 @@ public final class SQLiteJobStore: JobStore {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: jobs, inputs, events, attempts, idempotency keys, results") { db in
-            try db.execute(sql: """
-                CREATE TABLE jobs (
-                    id TEXT PRIMARY KEY NOT NULL,
-                    tenant TEXT NOT NULL,
-                    route TEXT NOT NULL,
-                    provider TEXT NOT NULL,
-                    lifecycle TEXT NOT NULL,
-                    version INTEGER NOT NULL,
-                    body BLOB NOT NULL
-                ) WITHOUT ROWID;
-                CREATE INDEX jobs_by_tenant ON jobs (tenant, id);
-                CREATE INDEX jobs_active ON jobs (lifecycle) WHERE lifecycle IN ('pending', 'running');
-                CREATE TABLE job_inputs (
-                    job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id),
-                    body BLOB NOT NULL
-                ) WITHOUT ROWID;
-                CREATE TABLE provider_events (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    job_id TEXT NOT NULL REFERENCES jobs(id),
-                    provider TEXT NOT NULL,
-                    provider_batch_id TEXT NOT NULL,
-                    event_type TEXT NOT NULL,
-                    dedupe_key TEXT NOT NULL,
-                    received_at INTEGER NOT NULL,
-                    payload BLOB NOT NULL,
-                    UNIQUE (job_id, provider, provider_batch_id, dedupe_key)
-                );
-                CREATE TABLE provider_attempts (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    job_id TEXT NOT NULL REFERENCES jobs(id),
-                    provider TEXT NOT NULL,
-                    operation TEXT NOT NULL,
-                    outcome TEXT NOT NULL,
-                    provider_batch_id TEXT,
-                    message TEXT,
-                    at INTEGER NOT NULL
-                );
-                CREATE INDEX provider_attempts_by_job ON provider_attempts (job_id, id);
-                CREATE TABLE idempotency_keys (
-                    tenant TEXT NOT NULL,
-                    key TEXT NOT NULL,
-                    request_hash TEXT NOT NULL,
-                    job_id TEXT NOT NULL REFERENCES jobs(id),
-                    PRIMARY KEY (tenant, key)
-                ) WITHOUT ROWID;
-                CREATE TABLE results (
-                    job_id TEXT NOT NULL REFERENCES jobs(id),
-                    idx INTEGER NOT NULL,
-                    body BLOB NOT NULL,
-                    PRIMARY KEY (job_id, idx)
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE jobs (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        tenant TEXT NOT NULL,
+                        route TEXT NOT NULL,
+                        provider TEXT NOT NULL,
+                        lifecycle TEXT NOT NULL,
+                        version INTEGER NOT NULL,
+                        body BLOB NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX jobs_by_tenant ON jobs (tenant, id);
+                    CREATE INDEX jobs_active ON jobs (lifecycle) WHERE lifecycle IN ('pending', 'running');
+                    CREATE TABLE job_inputs (
+                        job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id),
+                        body BLOB NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE provider_events (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        job_id TEXT NOT NULL REFERENCES jobs(id),
+                        provider TEXT NOT NULL,
+                        provider_batch_id TEXT NOT NULL,
+                        event_type TEXT NOT NULL,
+                        dedupe_key TEXT NOT NULL,
+                        received_at INTEGER NOT NULL,
+                        payload BLOB NOT NULL,
+                        UNIQUE (job_id, provider, provider_batch_id, dedupe_key)
+                    );
+                    CREATE TABLE provider_attempts (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        job_id TEXT NOT NULL REFERENCES jobs(id),
+                        provider TEXT NOT NULL,
+                        operation TEXT NOT NULL,
+                        outcome TEXT NOT NULL,
+                        provider_batch_id TEXT,
+                        message TEXT,
+                        at INTEGER NOT NULL
+                    );
+                    CREATE INDEX provider_attempts_by_job ON provider_attempts (job_id, id);
+                    CREATE TABLE idempotency_keys (
+                        tenant TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        request_hash TEXT NOT NULL,
+                        job_id TEXT NOT NULL REFERENCES jobs(id),
+                        PRIMARY KEY (tenant, key)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE results (
+                        job_id TEXT NOT NULL REFERENCES jobs(id),
+                        idx INTEGER NOT NULL,
+                        body BLOB NOT NULL,
+                        PRIMARY KEY (job_id, idx)
+                    ) WITHOUT ROWID;
+                    """
+            )
         }
         migrator.registerMigration("v2: client webhook outbox and delivery attempts") { db in
-            try db.execute(sql: """
-                CREATE TABLE webhook_deliveries (
-                    id TEXT PRIMARY KEY NOT NULL,
-                    job_id TEXT NOT NULL REFERENCES jobs(id),
-                    tenant TEXT NOT NULL,
-                    delivery_key TEXT NOT NULL,
-                    event_type TEXT NOT NULL,
-                    event_id TEXT NOT NULL,
-                    created_at INTEGER NOT NULL,
-                    url TEXT NOT NULL,
-                    secret TEXT,
-                    data BLOB NOT NULL,
-                    attempt INTEGER NOT NULL,
-                    max_attempts INTEGER NOT NULL,
-                    next_attempt_at INTEGER NOT NULL,
-                    status TEXT NOT NULL,
-                    claimed_until INTEGER,
-                    UNIQUE (job_id, delivery_key)
-                ) WITHOUT ROWID;
-                CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
-                CREATE INDEX webhook_deliveries_by_job ON webhook_deliveries (job_id, status);
-                CREATE TABLE webhook_attempts (
-                    id TEXT PRIMARY KEY NOT NULL,
-                    job_id TEXT NOT NULL REFERENCES jobs(id),
-                    delivery_id TEXT NOT NULL,
-                    status TEXT NOT NULL,
-                    tried_at INTEGER NOT NULL,
-                    body BLOB NOT NULL
-                ) WITHOUT ROWID;
-                CREATE INDEX webhook_attempts_by_job ON webhook_attempts (job_id, id);
-                CREATE TABLE webhook_stops (
-                    job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id),
-                    at INTEGER NOT NULL
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE webhook_deliveries (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        job_id TEXT NOT NULL REFERENCES jobs(id),
+                        tenant TEXT NOT NULL,
+                        delivery_key TEXT NOT NULL,
+                        event_type TEXT NOT NULL,
+                        event_id TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        url TEXT NOT NULL,
+                        secret TEXT,
+                        data BLOB NOT NULL,
+                        attempt INTEGER NOT NULL,
+                        max_attempts INTEGER NOT NULL,
+                        next_attempt_at INTEGER NOT NULL,
+                        status TEXT NOT NULL,
+                        claimed_until INTEGER,
+                        UNIQUE (job_id, delivery_key)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+                    CREATE INDEX webhook_deliveries_by_job ON webhook_deliveries (job_id, status);
+                    CREATE TABLE webhook_attempts (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        job_id TEXT NOT NULL REFERENCES jobs(id),
+                        delivery_id TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        tried_at INTEGER NOT NULL,
+                        body BLOB NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX webhook_attempts_by_job ON webhook_attempts (job_id, id);
+                    CREATE TABLE webhook_stops (
+                        job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id),
+                        at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    """
+            )
         }
         migrator.registerMigration("v3: replicas, job leases, delivery claim owners") { db in
-            try db.execute(sql: """
-                CREATE TABLE replicas (
-                    owner TEXT PRIMARY KEY NOT NULL,
-                    expires_at INTEGER NOT NULL,
-                    started_at INTEGER NOT NULL
-                ) WITHOUT ROWID;
-                CREATE TABLE job_leases (
-                    job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id),
-                    owner TEXT NOT NULL,
-                    fence INTEGER NOT NULL,
-                    acquired_at INTEGER NOT NULL
-                ) WITHOUT ROWID;
-                CREATE INDEX job_leases_by_owner ON job_leases (owner);
-                ALTER TABLE webhook_deliveries ADD COLUMN claimed_by TEXT;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE replicas (
+                        owner TEXT PRIMARY KEY NOT NULL,
+                        expires_at INTEGER NOT NULL,
+                        started_at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE job_leases (
+                        job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id),
+                        owner TEXT NOT NULL,
+                        fence INTEGER NOT NULL,
+                        acquired_at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX job_leases_by_owner ON job_leases (owner);
+                    ALTER TABLE webhook_deliveries ADD COLUMN claimed_by TEXT;
+                    """
+            )
         }
         return migrator
     }
@@ -166,20 +173,22 @@ public final class SQLiteJobStore: JobStore {
                         SELECT k.request_hash, j.body FROM idempotency_keys k JOIN jobs j ON j.id = k.job_id
                         WHERE k.tenant = ? AND k.key = ?
                         """,
-                    arguments: [idempotency.tenant, idempotency.key])
-                {
+                    arguments: [idempotency.tenant, idempotency.key]
+                ) {
                     let hash: String = row[0]
                     return hash == idempotency.requestHash ? row[1] : Data()
                 }
             }
             try db.execute(
                 sql: "INSERT INTO jobs (id, tenant, route, provider, lifecycle, version, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [job.id, job.tenant, job.route, job.provider, job.state.lifecycle.rawValue, job.version, jobBody])
+                arguments: [job.id, job.tenant, job.route, job.provider, job.state.lifecycle.rawValue, job.version, jobBody]
+            )
             try db.execute(sql: "INSERT INTO job_inputs (job_id, body) VALUES (?, ?)", arguments: [job.id, inputBody])
             if let idempotency {
                 try db.execute(
                     sql: "INSERT INTO idempotency_keys (tenant, key, request_hash, job_id) VALUES (?, ?, ?, ?)",
-                    arguments: [idempotency.tenant, idempotency.key, idempotency.requestHash, job.id])
+                    arguments: [idempotency.tenant, idempotency.key, idempotency.requestHash, job.id]
+                )
             }
             try Self.enqueue(deliveries, db)
             return nil
@@ -201,7 +210,10 @@ public final class SQLiteJobStore: JobStore {
             try await writer.write { db in
                 if let lease = change.lease {
                     let current = try Int64.fetchOne(
-                        db, sql: "SELECT fence FROM job_leases WHERE job_id = ? AND owner = ?", arguments: [lease.jobID, lease.owner])
+                        db,
+                        sql: "SELECT fence FROM job_leases WHERE job_id = ? AND owner = ?",
+                        arguments: [lease.jobID, lease.owner]
+                    )
                     if current != lease.fence { throw LeaseLost() }
                 }
                 if let event = change.event {
@@ -214,12 +226,14 @@ public final class SQLiteJobStore: JobStore {
                         arguments: [
                             event.jobID, event.provider, event.providerBatchID, event.eventType, event.dedupeKey,
                             event.receivedAt.milliseconds, Data(event.payload),
-                        ])
+                        ]
+                    )
                     if db.changesCount == 0 { throw DuplicateEvent() }
                 }
                 try db.execute(
                     sql: "UPDATE jobs SET provider = ?, lifecycle = ?, version = ?, body = ? WHERE id = ? AND version = ?",
-                    arguments: [job.provider, job.state.lifecycle.rawValue, job.version, jobBody, job.id, job.version - 1])
+                    arguments: [job.provider, job.state.lifecycle.rawValue, job.version, jobBody, job.id, job.version - 1]
+                )
                 if db.changesCount == 0 { throw Conflict() }
                 if change.replacesResults {
                     try db.execute(sql: "DELETE FROM results WHERE job_id = ?", arguments: [job.id])
@@ -227,7 +241,8 @@ public final class SQLiteJobStore: JobStore {
                 for (index, body) in resultBodies {
                     try db.execute(
                         sql: "INSERT OR REPLACE INTO results (job_id, idx, body) VALUES (?, ?, ?)",
-                        arguments: [job.id, index, body])
+                        arguments: [job.id, index, body]
+                    )
                 }
                 try Self.enqueue(change.deliveries, db)
                 for attempt in change.attempts {
@@ -239,7 +254,8 @@ public final class SQLiteJobStore: JobStore {
                         arguments: [
                             attempt.jobID, attempt.provider, attempt.operation, attempt.outcome, attempt.providerBatchID,
                             attempt.message, attempt.at.milliseconds,
-                        ])
+                        ]
+                    )
                 }
             }
             return .stored
@@ -307,8 +323,10 @@ public final class SQLiteJobStore: JobStore {
     public func results(jobID: String, afterIndex: Int?, limit: Int) async throws -> [ItemResult] {
         let bodies = try await pool.read { db in
             try Data.fetchAll(
-                db, sql: "SELECT body FROM results WHERE job_id = ? AND idx > ? ORDER BY idx LIMIT ?",
-                arguments: [jobID, afterIndex ?? -1, limit])
+                db,
+                sql: "SELECT body FROM results WHERE job_id = ? AND idx > ? ORDER BY idx LIMIT ?",
+                arguments: [jobID, afterIndex ?? -1, limit]
+            )
         }
         return try bodies.map { try Codec.decode(ItemResult.self, from: $0) }
     }
@@ -324,8 +342,14 @@ public final class SQLiteJobStore: JobStore {
                 arguments: [jobID]
             ).map { row in
                 ProviderEventRecord(
-                    jobID: row[0], provider: row[1], providerBatchID: row[2], eventType: row[3], dedupeKey: row[4],
-                    receivedAt: Timestamp(milliseconds: row[5]), payload: [UInt8](row[6] as Data))
+                    jobID: row[0],
+                    provider: row[1],
+                    providerBatchID: row[2],
+                    eventType: row[3],
+                    dedupeKey: row[4],
+                    receivedAt: Timestamp(milliseconds: row[5]),
+                    payload: [UInt8](row[6] as Data)
+                )
             }
         }
     }
@@ -341,8 +365,14 @@ public final class SQLiteJobStore: JobStore {
                 arguments: [jobID]
             ).map { row in
                 ProviderAttemptRecord(
-                    jobID: row[0], provider: row[1], operation: row[2], outcome: row[3], providerBatchID: row[4],
-                    message: row[5], at: Timestamp(milliseconds: row[6]))
+                    jobID: row[0],
+                    provider: row[1],
+                    operation: row[2],
+                    outcome: row[3],
+                    providerBatchID: row[4],
+                    message: row[5],
+                    at: Timestamp(milliseconds: row[6])
+                )
             }
         }
     }
@@ -366,7 +396,8 @@ extension SQLiteJobStore {
                     delivery.id, delivery.jobID, delivery.tenant, delivery.deliveryKey, delivery.eventType, delivery.eventID,
                     delivery.createdAt.milliseconds, delivery.url, delivery.secret, Data(delivery.data), delivery.attempt,
                     delivery.maxAttempts, delivery.nextAttemptAt.milliseconds, delivery.jobID,
-                ])
+                ]
+            )
         }
     }
 
@@ -383,17 +414,30 @@ extension SQLiteJobStore {
                       AND (claimed_until IS NULL OR claimed_until <= ? OR \(Self.claimerIsGone))
                     ORDER BY next_attempt_at LIMIT ?
                     """,
-                arguments: [now.milliseconds, now.milliseconds, owner, now.milliseconds, limit])
+                arguments: [now.milliseconds, now.milliseconds, owner, now.milliseconds, limit]
+            )
             let deliveries = rows.map { row in
                 WebhookDelivery(
-                    id: row[0], jobID: row[1], tenant: row[2], deliveryKey: row[3], eventType: row[4], eventID: row[5],
-                    createdAt: Timestamp(milliseconds: row[6]), url: row[7], secret: row[8], data: [UInt8](row[9] as Data),
-                    attempt: row[10], maxAttempts: row[11], nextAttemptAt: Timestamp(milliseconds: row[12]))
+                    id: row[0],
+                    jobID: row[1],
+                    tenant: row[2],
+                    deliveryKey: row[3],
+                    eventType: row[4],
+                    eventID: row[5],
+                    createdAt: Timestamp(milliseconds: row[6]),
+                    url: row[7],
+                    secret: row[8],
+                    data: [UInt8](row[9] as Data),
+                    attempt: row[10],
+                    maxAttempts: row[11],
+                    nextAttemptAt: Timestamp(milliseconds: row[12])
+                )
             }
             for delivery in deliveries {
                 try db.execute(
                     sql: "UPDATE webhook_deliveries SET claimed_until = ?, claimed_by = ? WHERE id = ?",
-                    arguments: [leaseEnd, owner, delivery.id])
+                    arguments: [leaseEnd, owner, delivery.id]
+                )
             }
             return deliveries
         }
@@ -404,7 +448,8 @@ extension SQLiteJobStore {
         try await writer.write { [owner] db in
             try db.execute(
                 sql: "INSERT INTO webhook_attempts (id, job_id, delivery_id, status, tried_at, body) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [attempt.id, delivery.jobID, delivery.id, attempt.status.rawValue, attempt.triedAt.milliseconds, body])
+                arguments: [attempt.id, delivery.jobID, delivery.id, attempt.status.rawValue, attempt.triedAt.milliseconds, body]
+            )
             let status: String
             switch attempt.outcome {
             case .delivered: status = "delivered"
@@ -420,14 +465,17 @@ extension SQLiteJobStore {
                     """,
                 arguments: [
                     status, attempt.attemptNumber, (attempt.nextRetryAt ?? delivery.nextAttemptAt).milliseconds, delivery.id, owner,
-                ])
+                ]
+            )
             if attempt.stopsSubscription {
                 try db.execute(
                     sql: "INSERT OR IGNORE INTO webhook_stops (job_id, at) VALUES (?, ?)",
-                    arguments: [delivery.jobID, attempt.triedAt.milliseconds])
+                    arguments: [delivery.jobID, attempt.triedAt.milliseconds]
+                )
                 try db.execute(
                     sql: "UPDATE webhook_deliveries SET status = 'failed', claimed_until = NULL WHERE job_id = ? AND status = 'pending'",
-                    arguments: [delivery.jobID])
+                    arguments: [delivery.jobID]
+                )
             }
         }
     }
@@ -451,22 +499,37 @@ extension SQLiteJobStore {
     public func webhookDelivery(jobID: String, recent: Int) async throws -> (summary: WebhookDeliverySummary, attempts: [DeliveryAttempt]) {
         let (recentBodies, totals, delivered, pending, lastDelivered, lastFailure, stopped) = try await pool.read { db in
             let recentBodies = try Data.fetchAll(
-                db, sql: "SELECT body FROM webhook_attempts WHERE job_id = ? ORDER BY id DESC LIMIT ?", arguments: [jobID, recent])
+                db,
+                sql: "SELECT body FROM webhook_attempts WHERE job_id = ? ORDER BY id DESC LIMIT ?",
+                arguments: [jobID, recent]
+            )
             let totals = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM webhook_attempts WHERE job_id = ?", arguments: [jobID]) ?? 0
             let delivered = try String.fetchAll(
-                db, sql: "SELECT event_type FROM webhook_deliveries WHERE job_id = ? AND status = 'delivered' ORDER BY created_at",
-                arguments: [jobID])
+                db,
+                sql: "SELECT event_type FROM webhook_deliveries WHERE job_id = ? AND status = 'delivered' ORDER BY created_at",
+                arguments: [jobID]
+            )
             let pending = try Row.fetchOne(
                 db,
                 sql: "SELECT COUNT(*), MIN(next_attempt_at) FROM webhook_deliveries WHERE job_id = ? AND status = 'pending' AND attempt > 0",
-                arguments: [jobID])
+                arguments: [jobID]
+            )
             let lastDelivered = try Int64.fetchOne(
-                db, sql: "SELECT MAX(tried_at) FROM webhook_attempts WHERE job_id = ? AND status = 'delivered'", arguments: [jobID])
+                db,
+                sql: "SELECT MAX(tried_at) FROM webhook_attempts WHERE job_id = ? AND status = 'delivered'",
+                arguments: [jobID]
+            )
             let lastFailure = try Data.fetchOne(
-                db, sql: "SELECT body FROM webhook_attempts WHERE job_id = ? AND status != 'delivered' ORDER BY id DESC LIMIT 1",
-                arguments: [jobID])
-            let stopped = try Bool.fetchOne(
-                db, sql: "SELECT EXISTS (SELECT 1 FROM webhook_stops WHERE job_id = ?)", arguments: [jobID]) ?? false
+                db,
+                sql: "SELECT body FROM webhook_attempts WHERE job_id = ? AND status != 'delivered' ORDER BY id DESC LIMIT 1",
+                arguments: [jobID]
+            )
+            let stopped =
+                try Bool.fetchOne(
+                    db,
+                    sql: "SELECT EXISTS (SELECT 1 FROM webhook_stops WHERE job_id = ?)",
+                    arguments: [jobID]
+                ) ?? false
             let pendingCount: Int = pending?[0] ?? 0
             let nextRetry: Int64? = pending?[1]
             return (recentBodies, totals, delivered, (pendingCount, nextRetry), lastDelivered, lastFailure, stopped)
@@ -498,11 +561,16 @@ extension SQLiteJobStore {
         let bodies = try await pool.read { db in
             if let after {
                 return try Data.fetchAll(
-                    db, sql: "SELECT body FROM webhook_attempts WHERE job_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-                    arguments: [jobID, after, limit])
+                    db,
+                    sql: "SELECT body FROM webhook_attempts WHERE job_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+                    arguments: [jobID, after, limit]
+                )
             }
             return try Data.fetchAll(
-                db, sql: "SELECT body FROM webhook_attempts WHERE job_id = ? ORDER BY id DESC LIMIT ?", arguments: [jobID, limit])
+                db,
+                sql: "SELECT body FROM webhook_attempts WHERE job_id = ? ORDER BY id DESC LIMIT ?",
+                arguments: [jobID, limit]
+            )
         }
         return try bodies.map { try Codec.decode(DeliveryAttempt.self, from: $0) }
     }
@@ -537,7 +605,8 @@ extension SQLiteJobStore {
                     INSERT INTO replicas (owner, expires_at, started_at) VALUES (?, ?, ?)
                     ON CONFLICT (owner) DO UPDATE SET expires_at = excluded.expires_at
                     """,
-                arguments: [owner, expires, now.milliseconds])
+                arguments: [owner, expires, now.milliseconds]
+            )
             return Set(try String.fetchAll(db, sql: "SELECT job_id FROM job_leases WHERE owner = ?", arguments: [owner]))
         }
     }
@@ -545,8 +614,12 @@ extension SQLiteJobStore {
     public func acquireLease(jobID: String, now: Timestamp) async throws -> JobLease? {
         try await writer.write { [owner] db in
             // A replica whose own heartbeat has lapsed takes nothing until it has renewed it.
-            let alive = try Bool.fetchOne(
-                db, sql: "SELECT expires_at > ? FROM replicas WHERE owner = ?", arguments: [now.milliseconds, owner]) ?? false
+            let alive =
+                try Bool.fetchOne(
+                    db,
+                    sql: "SELECT expires_at > ? FROM replicas WHERE owner = ?",
+                    arguments: [now.milliseconds, owner]
+                ) ?? false
             guard alive else { return nil }
             let row = try Row.fetchOne(
                 db,
@@ -554,11 +627,13 @@ extension SQLiteJobStore {
                     SELECT l.owner, l.fence, COALESCE(r.expires_at, 0) FROM job_leases l
                     LEFT JOIN replicas r ON r.owner = l.owner WHERE l.job_id = ?
                     """,
-                arguments: [jobID])
+                arguments: [jobID]
+            )
             guard let row else {
                 try db.execute(
                     sql: "INSERT INTO job_leases (job_id, owner, fence, acquired_at) VALUES (?, ?, 1, ?)",
-                    arguments: [jobID, owner, now.milliseconds])
+                    arguments: [jobID, owner, now.milliseconds]
+                )
                 return JobLease(jobID: jobID, owner: owner, fence: 1)
             }
             let holder: String = row[0]
@@ -568,7 +643,8 @@ extension SQLiteJobStore {
             guard holderExpires <= now.milliseconds else { return nil }
             try db.execute(
                 sql: "UPDATE job_leases SET owner = ?, fence = fence + 1, acquired_at = ? WHERE job_id = ?",
-                arguments: [owner, now.milliseconds, jobID])
+                arguments: [owner, now.milliseconds, jobID]
+            )
             return JobLease(jobID: jobID, owner: owner, fence: fence + 1)
         }
     }
@@ -577,7 +653,8 @@ extension SQLiteJobStore {
         try await writer.write { db in
             try db.execute(
                 sql: "DELETE FROM job_leases WHERE job_id = ? AND owner = ? AND fence = ?",
-                arguments: [lease.jobID, lease.owner, lease.fence])
+                arguments: [lease.jobID, lease.owner, lease.fence]
+            )
         }
     }
 
@@ -593,7 +670,8 @@ extension SQLiteJobStore {
                       AND (l.job_id IS NULL OR r.expires_at IS NULL OR r.expires_at <= ?)
                     ORDER BY j.id LIMIT ?
                     """,
-                arguments: [now.milliseconds, limit])
+                arguments: [now.milliseconds, limit]
+            )
         }
     }
 }

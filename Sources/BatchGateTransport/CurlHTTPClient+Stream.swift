@@ -18,7 +18,8 @@ extension CurlHTTPClient {
     /// is aborted when `body` returns or throws, or the task is cancelled. `maxResponseBytes` does not
     /// apply; chunks not yet read are buffered, so read promptly.
     public func stream<R: Sendable>(
-        _ request: HTTPRequest, isolation: isolated (any Actor)? = #isolation,
+        _ request: HTTPRequest,
+        isolation: isolated (any Actor)? = #isolation,
         _ body: (AsyncThrowingStream<HTTPStreamPart, any Error>) async throws -> R
     ) async throws -> R {
         let prepared = try PreparedRequest(request)

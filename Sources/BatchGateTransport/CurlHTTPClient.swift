@@ -30,9 +30,12 @@ public final class CurlHTTPClient: HTTPTransport {
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
-            connectTimeout: Duration = .seconds(10), maxConnectionsPerHost: Int = 64,
-            maxTotalConnections: Int = 512, maxResponseBytes: Int = 16 * 1024 * 1024,
-            userAgent: String = "BatchGate/1.0", allowRemoteAddress: (@Sendable (String) -> Bool)? = nil
+            connectTimeout: Duration = .seconds(10),
+            maxConnectionsPerHost: Int = 64,
+            maxTotalConnections: Int = 512,
+            maxResponseBytes: Int = 16 * 1024 * 1024,
+            userAgent: String = "BatchGate/1.0",
+            allowRemoteAddress: (@Sendable (String) -> Bool)? = nil
         ) {
             self.connectTimeout = connectTimeout
             self.maxConnectionsPerHost = maxConnectionsPerHost
@@ -56,7 +59,8 @@ public final class CurlHTTPClient: HTTPTransport {
             if maxTotalConnections < maxConnectionsPerHost {
                 return invalid(
                     "maxTotalConnections must be at least maxConnectionsPerHost "
-                        + "(got \(maxTotalConnections) < \(maxConnectionsPerHost))")
+                        + "(got \(maxTotalConnections) < \(maxConnectionsPerHost))"
+                )
             }
             if maxResponseBytes < 0 {
                 return invalid("maxResponseBytes must not be negative (got \(maxResponseBytes))")
@@ -95,7 +99,8 @@ public final class CurlHTTPClient: HTTPTransport {
     ///
     /// Requests still in flight at that point fail with `.cancelled`.
     public static func withClient<R: Sendable>(
-        configuration: Configuration = .init(), logger: Logger? = nil,
+        configuration: Configuration = .init(),
+        logger: Logger? = nil,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (CurlHTTPClient) async throws -> R
     ) async throws -> R {

@@ -87,12 +87,20 @@ struct WebSocketConnection: Sendable {
         let responseDecoder = ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
         let connection = WebSocketConnectionHandler(settings: settings)
         let upgrade = WebSocketUpgradeHandler(
-            settings: settings, gate: gate, requestEncoder: requestEncoder, responseDecoder: responseDecoder, connection: connection)
+            settings: settings,
+            gate: gate,
+            requestEncoder: requestEncoder,
+            responseDecoder: responseDecoder,
+            connection: connection
+        )
         try pipeline.addHandlers([gate, requestEncoder, responseDecoder, upgrade, connection])
         let handler = NIOLoopBound(connection, eventLoop: channel.eventLoop)
         let produced = WebSocketEventSequence.makeSequence(
-            elementType: WebSocketEvent.self, backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16), finishOnDeinit: true,
-            delegate: WebSocketEventsDelegate(handler: handler))
+            elementType: WebSocketEvent.self,
+            backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16),
+            finishOnDeinit: true,
+            delegate: WebSocketEventsDelegate(handler: handler)
+        )
         connection.source = produced.source
         return WebSocketConnection(channel: channel, events: produced.sequence, handler: handler)
     }
@@ -256,8 +264,11 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
     private var finished = false
 
     init(
-        settings: WebSocketConnectionSettings, gate: InputEndGate, requestEncoder: HTTPRequestEncoder,
-        responseDecoder: ByteToMessageHandler<HTTPResponseDecoder>, connection: WebSocketConnectionHandler
+        settings: WebSocketConnectionSettings,
+        gate: InputEndGate,
+        requestEncoder: HTTPRequestEncoder,
+        responseDecoder: ByteToMessageHandler<HTTPResponseDecoder>,
+        connection: WebSocketConnectionHandler
     ) {
         self.settings = settings
         self.gate = gate
@@ -288,7 +299,8 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         case .head(let head):
             guard head.status == .switchingProtocols else {
                 refuse(
-                    "The server answered the WebSocket upgrade with HTTP \(head.status.code) \(head.status.reasonPhrase) instead of 101.")
+                    "The server answered the WebSocket upgrade with HTTP \(head.status.code) \(head.status.reasonPhrase) instead of 101."
+                )
                 return
             }
             guard head.headers["Upgrade"].contains(where: { $0.lowercased() == "websocket" }) else {
@@ -321,12 +333,17 @@ final class WebSocketUpgradeHandler: ChannelInboundHandler, RemovableChannelHand
         do {
             try pipeline.addHandler(WebSocketFrameEncoder(), position: .before(connection))
             try pipeline.addHandler(
-                ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: settings.maxMessageBytes)), position: .before(connection))
+                ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: settings.maxMessageBytes)),
+                position: .before(connection)
+            )
             try pipeline.addHandler(
                 NIOWebSocketFrameAggregator(
-                    minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: WebSocketConnectionHandler.maxFragments,
-                    maxAccumulatedFrameSize: settings.maxMessageBytes),
-                position: .before(connection))
+                    minNonFinalFragmentSize: 0,
+                    maxAccumulatedFrameCount: WebSocketConnectionHandler.maxFragments,
+                    maxAccumulatedFrameSize: settings.maxMessageBytes
+                ),
+                position: .before(connection)
+            )
         } catch {
             connection.upgradeFailed(WebSocketError(.connection, "The WebSocket handlers could not be installed: \(error)."))
             return
@@ -409,8 +426,11 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
             report(
                 .failed(
                     WebSocketError(
-                        .timeout, "The server at \(settings.authority) did not complete the WebSocket upgrade within \(settings.connectTimeout).")
-                ))
+                        .timeout,
+                        "The server at \(settings.authority) did not complete the WebSocket upgrade within \(settings.connectTimeout)."
+                    )
+                )
+            )
             closeChannel()
         }
         context.fireChannelActive()
@@ -426,7 +446,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler {
                     WebSocketError(
                         .connection,
                         breakage.map { "The connection to \(settings.authority) broke before the upgrade: \($0)." }
-                            ?? "The server at \(settings.authority) closed the connection before answering the WebSocket upgrade.")))
+                            ?? "The server at \(settings.authority) closed the connection before answering the WebSocket upgrade."
+                    )
+                )
+            )
         case .open, .closing:
             report(.closed(WebSocketClose(code: nil, reason: breakage, byUs: closedByUs)))
         case .closed:

@@ -38,8 +38,10 @@ public struct NIOWebSocketClient: WebSocketTransport {
     ///     checks the host name.
     ///   - logger: where connection failures are logged at debug level.
     public init(
-        maxMessageBytes: Int = 16 << 20, closeTimeout: Duration = .seconds(5),
-        tlsConfiguration: TLSConfiguration = .makeClientConfiguration(), logger: Logger
+        maxMessageBytes: Int = 16 << 20,
+        closeTimeout: Duration = .seconds(5),
+        tlsConfiguration: TLSConfiguration = .makeClientConfiguration(),
+        logger: Logger
     ) {
         self.maxMessageBytes = maxMessageBytes
         self.closeTimeout = closeTimeout
@@ -55,7 +57,8 @@ public struct NIOWebSocketClient: WebSocketTransport {
     /// server breaking the protocol (oversized message, text that is not UTF-8, malformed frames), throw
     /// `WebSocketError`; errors thrown by `onText` close the connection and are rethrown.
     public func connect(
-        _ request: WebSocketRequest, onText: @escaping @Sendable (String) async throws -> WebSocketNext
+        _ request: WebSocketRequest,
+        onText: @escaping @Sendable (String) async throws -> WebSocketNext
     ) async throws -> WebSocketClose {
         let target = try WebSocketTarget(url: request.url)
         guard (1...Int(UInt32.max)).contains(maxMessageBytes) else {
@@ -87,7 +90,8 @@ public struct NIOWebSocketClient: WebSocketTransport {
             firstMessageTimeout: request.firstMessageTimeout.map { TimeAmount($0) },
             closeTimeout: TimeAmount(closeTimeout),
             tls: tlsSettings,
-            authority: target.authority)
+            authority: target.authority
+        )
 
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(TimeAmount(request.connectTimeout))
@@ -122,7 +126,9 @@ public struct NIOWebSocketClient: WebSocketTransport {
     /// The upgrade request: `GET` of the URL's path and query with `Host`, the caller's headers (checked),
     /// and the WebSocket handshake headers.
     static func upgradeRequestHead(
-        target: WebSocketTarget, headers: [(name: String, value: String)], upgrader: NIOTypedWebSocketClientUpgrader<Void>
+        target: WebSocketTarget,
+        headers: [(name: String, value: String)],
+        upgrader: NIOTypedWebSocketClientUpgrader<Void>
     ) throws(WebSocketError) -> HTTPRequestHead {
         var fields = HTTPHeaders()
         fields.add(name: "Host", value: target.hostHeader)
@@ -132,7 +138,9 @@ public struct NIOWebSocketClient: WebSocketTransport {
             }
             guard HTTPField.isValidValue(header.value) else {
                 throw WebSocketError(
-                    .invalidRequest, "The value of header `\(header.name)` holds characters a header cannot carry (line breaks or controls).")
+                    .invalidRequest,
+                    "The value of header `\(header.name)` holds characters a header cannot carry (line breaks or controls)."
+                )
             }
             guard !reservedHeaders.contains(header.name.lowercased()) else {
                 throw WebSocketError(.invalidRequest, "The header `\(header.name)` is set by the WebSocket client itself.")

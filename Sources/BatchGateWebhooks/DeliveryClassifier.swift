@@ -34,7 +34,10 @@ public struct DeliveryClassifier: Sendable {
 
     /// The outcome of attempt number `attemptNumber` (1-based) of `maxAttempts`, finished at `now`.
     public func outcome(
-        of result: AttemptResult, attemptNumber: Int, maxAttempts: Int, now: Timestamp,
+        of result: AttemptResult,
+        attemptNumber: Int,
+        maxAttempts: Int,
+        now: Timestamp,
         random: inout some RandomNumberGenerator
     ) -> DeliveryOutcome {
         let status: Int?

@@ -51,8 +51,13 @@ public struct SystemHostResolver: HostResolver {
                     lookup.complete(
                         .failure(
                             GatewayError(
-                                status: 400, code: WebhookURLPolicy.unresolvableCode,
-                                message: "Looking up '\(host)' timed out after \(formatDuration(timeout)).", field: field)))
+                                status: 400,
+                                code: WebhookURLPolicy.unresolvableCode,
+                                message: "Looking up '\(host)' timed out after \(formatDuration(timeout)).",
+                                field: field
+                            )
+                        )
+                    )
                 }
             }
         } onCancel: {
@@ -75,8 +80,12 @@ public struct SystemHostResolver: HostResolver {
             let reason = gai_strerror(status).map { String(cString: $0) } ?? "error \(status)"
             return .failure(
                 GatewayError(
-                    status: 400, code: WebhookURLPolicy.unresolvableCode,
-                    message: "'\(host)' did not resolve: \(reason).", field: field))
+                    status: 400,
+                    code: WebhookURLPolicy.unresolvableCode,
+                    message: "'\(host)' did not resolve: \(reason).",
+                    field: field
+                )
+            )
         }
         defer { freeaddrinfo(list) }
         var addresses: [IPAddress] = []

@@ -43,7 +43,8 @@ public struct WebhookSecret: Sendable, Hashable, CustomStringConvertible, Custom
         guard (Self.minimumByteCount...Self.maximumByteCount).contains(bytes.count) else {
             throw .invalid(
                 field,
-                "The webhook secret decodes to \(bytes.count) bytes; it must be \(Self.minimumByteCount) to \(Self.maximumByteCount) random bytes.")
+                "The webhook secret decodes to \(bytes.count) bytes; it must be \(Self.minimumByteCount) to \(Self.maximumByteCount) random bytes."
+            )
         }
         self.keyBytes = bytes
     }
@@ -52,7 +53,8 @@ public struct WebhookSecret: Sendable, Hashable, CustomStringConvertible, Custom
     public init(keyBytes: [UInt8]) {
         precondition(
             (Self.minimumByteCount...Self.maximumByteCount).contains(keyBytes.count),
-            "a webhook secret needs \(Self.minimumByteCount) to \(Self.maximumByteCount) bytes")
+            "a webhook secret needs \(Self.minimumByteCount) to \(Self.maximumByteCount) bytes"
+        )
         self.keyBytes = keyBytes
     }
 

@@ -96,9 +96,13 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
     /// A sender. `clock` paces sleeps and measures latency; `now` stamps attempts, signatures and
     /// retry times (it must agree with the outbox's notion of "due").
     public init(
-        outbox: any WebhookOutbox, transport: any HTTPTransport, policy: WebhookURLPolicy,
-        configuration: WebhookSenderConfiguration = WebhookSenderConfiguration(), clock: C,
-        now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, logger: Logger
+        outbox: any WebhookOutbox,
+        transport: any HTTPTransport,
+        policy: WebhookURLPolicy,
+        configuration: WebhookSenderConfiguration = WebhookSenderConfiguration(),
+        clock: C,
+        now: @escaping @Sendable () -> Timestamp = { Timestamp.now() },
+        logger: Logger
     ) {
         precondition(configuration.concurrency >= 1, "webhook sender concurrency must be at least 1")
         self.outbox = outbox
@@ -207,20 +211,34 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
         if Task.isCancelled {
             logger.debug(
                 "webhook attempt interrupted by cancellation; not recorded",
-                metadata: ["delivery_id": "\(delivery.id)", "job_id": "\(delivery.jobID)"])
+                metadata: ["delivery_id": "\(delivery.id)", "job_id": "\(delivery.jobID)"]
+            )
             return
         }
         let latency = started.duration(to: clock.now)
         var generator = SystemRandomNumberGenerator()
         let outcome = classifier.outcome(
-            of: result, attemptNumber: attemptNumber, maxAttempts: delivery.maxAttempts, now: now(), random: &generator)
+            of: result,
+            attemptNumber: attemptNumber,
+            maxAttempts: delivery.maxAttempts,
+            now: now(),
+            random: &generator
+        )
         var preview: String?
         if case .response(let response) = result { preview = DeliveryAttempt.preview(of: response.body) }
         let record = DeliveryAttempt(
-            id: Identifier.make(prefix: "dla", at: triedAt), deliveryID: delivery.id, jobID: delivery.jobID,
-            deliveryKey: delivery.deliveryKey, eventType: delivery.eventType, outcome: outcome,
-            attemptNumber: attemptNumber, maxAttempts: delivery.maxAttempts, triedAt: triedAt,
-            responseBodyPreview: preview, latency: latency)
+            id: Identifier.make(prefix: "dla", at: triedAt),
+            deliveryID: delivery.id,
+            jobID: delivery.jobID,
+            deliveryKey: delivery.deliveryKey,
+            eventType: delivery.eventType,
+            outcome: outcome,
+            attemptNumber: attemptNumber,
+            maxAttempts: delivery.maxAttempts,
+            triedAt: triedAt,
+            responseBodyPreview: preview,
+            latency: latency
+        )
         metrics.record(outcome, latency: latency)
         var metadata: Logger.Metadata = [
             "delivery_id": "\(delivery.id)", "job_id": "\(delivery.jobID)", "event_type": "\(delivery.eventType)",
@@ -245,7 +263,8 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
             if let address = refusal.resolvedAddress {
                 logger.debug(
                     "webhook receiver resolves to a forbidden address",
-                    metadata: ["delivery_id": "\(delivery.id)", "job_id": "\(delivery.jobID)", "address": "\(address)"])
+                    metadata: ["delivery_id": "\(delivery.id)", "job_id": "\(delivery.jobID)", "address": "\(address)"]
+                )
             }
             return .urlRefused(refusal.error)
         }
@@ -262,13 +281,21 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
                 return .urlRefused(.invalid("webhook.secret", "The stored webhook secret is unusable: \(error.message)"))
             }
             headers += WebhookSigner(secret: secret).headers(
-                id: delivery.eventID, timestamp: Self.unixSeconds(triedAt), body: body)
+                id: delivery.eventID,
+                timestamp: Self.unixSeconds(triedAt),
+                body: body
+            )
         } else {
             headers.append((WebhookSigner.idHeader, delivery.eventID))
             headers.append((WebhookSigner.timestampHeader, String(Self.unixSeconds(triedAt))))
         }
         let request = HTTPRequest(
-            method: "POST", url: delivery.url, headers: headers, body: body, timeout: configuration.attemptTimeout)
+            method: "POST",
+            url: delivery.url,
+            headers: headers,
+            body: body,
+            timeout: configuration.attemptTimeout
+        )
         do {
             return .response(try await transport.send(request))
         } catch {
@@ -277,7 +304,8 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
                 // reads, does not.
                 logger.debug(
                     "webhook receiver connected to a forbidden address",
-                    metadata: ["delivery_id": "\(delivery.id)", "job_id": "\(delivery.jobID)", "detail": "\(error.message)"])
+                    metadata: ["delivery_id": "\(delivery.id)", "job_id": "\(delivery.jobID)", "detail": "\(error.message)"]
+                )
                 return .urlRefused(refusal)
             }
             return .transportFailure(error)
@@ -294,12 +322,20 @@ extension WebhookSender {
 extension WebhookSender where C == ContinuousClock {
     /// A sender on the continuous clock and wall-clock time.
     public convenience init(
-        outbox: any WebhookOutbox, transport: any HTTPTransport, policy: WebhookURLPolicy,
-        configuration: WebhookSenderConfiguration = WebhookSenderConfiguration(), logger: Logger
+        outbox: any WebhookOutbox,
+        transport: any HTTPTransport,
+        policy: WebhookURLPolicy,
+        configuration: WebhookSenderConfiguration = WebhookSenderConfiguration(),
+        logger: Logger
     ) {
         self.init(
-            outbox: outbox, transport: transport, policy: policy, configuration: configuration,
-            clock: ContinuousClock(), logger: logger)
+            outbox: outbox,
+            transport: transport,
+            policy: policy,
+            configuration: configuration,
+            clock: ContinuousClock(),
+            logger: logger
+        )
     }
 }
 

@@ -49,8 +49,12 @@ public struct WebhookSigner: Sendable {
     /// Entries of other versions and malformed entries are skipped, so a list may carry signatures
     /// made with several secrets during a rotation.
     public func verify(
-        id: String, timestamp: String, body: [UInt8], signatureHeader: String,
-        tolerance: Duration = WebhookSigner.defaultTolerance, now: Timestamp = .now()
+        id: String,
+        timestamp: String,
+        body: [UInt8],
+        signatureHeader: String,
+        tolerance: Duration = WebhookSigner.defaultTolerance,
+        now: Timestamp = .now()
     ) throws(WebhookVerificationError) {
         guard !id.isEmpty else { throw .missingHeader(Self.idHeader) }
         guard !timestamp.isEmpty else { throw .missingHeader(Self.timestampHeader) }
@@ -59,21 +63,25 @@ public struct WebhookSigner: Sendable {
             timestamp.utf8.count <= 12, let seconds = Int64(timestamp)
         else {
             throw WebhookVerificationError(
-                code: .invalidTimestamp, message: "webhook-timestamp must be unix seconds (digits only).",
-                field: Self.timestampHeader)
+                code: .invalidTimestamp,
+                message: "webhook-timestamp must be unix seconds (digits only).",
+                field: Self.timestampHeader
+            )
         }
         let skewMilliseconds = now.milliseconds - seconds * 1000
         if skewMilliseconds > tolerance.milliseconds {
             throw WebhookVerificationError(
                 code: .timestampTooOld,
                 message: "webhook-timestamp is \(skewMilliseconds / 1000)s in the past; the tolerance is \(tolerance.milliseconds / 1000)s.",
-                field: Self.timestampHeader)
+                field: Self.timestampHeader
+            )
         }
         if -skewMilliseconds > tolerance.milliseconds {
             throw WebhookVerificationError(
                 code: .timestampTooNew,
                 message: "webhook-timestamp is \(-skewMilliseconds / 1000)s in the future; the tolerance is \(tolerance.milliseconds / 1000)s.",
-                field: Self.timestampHeader)
+                field: Self.timestampHeader
+            )
         }
         let signed = signedContent(id: id, timestamp: timestamp, body: body)
         for entry in signatureHeader.split(separator: " ", omittingEmptySubsequences: true) {
@@ -85,21 +93,30 @@ public struct WebhookSigner: Sendable {
             }
         }
         throw WebhookVerificationError(
-            code: .noMatchingSignature, message: "No v1 signature in webhook-signature matches the body.",
-            field: Self.signatureHeader)
+            code: .noMatchingSignature,
+            message: "No v1 signature in webhook-signature matches the body.",
+            field: Self.signatureHeader
+        )
     }
 
     /// Checks a received message from its headers (names matched case-insensitively).
     public func verify(
-        headers: [(name: String, value: String)], body: [UInt8],
-        tolerance: Duration = WebhookSigner.defaultTolerance, now: Timestamp = .now()
+        headers: [(name: String, value: String)],
+        body: [UInt8],
+        tolerance: Duration = WebhookSigner.defaultTolerance,
+        now: Timestamp = .now()
     ) throws(WebhookVerificationError) {
         func value(_ name: String) -> String {
             headers.first { $0.name.lowercased() == name }?.value ?? ""
         }
         try verify(
-            id: value(Self.idHeader), timestamp: value(Self.timestampHeader), body: body,
-            signatureHeader: value(Self.signatureHeader), tolerance: tolerance, now: now)
+            id: value(Self.idHeader),
+            timestamp: value(Self.timestampHeader),
+            body: body,
+            signatureHeader: value(Self.signatureHeader),
+            tolerance: tolerance,
+            now: now
+        )
     }
 
     private func signedContent(id: String, timestamp: String, body: [UInt8]) -> [UInt8] {

@@ -66,8 +66,11 @@ public struct WebhookURLPolicy: Sendable {
         }
         guard !addresses.isEmpty else {
             let error = GatewayError(
-                status: 400, code: Self.unresolvableCode,
-                message: "'\(parsed.origin)' did not resolve to any address.", field: field)
+                status: 400,
+                code: Self.unresolvableCode,
+                message: "'\(parsed.origin)' did not resolve to any address.",
+                field: field
+            )
             return .failure(Refusal(error: error, resolvedAddress: nil))
         }
         for address in addresses {
@@ -113,7 +116,9 @@ public struct WebhookURLPolicy: Sendable {
         }
         guard let kind else {
             return .invalid(
-                field, "'\(parsed.origin)' connected to an address webhooks may not be sent to; webhook URLs must be public https URLs.")
+                field,
+                "'\(parsed.origin)' connected to an address webhooks may not be sent to; webhook URLs must be public https URLs."
+            )
         }
         return refusal(parsed, kind: kind, shown: nil)
     }
@@ -173,7 +178,8 @@ public struct WebhookURLPolicy: Sendable {
         if parsed.scheme != "https" {
             throw .invalid(
                 field,
-                "'\(parsed.origin)' uses http; webhook URLs must be public https URLs (plain http is allowed only for loopback receivers with webhooks.allow_insecure_loopback: true).")
+                "'\(parsed.origin)' uses http; webhook URLs must be public https URLs (plain http is allowed only for loopback receivers with webhooks.allow_insecure_loopback: true)."
+            )
         }
         return parsed
     }
@@ -236,7 +242,10 @@ struct ParsedWebhookURL {
             throw Failure(reason: "The webhook URL is longer than \(Self.maximumLength) bytes")
         }
         guard url.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7f && $0.isASCII }) else {
-            throw Failure(reason: "The webhook URL contains spaces, control or non-ASCII characters (percent-encode them; use the xn-- form of international host names)")
+            throw Failure(
+                reason:
+                    "The webhook URL contains spaces, control or non-ASCII characters (percent-encode them; use the xn-- form of international host names)"
+            )
         }
         guard !url.contains("\\") else {
             throw Failure(reason: "The webhook URL contains a backslash")

@@ -10,7 +10,10 @@ struct APIClient: Sendable {
 
     /// Sends a request; a non-2xx answer throws with the API's error message.
     func send(
-        _ method: String, _ path: String, body: JSONValue? = nil, headers extra: [(name: String, value: String)] = []
+        _ method: String,
+        _ path: String,
+        body: JSONValue? = nil,
+        headers extra: [(name: String, value: String)] = []
     ) async throws -> JSONValue {
         var headers: [(name: String, value: String)] = [("authorization", "Bearer \(apiKey)")] + extra
         var bytes: [UInt8]?
@@ -19,7 +22,8 @@ struct APIClient: Sendable {
             bytes = [UInt8](try JSONEncoder().encode(body))
         }
         let response = try await transport.send(
-            HTTPRequest(method: method, url: baseURL + path, headers: headers, body: bytes, timeout: .seconds(30)))
+            HTTPRequest(method: method, url: baseURL + path, headers: headers, body: bytes, timeout: .seconds(30))
+        )
         let value = (try? JSONDecoder().decode(JSONValue.self, from: Data(response.body))) ?? .null
         guard (200..<300).contains(response.status) else {
             let message = value["error"]?["message"]?.stringValue ?? "HTTP \(response.status)"

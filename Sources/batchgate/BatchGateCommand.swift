@@ -13,7 +13,8 @@ struct BatchGateCommand: AsyncParsableCommand {
         subcommands: [
             Serve.self, Validate.self, Simulate.self, Demo.self, Migrate.self, Submit.self, Status.self, Cancel.self, Watch.self,
         ],
-        defaultSubcommand: Serve.self)
+        defaultSubcommand: Serve.self
+    )
 }
 
 /// `--config`, defaulting to `$BATCHGATE_CONFIG`, then `providers.yaml`.
@@ -29,8 +30,10 @@ struct ConfigOption: ParsableArguments {
     func load() throws -> GatewayConfiguration {
         do {
             return try ConfigLoader.load(
-                path: path, environment: ProcessInfo.processInfo.environment,
-                providerKinds: ProviderRegistry.standard.kindSpecs)
+                path: path,
+                environment: ProcessInfo.processInfo.environment,
+                providerKinds: ProviderRegistry.standard.kindSpecs
+            )
         } catch {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
             throw ExitCode(1)

@@ -10,7 +10,8 @@ import ServiceLifecycle
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Start the built-in vendor simulators and a gateway on a temporary SQLite file, run one batch on each of the three vendors, and show their unified status live, side by side.")
+            "Start the built-in vendor simulators and a gateway on a temporary SQLite file, run one batch on each of the three vendors, and show their unified status live, side by side."
+    )
 
     @Option(help: "How many items each demo batch has.")
     var items = 12
@@ -37,8 +38,14 @@ struct Demo: AsyncParsableCommand {
                 (
                     vendor,
                     SimulatorLaunch(
-                        token: vendorToken, itemDuration: perItem, batchItems: items, keepalive: .seconds(5), failEvery: 6,
-                        webhookTransport: transport, logger: logger)
+                        token: vendorToken,
+                        itemDuration: perItem,
+                        batchItems: items,
+                        keepalive: .seconds(5),
+                        failEvery: 6,
+                        webhookTransport: transport,
+                        logger: logger
+                    )
                 )
             }
             try await withSimulators(launches) { urls in
@@ -51,10 +58,17 @@ struct Demo: AsyncParsableCommand {
                     apiKeys: [.init(tenant: "demo", key: apiKey)],
                     providers: launches.map { vendor, launch in
                         .init(
-                            name: vendor.name, kind: vendor.providerKind, baseURL: urls[vendor.name] ?? "", pollInterval: .seconds(1),
-                            options: vendor.providerOptions(launch).merging([vendor.credentialOption: .string(vendorToken)]) { _, credential in credential })
+                            name: vendor.name,
+                            kind: vendor.providerKind,
+                            baseURL: urls[vendor.name] ?? "",
+                            pollInterval: .seconds(1),
+                            options: vendor.providerOptions(launch).merging([vendor.credentialOption: .string(vendorToken)]) { _, credential in
+                                credential
+                            }
+                        )
                     },
-                    routes: launches.map { vendor, _ in .init(name: vendor.name, kind: vendor.jobKind, targets: [.init(provider: vendor.name)]) })
+                    routes: launches.map { vendor, _ in .init(name: vendor.name, kind: vendor.jobKind, targets: [.init(provider: vendor.name)]) }
+                )
                 let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
                 say("BatchGate demo: gateway at \(publicURL), SQLite in \(directory.path)")
                 say("simulators: " + launches.map { vendor, _ in "\(vendor.name) \(urls[vendor.name] ?? "?")" }.joined(separator: ", "))
@@ -63,7 +77,11 @@ struct Demo: AsyncParsableCommand {
                     group.addTask { try await services.run() }
                     do {
                         try await runBatches(
-                            launches.map(\.0), transport: transport, publicURL: publicURL, apiKey: apiKey)
+                            launches.map(\.0),
+                            transport: transport,
+                            publicURL: publicURL,
+                            apiKey: apiKey
+                        )
                     } catch {
                         await services.triggerGracefulShutdown()
                         throw error
@@ -83,7 +101,10 @@ struct Demo: AsyncParsableCommand {
             .string(index % 6 == 5 ? "https://example.com/fail/page-\(index)" : "https://example.com/articles/\(index)")
         }
         let documents: [JSONValue] = (0..<items).map { index in
-            ["title": .string("Handbook chapter \(index + 1)"), "file_path": .string("s3://demo/handbook-\(index + 1).pdf"), "file_source_type": "s3"]
+            [
+                "title": .string("Handbook chapter \(index + 1)"), "file_path": .string("s3://demo/handbook-\(index + 1).pdf"),
+                "file_source_type": "s3",
+            ]
         }
         // One input per job kind, which every vendor of that kind takes (each ignores what it has no use for).
         let inputs: [JobKind: JSONValue] = [
@@ -97,7 +118,9 @@ struct Demo: AsyncParsableCommand {
         for request in requests {
             let created = try await client.send("POST", "/v1/batches", body: request)
             guard let id = created["id"]?.stringValue else { throw ValidationError("The gateway did not return a batch id.") }
-            say("created \(id) on route \(request["route"]?.stringValue ?? "?") → \(created["provider_kind"]?.stringValue ?? "?")  events_url \(created["events_url"]?.stringValue ?? "")")
+            say(
+                "created \(id) on route \(request["route"]?.stringValue ?? "?") → \(created["provider_kind"]?.stringValue ?? "?")  events_url \(created["events_url"]?.stringValue ?? "")"
+            )
             ids.append(id)
         }
         _ = await Watch.show(ids, api: client, transport: transport, terminal: !plain && isatty(1) != 0)
@@ -108,7 +131,8 @@ struct Demo: AsyncParsableCommand {
             let failed = rows.filter { $0["status"]?.stringValue == "failed" }.count
             say(
                 "\(id) \(batch["provider_kind"]?.stringValue ?? "?"): \(batch["lifecycle_status"]?.stringValue ?? "?"), "
-                    + "\(rows.count) results, \(rows.count - failed) succeeded, \(failed) failed")
+                    + "\(rows.count) results, \(rows.count - failed) succeeded, \(failed) failed"
+            )
         }
     }
 }

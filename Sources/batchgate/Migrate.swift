@@ -5,7 +5,8 @@ import Foundation
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Move every non-terminal job of a route from one provider to another, through the gateway's API.")
+        abstract: "Move every non-terminal job of a route from one provider to another, through the gateway's API."
+    )
 
     @Option(help: "The gateway's base URL (default: $BATCHGATE_URL, then http://127.0.0.1:8080).")
     var url: String?
@@ -40,7 +41,8 @@ struct Migrate: AsyncParsableCommand {
             for status in ["pending", "running"] {
                 var after: String?
                 repeat {
-                    let query = "/v1/batches?limit=100&lifecycle_status=\(status)&route=\(Self.encode(route))&provider=\(Self.encode(from))"
+                    let query =
+                        "/v1/batches?limit=100&lifecycle_status=\(status)&route=\(Self.encode(route))&provider=\(Self.encode(from))"
                         + (after.map { "&after=\($0)" } ?? "")
                     let page = try await client.send("GET", query)
                     if case .array(let items)? = page["data"] {
@@ -56,7 +58,10 @@ struct Migrate: AsyncParsableCommand {
                 for id in ids {
                     do {
                         _ = try await client.send(
-                            "POST", "/v1/batches/\(id)/migrate", body: .object(["provider": .string(to), "dry_run": true]))
+                            "POST",
+                            "/v1/batches/\(id)/migrate",
+                            body: .object(["provider": .string(to), "dry_run": true])
+                        )
                         movable += 1
                         say("would migrate \(id) from \(from) to \(to)")
                     } catch {

@@ -5,7 +5,8 @@ import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the gateway until SIGTERM or SIGINT, then drain gracefully.")
+        abstract: "Run the gateway until SIGTERM or SIGINT, then drain gracefully."
+    )
 
     @OptionGroup var options: ConfigOption
 
@@ -14,10 +15,16 @@ struct Serve: AsyncParsableCommand {
         let logger = makeLogger("batchgate")
         try await CurlHTTPClient.withClient(logger: logger) { transport in
             let gateway = try await Gateway.make(
-                configuration: configuration, transport: transport, logger: logger,
-                onListening: { port in say("batchgate listening on \(configuration.server.host):\(port)") })
+                configuration: configuration,
+                transport: transport,
+                logger: logger,
+                onListening: { port in say("batchgate listening on \(configuration.server.host):\(port)") }
+            )
             let group = ServiceGroup(
-                services: gateway.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                services: gateway.services,
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
             try await group.run()
         }
     }

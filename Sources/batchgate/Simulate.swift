@@ -7,7 +7,8 @@ import ServiceLifecycle
 
 struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the vendor simulators alone on loopback (for tests, benchmarks and trying the gateway).")
+        abstract: "Run the vendor simulators alone on loopback (for tests, benchmarks and trying the gateway)."
+    )
 
     @Option(help: "Comma-separated vendors to run: airops, aitronos, tagger.")
     var vendors = "airops"
@@ -40,7 +41,8 @@ struct Simulate: AsyncParsableCommand {
         for name in vendorList {
             guard let vendor = SimulatorRegistry.vendor(named: name) else {
                 throw ValidationError(
-                    "Unknown vendor '\(name)'; available: \(SimulatorRegistry.vendors.map(\.name).joined(separator: ", ")).")
+                    "Unknown vendor '\(name)'; available: \(SimulatorRegistry.vendors.map(\.name).joined(separator: ", "))."
+                )
             }
             do {
                 try vendor.checkFaults(faultsByVendor[name] ?? "")
@@ -59,9 +61,14 @@ struct Simulate: AsyncParsableCommand {
             for (offset, name) in vendorList.enumerated() {
                 guard let vendor = SimulatorRegistry.vendor(named: name) else { continue }
                 let launch = SimulatorLaunch(
-                    port: port == 0 ? 0 : port + offset, token: token, faults: faultsByVendor[name] ?? "",
+                    port: port == 0 ? 0 : port + offset,
+                    token: token,
+                    faults: faultsByVendor[name] ?? "",
                     itemDuration: vendor.jobKind == .documentTagging ? taggerDocumentInterval.duration : nil,
-                    keepalive: taggerKeepalive.duration, webhookTransport: transport, logger: logger)
+                    keepalive: taggerKeepalive.duration,
+                    webhookTransport: transport,
+                    logger: logger
+                )
                 services.append(SimulatorService(name: name) { onListening in try await vendor.run(launch, onListening) })
             }
             let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

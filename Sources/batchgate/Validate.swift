@@ -2,7 +2,8 @@ import ArgumentParser
 
 struct Validate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check a providers.yaml and print each problem as file:line:column: key.path: message.")
+        abstract: "Check a providers.yaml and print each problem as file:line:column: key.path: message."
+    )
 
     @OptionGroup var options: ConfigOption
 

@@ -6,7 +6,8 @@ import Foundation
 
 struct Watch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Follow batches' event streams and show live progress; exit 0 when every one completed.")
+        abstract: "Follow batches' event streams and show live progress; exit 0 when every one completed."
+    )
 
     @OptionGroup var client: ClientOptions
 
@@ -93,7 +94,10 @@ struct Watch: AsyncParsableCommand {
     /// Follows one batch's `events_url` until a terminal event, reconnecting with `Last-Event-ID`
     /// after a dropped connection (at most `maxFailures` times in a row).
     static func follow(
-        _ id: String, api: APIClient, transport: CurlHTTPClient, into sink: AsyncStream<Update>.Continuation
+        _ id: String,
+        api: APIClient,
+        transport: CurlHTTPClient,
+        into sink: AsyncStream<Update>.Continuation
     ) async {
         let maxFailures = 5
         var last = JobProgress(id: id)
@@ -112,11 +116,17 @@ struct Watch: AsyncParsableCommand {
             var failures = 0
             while true {
                 do {
-                    if try await stream(eventsURL, api: api, transport: transport, lastEventID: &lastEventID, onBatch: { progress in
-                        last = progress
-                        failures = 0
-                        sink.yield(.progress(progress, ended: progress.isTerminal))
-                    }) {
+                    if try await stream(
+                        eventsURL,
+                        api: api,
+                        transport: transport,
+                        lastEventID: &lastEventID,
+                        onBatch: { progress in
+                            last = progress
+                            failures = 0
+                            sink.yield(.progress(progress, ended: progress.isTerminal))
+                        }
+                    ) {
                         return
                     }
                     failures += 1
@@ -140,7 +150,10 @@ struct Watch: AsyncParsableCommand {
 
     /// One connection to the events stream; true once a terminal event arrived.
     private static func stream(
-        _ url: String, api: APIClient, transport: CurlHTTPClient, lastEventID: inout String?,
+        _ url: String,
+        api: APIClient,
+        transport: CurlHTTPClient,
+        lastEventID: inout String?,
         onBatch: (JobProgress) -> Void
     ) async throws -> Bool {
         var headers: [(name: String, value: String)] = [("authorization", "Bearer \(api.apiKey)"), ("accept", "text/event-stream")]
@@ -169,7 +182,8 @@ struct Watch: AsyncParsableCommand {
                 let value = try? JSONDecoder().decode(JSONValue.self, from: Data(errorBody))
                 throw ClientError(
                     code: value?["error"]?["code"]?.stringValue ?? "http_\(status)",
-                    message: "GET events: " + (value?["error"]?["message"]?.stringValue ?? "HTTP \(status)"))
+                    message: "GET events: " + (value?["error"]?["message"]?.stringValue ?? "HTTP \(status)")
+                )
             }
             return false
         }

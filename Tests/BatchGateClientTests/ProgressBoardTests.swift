@@ -34,7 +34,8 @@ import Testing
         let second = board.redraw()
         #expect(
             second
-                == "\u{1B}[2A\r\u{1B}[2Kbat_a [####------]  40% 20/0/50 running 12.3s\n\r\u{1B}[2Kbat_b [##########] 100% 48/2/50 completed 3.0s\n")
+                == "\u{1B}[2A\r\u{1B}[2Kbat_a [####------]  40% 20/0/50 running 12.3s\n\r\u{1B}[2Kbat_b [##########] 100% 48/2/50 completed 3.0s\n"
+        )
     }
 
     @Test func readsABatchObject() throws {

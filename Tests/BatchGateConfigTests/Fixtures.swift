@@ -1,25 +1,33 @@
 import BatchGateCore
+
 @testable import BatchGateConfig
 
 /// Provider kinds shaped like the real ones, so the loader is tested without the providers module.
 let testKinds: [String: ProviderKindSpec] = [
     "olostep-airops": ProviderKindSpec(
-        kind: "olostep-airops", jobKinds: [.urlBatch], options: [ProviderOptionSpec("token", .string, required: true)]),
+        kind: "olostep-airops",
+        jobKinds: [.urlBatch],
+        options: [ProviderOptionSpec("token", .string, required: true)]
+    ),
     "aitronos-scrape": ProviderKindSpec(
-        kind: "aitronos-scrape", jobKinds: [.urlBatch],
+        kind: "aitronos-scrape",
+        jobKinds: [.urlBatch],
         options: [
             ProviderOptionSpec("api_key", .string, required: true),
             ProviderOptionSpec("auth", .string, allowedValues: ["bearer", "x-api-key"]),
             ProviderOptionSpec("max_urls_per_batch", .int),
-        ]),
+        ]
+    ),
     "doc-tagging-ws": ProviderKindSpec(
-        kind: "doc-tagging-ws", jobKinds: [.documentTagging],
+        kind: "doc-tagging-ws",
+        jobKinds: [.documentTagging],
         options: [
             ProviderOptionSpec("token", .string, required: true),
             ProviderOptionSpec("token_in", .string, allowedValues: ["query", "header"]),
             ProviderOptionSpec("verify_tls", .bool),
             ProviderOptionSpec("heartbeat", .duration),
-        ]),
+        ]
+    ),
 ]
 
 /// CONTRACT §5, verbatim.
@@ -49,24 +57,33 @@ let contractEnvironment = [
 
 /// The sections a case leaves out, filled in so that only the case's own text is under test.
 let defaultSections: [(key: String, text: String)] = [
-    ("auth", """
-    auth:
-      api_keys:
-        - {tenant: acme, key: k-1}
+    (
+        "auth",
+        """
+        auth:
+          api_keys:
+            - {tenant: acme, key: k-1}
 
-    """),
-    ("providers", """
-    providers:
-      airops: {kind: olostep-airops, base_url: "https://api.olostep.com", token: t-1}
-      aitronos: {kind: aitronos-scrape, base_url: "https://api.aitronos.com", api_key: a-1}
-      tagger: {kind: doc-tagging-ws, base_url: "http://localhost:8000", token: t-2}
+        """
+    ),
+    (
+        "providers",
+        """
+        providers:
+          airops: {kind: olostep-airops, base_url: "https://api.olostep.com", token: t-1}
+          aitronos: {kind: aitronos-scrape, base_url: "https://api.aitronos.com", api_key: a-1}
+          tagger: {kind: doc-tagging-ws, base_url: "http://localhost:8000", token: t-2}
 
-    """),
-    ("routes", """
-    routes:
-      scrape: {kind: url_batch, targets: [{provider: airops}]}
+        """
+    ),
+    (
+        "routes",
+        """
+        routes:
+          scrape: {kind: url_batch, targets: [{provider: airops}]}
 
-    """),
+        """
+    ),
 ]
 
 /// `text` followed by every default section whose top-level key `text` does not have, so line numbers of

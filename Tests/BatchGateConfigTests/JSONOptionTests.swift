@@ -9,8 +9,10 @@ struct JSONOptionTests {
     /// A kind declared only for these tests, with one JSON object option.
     static let kinds = testKinds.merging([
         "schema-scrape": ProviderKindSpec(
-            kind: "schema-scrape", jobKinds: [.urlBatch],
-            options: [ProviderOptionSpec("api_key", .string, required: true), ProviderOptionSpec("default_schema", .jsonObject)]),
+            kind: "schema-scrape",
+            jobKinds: [.urlBatch],
+            options: [ProviderOptionSpec("api_key", .string, required: true), ProviderOptionSpec("default_schema", .jsonObject)]
+        )
     ]) { first, _ in first }
 
     static let header = """
@@ -26,7 +28,11 @@ struct JSONOptionTests {
 
     func load(_ schema: String, environment: [String: String] = [:]) throws(ConfigErrors) -> ProviderSettings? {
         let configuration = try ConfigLoader.load(
-            yaml: Self.header + schema, file: "providers.yaml", environment: environment, providerKinds: Self.kinds)
+            yaml: Self.header + schema,
+            file: "providers.yaml",
+            environment: environment,
+            providerKinds: Self.kinds
+        )
         return configuration.provider(named: "scraper")
     }
 
@@ -41,25 +47,30 @@ struct JSONOptionTests {
 
     @Test("nested mappings, sequences and scalars convert faithfully, by the YAML core schema")
     func converts() throws {
-        let settings = try #require(try load("""
-                default_schema:
-                  type: object
-                  required: [title, price]
-                  additionalProperties: false
-                  properties:
-                    title: {type: string, maxLength: 200, description: "${TITLE_HELP}"}
-                    price: {type: number, minimum: 0.5, exclusiveMaximum: 1e6}
-                    sku:
-                      type: string
-                      pattern: "^[0-9]+$"
-                      examples: ["0042", 42, -7, yes, ~, !!str 7, 'true', 9007199254740993, 0x1F]
-                    note:
-                      $ref: "#/definitions/note"
-                      text: |
-                        two
-                        lines
-                      default: null
-            """, environment: ["TITLE_HELP": "The page title"]))
+        let settings = try #require(
+            try load(
+                """
+                    default_schema:
+                      type: object
+                      required: [title, price]
+                      additionalProperties: false
+                      properties:
+                        title: {type: string, maxLength: 200, description: "${TITLE_HELP}"}
+                        price: {type: number, minimum: 0.5, exclusiveMaximum: 1e6}
+                        sku:
+                          type: string
+                          pattern: "^[0-9]+$"
+                          examples: ["0042", 42, -7, yes, ~, !!str 7, 'true', 9007199254740993, 0x1F]
+                        note:
+                          $ref: "#/definitions/note"
+                          text: |
+                            two
+                            lines
+                          default: null
+                """,
+                environment: ["TITLE_HELP": "The page title"]
+            )
+        )
         let expected: JSONValue = .object([
             "type": .string("object"),
             "required": .array([.string("title"), .string("price")]),
@@ -98,31 +109,54 @@ struct JSONOptionTests {
         #expect(try load("")?.json("default_schema") == nil)
     }
 
-    @Test("what is not a mapping, or holds what JSON cannot, is refused at its place", arguments: [
-        ("    default_schema: just-text\n", ["providers.yaml:8:21: providers.scraper.default_schema: expected a mapping (a JSON object), got \"just-text\""]),
-        ("    default_schema: [a, b]\n", ["providers.yaml:8:21: providers.scraper.default_schema: expected a mapping (a JSON object), got a sequence"]),
-        ("    default_schema:\n", ["providers.yaml:8:20: providers.scraper.default_schema: expected a mapping (a JSON object), got null"]),
-        ("    default_schema: {a: [1, .inf], b: {c: .nan}}\n", [
-            "providers.yaml:8:29: providers.scraper.default_schema.a[1]: expected a JSON value, got .inf: JSON has no infinity or NaN (quote it to keep it as a string)",
-            "providers.yaml:8:43: providers.scraper.default_schema.b.c: expected a JSON value, got .nan: JSON has no infinity or NaN (quote it to keep it as a string)",
-        ]),
-        ("    default_schema: {big: 1e400}\n", [
-            "providers.yaml:8:27: providers.scraper.default_schema.big: expected a JSON value, got 1e400: JSON has no infinity or NaN (quote it to keep it as a string)"
-        ]),
-        ("    default_schema: {a: \"${MISSING}\"}\n", [
-            "providers.yaml:8:25: providers.scraper.default_schema.a: environment variable MISSING is not set (write ${MISSING:-default} to give a default)"
-        ]),
-        ("    default_schema: {a: 1, a: 2}\n", ["providers.yaml:8:28: providers.scraper.default_schema.a: duplicate key \"a\" (first given at 8:22)"]),
-    ])
+    @Test(
+        "what is not a mapping, or holds what JSON cannot, is refused at its place",
+        arguments: [
+            (
+                "    default_schema: just-text\n",
+                ["providers.yaml:8:21: providers.scraper.default_schema: expected a mapping (a JSON object), got \"just-text\""]
+            ),
+            (
+                "    default_schema: [a, b]\n",
+                ["providers.yaml:8:21: providers.scraper.default_schema: expected a mapping (a JSON object), got a sequence"]
+            ),
+            ("    default_schema:\n", ["providers.yaml:8:20: providers.scraper.default_schema: expected a mapping (a JSON object), got null"]),
+            (
+                "    default_schema: {a: [1, .inf], b: {c: .nan}}\n",
+                [
+                    "providers.yaml:8:29: providers.scraper.default_schema.a[1]: expected a JSON value, got .inf: JSON has no infinity or NaN (quote it to keep it as a string)",
+                    "providers.yaml:8:43: providers.scraper.default_schema.b.c: expected a JSON value, got .nan: JSON has no infinity or NaN (quote it to keep it as a string)",
+                ]
+            ),
+            (
+                "    default_schema: {big: 1e400}\n",
+                [
+                    "providers.yaml:8:27: providers.scraper.default_schema.big: expected a JSON value, got 1e400: JSON has no infinity or NaN (quote it to keep it as a string)"
+                ]
+            ),
+            (
+                "    default_schema: {a: \"${MISSING}\"}\n",
+                [
+                    "providers.yaml:8:25: providers.scraper.default_schema.a: environment variable MISSING is not set (write ${MISSING:-default} to give a default)"
+                ]
+            ),
+            (
+                "    default_schema: {a: 1, a: 2}\n",
+                ["providers.yaml:8:28: providers.scraper.default_schema.a: duplicate key \"a\" (first given at 8:22)"]
+            ),
+        ]
+    )
     func refused(schema: String, expected: [String]) {
         #expect(problems(schema) == expected)
     }
 
     @Test("a value from ${VAR} that JSON cannot hold is not shown")
     func environmentValueNotShown() {
-        #expect(problems("    default_schema:\n      limit: ${LIMIT}\n", environment: ["LIMIT": ".inf"]) == [
-            "providers.yaml:9:14: providers.scraper.default_schema.limit: expected a JSON value, got a number from ${LIMIT} (value not shown): JSON has no infinity or NaN (quote it to keep it as a string)"
-        ])
+        #expect(
+            problems("    default_schema:\n      limit: ${LIMIT}\n", environment: ["LIMIT": ".inf"]) == [
+                "providers.yaml:9:14: providers.scraper.default_schema.limit: expected a JSON value, got a number from ${LIMIT} (value not shown): JSON has no infinity or NaN (quote it to keep it as a string)"
+            ]
+        )
     }
 
     @Test("a schema nested to the depth limit converts; one level deeper is refused by the reader")

@@ -183,7 +183,8 @@ struct BackoffTests {
             let effectiveCap = clamped(cap)
             let effectiveRetryAfterCap = clamped(retryAfterCap ?? cap)
             let floor = min(clamped(retryAfter ?? .zero), effectiveRetryAfterCap)
-            let context = "base \(base), cap \(cap), retry-after \(String(describing: retryAfter)) capped at \(String(describing: retryAfterCap)), attempt \(attempt): \(delay)"
+            let context =
+                "base \(base), cap \(cap), retry-after \(String(describing: retryAfter)) capped at \(String(describing: retryAfterCap)), attempt \(attempt): \(delay)"
             #expect(delay >= .zero, "\(context)")
             #expect(delay <= max(effectiveCap, effectiveRetryAfterCap), "\(context)")
             #expect(delay >= floor, "\(context)")

@@ -28,7 +28,12 @@ import Testing
     let t0 = Timestamp(milliseconds: 1_700_000_000_000)
 
     func observation(
-        _ lifecycle: LifecycleStatus, total: Int? = 10, succeeded: Int = 0, failed: Int = 0, status: String = "x", hint: Int? = nil
+        _ lifecycle: LifecycleStatus,
+        total: Int? = 10,
+        succeeded: Int = 0,
+        failed: Int = 0,
+        status: String = "x",
+        hint: Int? = nil
     ) -> ProviderObservation {
         ProviderObservation(lifecycle: lifecycle, providerStatus: status, total: total, succeeded: succeeded, failed: failed, percentHint: hint)
     }
@@ -156,7 +161,13 @@ import Testing
         for total in [nil, Int.max, Int.min, 5, 1_000] as [Int?] {
             for hint in [nil, Int.max, Int.min, 50] as [Int?] {
                 let observation = ProviderObservation(
-                    lifecycle: .running, providerStatus: "processing", total: total, succeeded: succeeded, failed: failed, percentHint: hint)
+                    lifecycle: .running,
+                    providerStatus: "processing",
+                    total: total,
+                    succeeded: succeeded,
+                    failed: failed,
+                    percentHint: hint
+                )
                 let next = JobStateMachine.apply(observation, to: start, at: Timestamp(milliseconds: 0))
                 let progress = next.progress
                 #expect(progress.total == 10)
@@ -181,8 +192,10 @@ import Testing
         var last = (0, 0)
         for (succeeded, failed) in sequence {
             state = JobStateMachine.apply(
-                ProviderObservation(lifecycle: .running, providerStatus: "x", succeeded: succeeded, failed: failed), to: state,
-                at: Timestamp(milliseconds: 0))
+                ProviderObservation(lifecycle: .running, providerStatus: "x", succeeded: succeeded, failed: failed),
+                to: state,
+                at: Timestamp(milliseconds: 0)
+            )
             #expect(state.progress.succeeded >= last.0 && state.progress.failed >= last.1)
             #expect(state.progress.succeeded + state.progress.failed <= 10)
             last = (state.progress.succeeded, state.progress.failed)

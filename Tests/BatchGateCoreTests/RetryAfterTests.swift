@@ -91,7 +91,8 @@ struct RetryAfterTests {
             "Sun, 06 Nov 1994 08:49:37 GMT", "Fri, 31 Dec 9999 23:59:59 GMT", "Mon, 01 Jan 0001 00:00:00 GMT",
             "Sunday, 06-Nov-94 08:49:37 GMT", "Friday, 31-Dec-99 23:59:59 GMT", "Monday, 01-Jan-00 00:00:00 GMT",
             "Sun Nov  6 08:49:37 1994", "120", "99999999999999999999",
-        ])
+        ]
+    )
     func extremeClocks(milliseconds: Int64, value: String) {
         let result = RetryAfter.parse(value, now: Timestamp(milliseconds: milliseconds))
         if let result {
@@ -155,7 +156,8 @@ struct RetryAfterTests {
         arguments: [
             (1970, 1, 1, Int64(0)), (1994, 11, 6, 9_075), (2000, 2, 29, 11_016), (2026, 1, 1, 20_454),
             (1969, 12, 31, -1), (1600, 3, 1, -135_080),
-        ])
+        ]
+    )
     func daysFromCivil(year: Int, month: Int, day: Int, expected: Int64) {
         #expect(HTTPDate.daysFromCivil(year: Int64(year), month: Int64(month), day: Int64(day)) == expected)
     }
@@ -164,7 +166,8 @@ struct RetryAfterTests {
         "year(of:) matches known instants",
         arguments: [
             (Int64(0), 1970), (rfcExample, 1994), (newYear2026, 2026), (newYear2026 - 1, 2025), (-1, 1969),
-        ])
+        ]
+    )
     func year(seconds: Int64, expected: Int) {
         #expect(HTTPDate.year(of: Timestamp(milliseconds: seconds * 1000)) == expected)
     }

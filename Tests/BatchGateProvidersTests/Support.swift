@@ -19,7 +19,9 @@ struct TimedOut: Error, CustomStringConvertible {
 
 /// Polls `condition` every `interval` until it holds; throws `TimedOut` after `timeout`.
 func waitUntil(
-    _ what: String, timeout: Duration = .seconds(30), interval: Duration = .milliseconds(10),
+    _ what: String,
+    timeout: Duration = .seconds(30),
+    interval: Duration = .milliseconds(10),
     _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now.advanced(by: timeout)

@@ -68,16 +68,20 @@ struct AirOpsEndToEndTests {
         try await GatewayHarness.run { gateway in
             let first = try await gateway.createBatch(urls: ["https://example.com/a"], idempotencyKey: "order-42")
             let again = try await gateway.call(
-                "POST", "/v1/batches",
+                "POST",
+                "/v1/batches",
                 json: .object(["route": "scrape", "input": .object(["urls": .array(["https://example.com/a"])])]),
-                headers: [("Idempotency-Key", "order-42")])
+                headers: [("Idempotency-Key", "order-42")]
+            )
             #expect(again.status == 201)
             #expect(again.body["id"] == first["id"])
             #expect(again.response.header("Idempotent-Replayed") == "true")
             let reused = try await gateway.call(
-                "POST", "/v1/batches",
+                "POST",
+                "/v1/batches",
                 json: .object(["route": "scrape", "input": .object(["urls": .array(["https://example.com/b"])])]),
-                headers: [("Idempotency-Key", "order-42")])
+                headers: [("Idempotency-Key", "order-42")]
+            )
             #expect(reused.status == 422)
             #expect(reused.body["error"]?["code"]?.stringValue == "idempotency_key_reused")
         }

@@ -33,17 +33,17 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("bad.yaml").path
         try """
-            server:
-              listen: "127.0.0.1:8080"
-              colour: blue
-            auth:
-              api_keys:
-                - {tenant: acme, key: k1}
-            providers:
-              airops: {kind: olostep-airops, base_url: "https://api.olostep.com", token: t, poll_interval: fast}
-            routes:
-              scrape: {kind: url_batch, targets: [{provider: aitronos-missing}]}
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        server:
+          listen: "127.0.0.1:8080"
+          colour: blue
+        auth:
+          api_keys:
+            - {tenant: acme, key: k1}
+        providers:
+          airops: {kind: olostep-airops, base_url: "https://api.olostep.com", token: t, poll_interval: fast}
+        routes:
+          scrape: {kind: url_batch, targets: [{provider: aitronos-missing}]}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         let result = try run(["validate", "--config", path])
         #expect(result.status == 1)
         let lines = result.stderr.split(separator: "\n").map(String.init)
@@ -55,15 +55,14 @@ import Testing
 
         let good = directory.appendingPathComponent("good.yaml").path
         try """
-            auth: {api_keys: [{tenant: acme, key: k1}]}
-            providers:
-              airops: {kind: olostep-airops, base_url: "https://api.olostep.com", token: t}
-            routes:
-              scrape: {kind: url_batch, targets: [{provider: airops}]}
-            """.write(toFile: good, atomically: true, encoding: .utf8)
+        auth: {api_keys: [{tenant: acme, key: k1}]}
+        providers:
+          airops: {kind: olostep-airops, base_url: "https://api.olostep.com", token: t}
+        routes:
+          scrape: {kind: url_batch, targets: [{provider: airops}]}
+        """.write(toFile: good, atomically: true, encoding: .utf8)
         let ok = try run(["validate", "--config", good])
         #expect(ok.status == 0)
         #expect(ok.stdout.contains("OK"))
     }
 }
-

@@ -55,28 +55,34 @@ struct CrashRecoveryTests {
         defer { try? FileManager.default.removeItem(at: directory) }
 
         let scenario = AirOpsSimulator.Scenario(
-            scrapingDuration: .milliseconds(1500), analyzingDuration: .milliseconds(300), enrichingDuration: .milliseconds(1500))
+            scrapingDuration: .milliseconds(1500),
+            analyzingDuration: .milliseconds(300),
+            enrichingDuration: .milliseconds(1500)
+        )
         try await CurlHTTPClient.withClient { transport in
             try await withAirOpsSimulator(.init(token: "vendor-token", scenario: scenario), transport: transport) { vendorURL, simulator in
                 let port = try LoopbackPort.reserve()
                 let config = directory.appendingPathComponent("providers.yaml").path
                 try """
-                    server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)"}
-                    store: {sqlite: "\(directory.appendingPathComponent("gateway.sqlite").path)"}
-                    auth:
-                      api_keys: [{tenant: acme, key: key-acme}]
-                    providers:
-                      airops: {kind: olostep-airops, base_url: "\(vendorURL)", token: vendor-token, poll_interval: 300ms, timeout: 5s}
-                    routes:
-                      scrape: {kind: url_batch, targets: [{provider: airops}]}
-                    """.write(toFile: config, atomically: true, encoding: .utf8)
+                server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)"}
+                store: {sqlite: "\(directory.appendingPathComponent("gateway.sqlite").path)"}
+                auth:
+                  api_keys: [{tenant: acme, key: key-acme}]
+                providers:
+                  airops: {kind: olostep-airops, base_url: "\(vendorURL)", token: vendor-token, poll_interval: 300ms, timeout: 5s}
+                routes:
+                  scrape: {kind: url_batch, targets: [{provider: airops}]}
+                """.write(toFile: config, atomically: true, encoding: .utf8)
 
                 let gateway = GatewayHarness.Client(baseURL: "http://127.0.0.1:\(port)", apiKey: "key-acme", transport: transport)
                 var first: GatewayProcess? = try GatewayProcess(config: config)
                 try await gateway.waitUntilReady()
                 let urls = (0..<20).map { $0 % 7 == 6 ? "https://example.com/fail/\($0)" : "https://example.com/doc/\($0)" }
                 let created = try await gateway.call(
-                    "POST", "/v1/batches", json: ["route": "scrape", "input": ["urls": .array(urls.map(JSONValue.string))]])
+                    "POST",
+                    "/v1/batches",
+                    json: ["route": "scrape", "input": ["urls": .array(urls.map(JSONValue.string))]]
+                )
                 #expect(created.status == 201)
                 let id = try #require(created.body["id"]?.stringValue)
                 try await eventually("the batch running upstream", timeout: .seconds(20)) {
@@ -118,25 +124,27 @@ struct CrashRecoveryTests {
                 let receiverPort = try LoopbackPort.reserve()  // nothing listens there yet
                 let config = directory.appendingPathComponent("providers.yaml").path
                 try """
-                    server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)"}
-                    store: {sqlite: "\(directory.appendingPathComponent("gateway.sqlite").path)"}
-                    auth:
-                      api_keys: [{tenant: acme, key: key-acme}]
-                    webhooks: {max_attempts: 50, initial_backoff: 200ms, max_backoff: 400ms, timeout: 10s, allow_insecure_loopback: true}
-                    providers:
-                      airops: {kind: olostep-airops, base_url: "\(vendorURL)", token: vendor-token, poll_interval: 200ms, timeout: 5s}
-                    routes:
-                      scrape: {kind: url_batch, targets: [{provider: airops}]}
-                    """.write(toFile: config, atomically: true, encoding: .utf8)
+                server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)"}
+                store: {sqlite: "\(directory.appendingPathComponent("gateway.sqlite").path)"}
+                auth:
+                  api_keys: [{tenant: acme, key: key-acme}]
+                webhooks: {max_attempts: 50, initial_backoff: 200ms, max_backoff: 400ms, timeout: 10s, allow_insecure_loopback: true}
+                providers:
+                  airops: {kind: olostep-airops, base_url: "\(vendorURL)", token: vendor-token, poll_interval: 200ms, timeout: 5s}
+                routes:
+                  scrape: {kind: url_batch, targets: [{provider: airops}]}
+                """.write(toFile: config, atomically: true, encoding: .utf8)
                 let gateway = GatewayHarness.Client(baseURL: "http://127.0.0.1:\(port)", apiKey: "key-acme", transport: transport)
                 var first: GatewayProcess? = try GatewayProcess(config: config)
                 try await gateway.waitUntilReady()
                 let created = try await gateway.call(
-                    "POST", "/v1/batches",
+                    "POST",
+                    "/v1/batches",
                     json: [
                         "route": "scrape", "input": ["urls": ["https://example.com/a"]],
                         "webhook": ["url": .string("http://127.0.0.1:\(receiverPort)/hook"), "events": ["batch.completed"]],
-                    ])
+                    ]
+                )
                 let id = try #require(created.body["id"]?.stringValue)
                 try await eventually("the completion queued and failing", timeout: .seconds(20)) {
                     let batch = try await gateway.call("GET", "/v1/batches/\(id)").body

@@ -27,8 +27,12 @@ extension GatewayHarness {
     /// Reads the events stream of batch `id` until the server ends it, `stop` returns true, or `timeout`
     /// passes (then `ended` is false).
     func readEvents(
-        _ id: String, key: String? = nil, lastEventID: String? = nil, timeout: Duration = .seconds(20),
-        using client: CurlHTTPClient? = nil, stop: @escaping @Sendable (ReceivedStream) -> Bool = { _ in false }
+        _ id: String,
+        key: String? = nil,
+        lastEventID: String? = nil,
+        timeout: Duration = .seconds(20),
+        using client: CurlHTTPClient? = nil,
+        stop: @escaping @Sendable (ReceivedStream) -> Bool = { _ in false }
     ) async throws -> ReceivedStream {
         var headers: [(name: String, value: String)] = [("authorization", "Bearer \(key ?? apiKey)"), ("accept", "text/event-stream")]
         if let lastEventID { headers.append(("last-event-id", lastEventID)) }

@@ -159,8 +159,17 @@ struct EventStreamTests {
     @Test func slowSubscriberDoesNotBlockPublishingAndUnsubscribes() async throws {
         let feed = JobChangeFeed()
         let job = Job(
-            id: "bat_01", tenant: "t", kind: .urlBatch, route: "r", provider: "p", providerKind: "k",
-            state: JobState(progress: BatchProgress(total: 1)), createdAt: .now(), metadata: .object([:]), inboundSecret: "s")
+            id: "bat_01",
+            tenant: "t",
+            kind: .urlBatch,
+            route: "r",
+            provider: "p",
+            providerKind: "k",
+            state: JobState(progress: BatchProgress(total: 1)),
+            createdAt: .now(),
+            metadata: .object([:]),
+            inboundSecret: "s"
+        )
         let stream = feed.subscribe(job.id)
         #expect(feed.subscriberCount(job.id) == 1)
         for version in 1...1000 {

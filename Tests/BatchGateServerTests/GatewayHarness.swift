@@ -32,12 +32,22 @@ struct GatewayHarness: Sendable {
     /// The configuration the harness runs with; also written to disk for the process-level tests.
     /// Fast retries, loopback receivers allowed.
     static let testWebhooks = WebhookSettings(
-        maxAttempts: 5, initialBackoff: .milliseconds(100), maxBackoff: .milliseconds(400), timeout: .seconds(2),
-        allowInsecureLoopback: true)
+        maxAttempts: 5,
+        initialBackoff: .milliseconds(100),
+        maxBackoff: .milliseconds(400),
+        timeout: .seconds(2),
+        allowInsecureLoopback: true
+    )
 
     static func configuration(
-        port: Int, vendorURL: String, aitronosURL: String, taggerURL: String = "http://127.0.0.1:9", databasePath: String,
-        pollInterval: Duration, webhooks: WebhookSettings = testWebhooks, vendorTimeout: Duration = .seconds(5),
+        port: Int,
+        vendorURL: String,
+        aitronosURL: String,
+        taggerURL: String = "http://127.0.0.1:9",
+        databasePath: String,
+        pollInterval: Duration,
+        webhooks: WebhookSettings = testWebhooks,
+        vendorTimeout: Duration = .seconds(5),
         tagger: TaggerSettings = TaggerSettings()
     ) -> GatewayConfiguration {
         GatewayConfiguration(
@@ -47,25 +57,50 @@ struct GatewayHarness: Sendable {
             webhooks: webhooks,
             providers: [
                 .init(
-                    name: "airops", kind: "olostep-airops", baseURL: vendorURL, pollInterval: pollInterval, timeout: .seconds(5),
-                    options: ["token": .string(vendorToken)]),
+                    name: "airops",
+                    kind: "olostep-airops",
+                    baseURL: vendorURL,
+                    pollInterval: pollInterval,
+                    timeout: .seconds(5),
+                    options: ["token": .string(vendorToken)]
+                ),
                 .init(
-                    name: "aitronos", kind: "aitronos-scrape", baseURL: aitronosURL, pollInterval: pollInterval, timeout: vendorTimeout,
-                    options: ["api_key": .string(vendorToken), "default_schema": .json(defaultSchema)]),
+                    name: "aitronos",
+                    kind: "aitronos-scrape",
+                    baseURL: aitronosURL,
+                    pollInterval: pollInterval,
+                    timeout: vendorTimeout,
+                    options: ["api_key": .string(vendorToken), "default_schema": .json(defaultSchema)]
+                ),
                 // The same Aitronos account without a default schema: inputs without one cannot go there.
                 .init(
-                    name: "aitronos-strict", kind: "aitronos-scrape", baseURL: aitronosURL, pollInterval: pollInterval,
-                    timeout: vendorTimeout, options: ["api_key": .string(vendorToken)]),
+                    name: "aitronos-strict",
+                    kind: "aitronos-scrape",
+                    baseURL: aitronosURL,
+                    pollInterval: pollInterval,
+                    timeout: vendorTimeout,
+                    options: ["api_key": .string(vendorToken)]
+                ),
                 .init(
-                    name: "tagger", kind: "doc-tagging-ws", baseURL: taggerURL, pollInterval: tagger.pollInterval, timeout: .seconds(5),
+                    name: "tagger",
+                    kind: "doc-tagging-ws",
+                    baseURL: taggerURL,
+                    pollInterval: tagger.pollInterval,
+                    timeout: .seconds(5),
                     options: [
                         "token": .string(tagger.token ?? vendorToken), "token_in": .string(tagger.tokenIn),
                         "keepalive_interval": .duration(tagger.keepalive),
-                    ]),
+                    ]
+                ),
                 // A second account at the same tagger, to migrate document jobs to.
                 .init(
-                    name: "tagger-b", kind: "doc-tagging-ws", baseURL: taggerURL, pollInterval: tagger.pollInterval, timeout: .seconds(5),
-                    options: ["token": .string(vendorToken), "token_in": .string("header"), "keepalive_interval": .duration(tagger.keepalive)]),
+                    name: "tagger-b",
+                    kind: "doc-tagging-ws",
+                    baseURL: taggerURL,
+                    pollInterval: tagger.pollInterval,
+                    timeout: .seconds(5),
+                    options: ["token": .string(vendorToken), "token_in": .string("header"), "keepalive_interval": .duration(tagger.keepalive)]
+                ),
             ],
             routes: [
                 .init(name: "scrape", kind: .urlBatch, targets: [.init(provider: "airops")]),
@@ -73,7 +108,8 @@ struct GatewayHarness: Sendable {
                 .init(name: "split", kind: .urlBatch, targets: [.init(provider: "airops", weight: 50), .init(provider: "aitronos", weight: 50)]),
                 .init(name: "with-fallback", kind: .urlBatch, targets: [.init(provider: "airops")], fallback: ["aitronos"]),
                 .init(name: "tag-documents", kind: .documentTagging, targets: [.init(provider: "tagger")]),
-            ])
+            ]
+        )
     }
 
     /// The `default_schema` of the harness's `aitronos` provider.
@@ -93,9 +129,13 @@ struct GatewayHarness: Sendable {
 
     /// Runs `body` with a gateway and a simulator; stops both afterwards.
     static func run(
-        scenario: AirOpsSimulator.Scenario = .init(), faults: AirOpsFaults = .init(), pollInterval: Duration = .milliseconds(300),
-        webhooks: WebhookSettings = testWebhooks, aitronosURLDuration: Duration = .milliseconds(20),
-        aitronosFaults: AitronosFaults = AitronosFaults(), vendorTimeout: Duration = .seconds(5),
+        scenario: AirOpsSimulator.Scenario = .init(),
+        faults: AirOpsFaults = .init(),
+        pollInterval: Duration = .milliseconds(300),
+        webhooks: WebhookSettings = testWebhooks,
+        aitronosURLDuration: Duration = .milliseconds(20),
+        aitronosFaults: AitronosFaults = AitronosFaults(),
+        vendorTimeout: Duration = .seconds(5),
         tagger taggerSettings: TaggerSettings = TaggerSettings(),
         _ body: (GatewayHarness) async throws -> Void
     ) async throws {
@@ -105,39 +145,59 @@ struct GatewayHarness: Sendable {
         let databasePath = directory.appendingPathComponent("gateway.sqlite").path
         try await CurlHTTPClient.withClient { transport in
             try await withAirOpsSimulator(
-                .init(token: vendorToken, scenario: scenario, faults: faults), transport: transport, logger: logger
+                .init(token: vendorToken, scenario: scenario, faults: faults),
+                transport: transport,
+                logger: logger
             ) { vendorURL, simulator in
-              try await withAitronosSimulator(
-                .init(apiKey: vendorToken, perURLDuration: aitronosURLDuration, parallelJobs: 10, faults: aitronosFaults), logger: logger
-              ) { aitronosURL, aitronos in
-               try await withTaggerSimulator(
-                .init(
-                    token: vendorToken, scenario: taggerSettings.scenario, faults: taggerSettings.faults,
-                    keepaliveInterval: taggerSettings.keepalive), logger: logger
-               ) { taggerURL, tagger in
-                let port = try LoopbackPort.reserve()
-                let configuration = configuration(
-                    port: port, vendorURL: vendorURL, aitronosURL: aitronosURL, taggerURL: taggerURL, databasePath: databasePath,
-                    pollInterval: pollInterval, webhooks: webhooks, vendorTimeout: vendorTimeout, tagger: taggerSettings)
-                let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
-                let services = ServiceGroup(services: gateway.services, logger: logger)
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await services.run() }
-                    let harness = GatewayHarness(
-                        baseURL: "http://127.0.0.1:\(port)", simulator: simulator, aitronos: aitronos, tagger: tagger,
-                        transport: transport, databasePath: databasePath)
-                    do {
-                        try await harness.waitUntilReady()
-                        try await body(harness)
-                    } catch {
-                        await services.triggerGracefulShutdown()
-                        throw error
+                try await withAitronosSimulator(
+                    .init(apiKey: vendorToken, perURLDuration: aitronosURLDuration, parallelJobs: 10, faults: aitronosFaults),
+                    logger: logger
+                ) { aitronosURL, aitronos in
+                    try await withTaggerSimulator(
+                        .init(
+                            token: vendorToken,
+                            scenario: taggerSettings.scenario,
+                            faults: taggerSettings.faults,
+                            keepaliveInterval: taggerSettings.keepalive
+                        ),
+                        logger: logger
+                    ) { taggerURL, tagger in
+                        let port = try LoopbackPort.reserve()
+                        let configuration = configuration(
+                            port: port,
+                            vendorURL: vendorURL,
+                            aitronosURL: aitronosURL,
+                            taggerURL: taggerURL,
+                            databasePath: databasePath,
+                            pollInterval: pollInterval,
+                            webhooks: webhooks,
+                            vendorTimeout: vendorTimeout,
+                            tagger: taggerSettings
+                        )
+                        let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
+                        let services = ServiceGroup(services: gateway.services, logger: logger)
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            group.addTask { try await services.run() }
+                            let harness = GatewayHarness(
+                                baseURL: "http://127.0.0.1:\(port)",
+                                simulator: simulator,
+                                aitronos: aitronos,
+                                tagger: tagger,
+                                transport: transport,
+                                databasePath: databasePath
+                            )
+                            do {
+                                try await harness.waitUntilReady()
+                                try await body(harness)
+                            } catch {
+                                await services.triggerGracefulShutdown()
+                                throw error
+                            }
+                            await services.triggerGracefulShutdown()
+                            try await group.waitForAll()
+                        }
                     }
-                    await services.triggerGracefulShutdown()
-                    try await group.waitForAll()
                 }
-               }
-              }
             }
         }
     }
@@ -146,7 +206,11 @@ struct GatewayHarness: Sendable {
 
     /// One API call; returns the status and the decoded JSON body.
     func call(
-        _ method: String, _ path: String, key: String? = nil, json: JSONValue? = nil, raw: [UInt8]? = nil,
+        _ method: String,
+        _ path: String,
+        key: String? = nil,
+        json: JSONValue? = nil,
+        raw: [UInt8]? = nil,
         headers extra: [(name: String, value: String)] = []
     ) async throws -> (status: Int, body: JSONValue, response: HTTPResponse) {
         var headers = extra
@@ -157,7 +221,8 @@ struct GatewayHarness: Sendable {
         }
         if body != nil { headers.append(("content-type", "application/json")) }
         let response = try await transport.send(
-            HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body, timeout: .seconds(10)))
+            HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body, timeout: .seconds(10))
+        )
         let value = (try? JSONDecoder().decode(JSONValue.self, from: Data(response.body))) ?? .null
         return (response.status, value, response)
     }
@@ -178,7 +243,8 @@ struct GatewayHarness: Sendable {
                 headers.append(("content-type", "application/json"))
             }
             let response = try await transport.send(
-                HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body, timeout: .seconds(10)))
+                HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body, timeout: .seconds(10))
+            )
             return (response.status, (try? JSONDecoder().decode(JSONValue.self, from: Data(response.body))) ?? .null)
         }
 
@@ -201,8 +267,13 @@ struct GatewayHarness: Sendable {
 
     /// Creates a url_batch on route `scrape`.
     func createBatch(
-        urls: [String], customIDs: [String]? = nil, idempotencyKey: String? = nil, webhook: JSONValue? = nil,
-        route: String = "scrape", schema: JSONValue? = nil, options: JSONValue? = nil
+        urls: [String],
+        customIDs: [String]? = nil,
+        idempotencyKey: String? = nil,
+        webhook: JSONValue? = nil,
+        route: String = "scrape",
+        schema: JSONValue? = nil,
+        options: JSONValue? = nil
     ) async throws -> JSONValue {
         var input: [String: JSONValue] = ["urls": .array(urls.map(JSONValue.string))]
         if let customIDs { input["custom_ids"] = .array(customIDs.map(JSONValue.string)) }
@@ -234,7 +305,9 @@ struct GatewayHarness: Sendable {
 /// Waits until `condition` holds, checking every `interval`; fails the test after `timeout`. The defaults
 /// are generous: a wait ends as soon as the condition holds, and a loaded machine must not fail a test.
 func eventually(
-    _ what: String, timeout: Duration = .seconds(30), interval: Duration = .milliseconds(20),
+    _ what: String,
+    timeout: Duration = .seconds(30),
+    interval: Duration = .milliseconds(20),
     _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
@@ -250,8 +323,6 @@ struct TimeoutError: Error, CustomStringConvertible {
     let what: String
     var description: String { "timed out waiting for \(what)" }
 }
-
-
 
 /// Launches child processes one at a time. Foundation's `Process.run()` on Linux is not safe to call from
 /// several threads at once (a test run crashed inside it while other suites launched gateways), so every

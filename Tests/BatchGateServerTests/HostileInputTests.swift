@@ -119,19 +119,38 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
 
 extension HostileCase {
     static func get(
-        _ name: String, _ path: String, _ status: Int, _ code: String, field: String? = nil, auth: Authorization = .tenant,
+        _ name: String,
+        _ path: String,
+        _ status: Int,
+        _ code: String,
+        field: String? = nil,
+        auth: Authorization = .tenant,
         headers: [HTTPHeader] = []
     ) -> HostileCase {
         HostileCase(name: name, method: "GET", path: path, authorization: auth, headers: headers, status: status, code: code, field: field)
     }
 
     static func post(
-        _ name: String, _ path: String, _ body: String?, _ status: Int, _ code: String, field: String? = nil,
-        auth: Authorization = .tenant, headers: [HTTPHeader] = []
+        _ name: String,
+        _ path: String,
+        _ body: String?,
+        _ status: Int,
+        _ code: String,
+        field: String? = nil,
+        auth: Authorization = .tenant,
+        headers: [HTTPHeader] = []
     ) -> HostileCase {
         HostileCase(
-            name: name, method: "POST", path: path, authorization: auth, headers: headers, body: body.map { Array($0.utf8) },
-            status: status, code: code, field: field)
+            name: name,
+            method: "POST",
+            path: path,
+            authorization: auth,
+            headers: headers,
+            body: body.map { Array($0.utf8) },
+            status: status,
+            code: code,
+            field: field
+        )
     }
 
     static func create(_ name: String, _ body: String, field: String?, status: Int = 400, code: String = "invalid_request") -> HostileCase {
@@ -153,12 +172,26 @@ extension HostileCase {
         #"{"route": "tag-documents", "input": {"documents": \#(documents)}}"#
     }
 
-    static func inbound(_ name: String, body: [UInt8]?, _ status: Int, _ code: String, token: String = "{token}", provider: String = "airops")
+    static func inbound(
+        _ name: String,
+        body: [UInt8]?,
+        _ status: Int,
+        _ code: String,
+        token: String = "{token}",
+        provider: String = "airops"
+    )
         -> HostileCase
     {
         HostileCase(
-            name: name, method: "POST", path: "/v1/providers/\(provider)/webhooks/\(token)", authorization: .none, body: body,
-            status: status, code: code, storesNothing: true)
+            name: name,
+            method: "POST",
+            path: "/v1/providers/\(provider)/webhooks/\(token)",
+            authorization: .none,
+            body: body,
+            status: status,
+            code: code,
+            storesNothing: true
+        )
     }
 
     static func header(_ name: String, _ value: String) -> HTTPHeader { HTTPHeader(name: name, value: value) }
@@ -170,7 +203,8 @@ extension HostileCase {
     static let maxBody = HostileGateway.maxBodyBytes
     static let unknownID = "bat_00000000000000000000000000"
 
-    static let all: [HostileCase] = authentication + listing + results + deliveries + ids + methods + controls + migration
+    static let all: [HostileCase] =
+        authentication + listing + results + deliveries + ids + methods + controls + migration
         + createBodies + createHeaders + documents + webhooks + inboundWebhooks + events
 
     static let authentication: [HostileCase] = [
@@ -182,11 +216,21 @@ extension HostileCase {
         get("wrong key", "/v1/batches", 401, "unauthorized", field: "Authorization", auth: .raw(["Bearer key-nobody"])),
         get("key without scheme", "/v1/batches", 401, "unauthorized", field: "Authorization", auth: .raw(["key-acme"])),
         get(
-            "two Authorization headers", "/v1/batches", 401, "unauthorized", field: "Authorization",
-            auth: .raw(["Bearer key-acme", "Bearer key-globex"])),
+            "two Authorization headers",
+            "/v1/batches",
+            401,
+            "unauthorized",
+            field: "Authorization",
+            auth: .raw(["Bearer key-acme", "Bearer key-globex"])
+        ),
         get(
-            "8 KB key", "/v1/batches", 401, "unauthorized", field: "Authorization",
-            auth: .raw(["Bearer " + String(repeating: "k", count: 8192)])),
+            "8 KB key",
+            "/v1/batches",
+            401,
+            "unauthorized",
+            field: "Authorization",
+            auth: .raw(["Bearer " + String(repeating: "k", count: 8192)])
+        ),
         get("non-ASCII key", "/v1/batches", 401, "unauthorized", field: "Authorization", auth: .raw(["Bearer clé-acme"])),
         get("another tenant's job", "/v1/batches/{job}", 404, "not_found", auth: .otherTenant),
         get("another tenant's results", "/v1/batches/{job}/results", 404, "not_found", auth: .otherTenant),
@@ -211,8 +255,12 @@ extension HostileCase {
         get("unknown provider", "/v1/batches?provider=nope", 400, "invalid_request", field: "provider"),
         get("provider invalid UTF-8", "/v1/batches?provider=%FF%FE", 400, "invalid_request", field: "provider"),
         get(
-            "provider 4 KB", "/v1/batches?provider=" + String(repeating: "p", count: 4096), 400, "invalid_request",
-            field: "provider"),
+            "provider 4 KB",
+            "/v1/batches?provider=" + String(repeating: "p", count: 4096),
+            400,
+            "invalid_request",
+            field: "provider"
+        ),
         get("route traversal", "/v1/batches?route=..%2F..%2Fetc", 400, "invalid_request", field: "route"),
         get("after not an id", "/v1/batches?after=garbage", 400, "invalid_request", field: "after"),
         get("after lower-case id", "/v1/batches?after=bat_01jd0000000000000000000000", 400, "invalid_request", field: "after"),
@@ -265,27 +313,76 @@ extension HostileCase {
 
     static let methods: [HostileCase] = [
         HostileCase(
-            name: "DELETE a batch", method: "DELETE", path: "/v1/batches/{job}", status: 405, code: "method_not_allowed", allow: "GET"),
+            name: "DELETE a batch",
+            method: "DELETE",
+            path: "/v1/batches/{job}",
+            status: 405,
+            code: "method_not_allowed",
+            allow: "GET"
+        ),
         HostileCase(
-            name: "PUT the collection", method: "PUT", path: "/v1/batches", body: Array("{}".utf8), status: 405,
-            code: "method_not_allowed", allow: "GET, POST"),
+            name: "PUT the collection",
+            method: "PUT",
+            path: "/v1/batches",
+            body: Array("{}".utf8),
+            status: 405,
+            code: "method_not_allowed",
+            allow: "GET, POST"
+        ),
         HostileCase(
-            name: "PATCH a batch", method: "PATCH", path: "/v1/batches/{job}", body: Array("{}".utf8), status: 405,
-            code: "method_not_allowed", allow: "GET"),
+            name: "PATCH a batch",
+            method: "PATCH",
+            path: "/v1/batches/{job}",
+            body: Array("{}".utf8),
+            status: 405,
+            code: "method_not_allowed",
+            allow: "GET"
+        ),
         HostileCase(
-            name: "GET cancel", method: "GET", path: "/v1/batches/{job}/cancel", status: 405, code: "method_not_allowed", allow: "POST"),
+            name: "GET cancel",
+            method: "GET",
+            path: "/v1/batches/{job}/cancel",
+            status: 405,
+            code: "method_not_allowed",
+            allow: "POST"
+        ),
         HostileCase(
-            name: "POST results", method: "POST", path: "/v1/batches/{job}/results", body: [], status: 405,
-            code: "method_not_allowed", allow: "GET"),
+            name: "POST results",
+            method: "POST",
+            path: "/v1/batches/{job}/results",
+            body: [],
+            status: 405,
+            code: "method_not_allowed",
+            allow: "GET"
+        ),
         HostileCase(
-            name: "GET an inbound webhook", method: "GET", path: "/v1/providers/airops/webhooks/{token}", authorization: .none,
-            status: 405, code: "method_not_allowed", allow: "POST"),
+            name: "GET an inbound webhook",
+            method: "GET",
+            path: "/v1/providers/airops/webhooks/{token}",
+            authorization: .none,
+            status: 405,
+            code: "method_not_allowed",
+            allow: "POST"
+        ),
         HostileCase(
-            name: "POST healthz", method: "POST", path: "/healthz", authorization: .none, body: [], status: 405,
-            code: "method_not_allowed", allow: "GET"),
+            name: "POST healthz",
+            method: "POST",
+            path: "/healthz",
+            authorization: .none,
+            body: [],
+            status: 405,
+            code: "method_not_allowed",
+            allow: "GET"
+        ),
         HostileCase(
-            name: "DELETE without a key", method: "DELETE", path: "/v1/batches/{job}", authorization: .none, status: 401,
-            code: "unauthorized", field: "Authorization"),
+            name: "DELETE without a key",
+            method: "DELETE",
+            path: "/v1/batches/{job}",
+            authorization: .none,
+            status: 401,
+            code: "unauthorized",
+            field: "Authorization"
+        ),
     ]
 
     static let controls: [HostileCase] = [
@@ -302,17 +399,34 @@ extension HostileCase {
         post("migrate provider empty", "/v1/batches/{job}/migrate", #"{"provider": ""}"#, 400, "invalid_request", field: "provider"),
         post("migrate unknown provider", "/v1/batches/{job}/migrate", #"{"provider": "nope"}"#, 400, "invalid_request", field: "provider"),
         post(
-            "migrate to another kind", "/v1/batches/{job}/migrate", #"{"provider": "tagger"}"#, 400, "invalid_request", field: "provider"),
+            "migrate to another kind",
+            "/v1/batches/{job}/migrate",
+            #"{"provider": "tagger"}"#,
+            400,
+            "invalid_request",
+            field: "provider"
+        ),
         post("migrate to the same provider", "/v1/batches/{job}/migrate", #"{"provider": "airops"}"#, 409, "not_migratable"),
         post(
-            "migrate unknown field", "/v1/batches/{job}/migrate", #"{"provider": "aitronos", "force": true}"#, 400, "invalid_request",
-            field: "force"),
+            "migrate unknown field",
+            "/v1/batches/{job}/migrate",
+            #"{"provider": "aitronos", "force": true}"#,
+            400,
+            "invalid_request",
+            field: "force"
+        ),
         post("migrate not JSON", "/v1/batches/{job}/migrate", "provider=aitronos", 400, "invalid_request"),
         post("migrate array", "/v1/batches/{job}/migrate", "[]", 400, "invalid_request"),
         post("migrate empty body", "/v1/batches/{job}/migrate", nil, 400, "invalid_request"),
         post(
-            "migrate as text/plain", "/v1/batches/{job}/migrate", #"{"provider": "aitronos"}"#, 415, "unsupported_media_type",
-            field: "Content-Type", headers: [header("Content-Type", "text/plain")]),
+            "migrate as text/plain",
+            "/v1/batches/{job}/migrate",
+            #"{"provider": "aitronos"}"#,
+            415,
+            "unsupported_media_type",
+            field: "Content-Type",
+            headers: [header("Content-Type", "text/plain")]
+        ),
         post("migrate an unknown job", "/v1/batches/{missing}/migrate", #"{"provider": "airops"}"#, 404, "not_found"),
     ]
 
@@ -338,19 +452,26 @@ extension HostileCase {
         create("url without host", scrape(input: #"{"urls": ["https://"]}"#), field: "input.urls[0]"),
         create("url with a space", scrape(input: #"{"urls": ["https://exa mple.com"]}"#), field: "input.urls[0]"),
         create(
-            "url 3000 characters", scrape(input: #"{"urls": ["https://example.com/\#(String(repeating: "a", count: 3000))"]}"#),
-            field: "input.urls[0]"),
+            "url 3000 characters",
+            scrape(input: #"{"urls": ["https://example.com/\#(String(repeating: "a", count: 3000))"]}"#),
+            field: "input.urls[0]"
+        ),
         create(
             "10001 urls",
             scrape(input: #"{"urls": [\#(Array(repeating: #""https://e.co/""#, count: 10_001).joined(separator: ","))]}"#),
-            field: "input.urls"),
+            field: "input.urls"
+        ),
         create(
-            "custom_ids count", scrape(input: #"{"urls": ["https://example.com"], "custom_ids": ["a", "b"]}"#), field: "input.custom_ids"),
+            "custom_ids count",
+            scrape(input: #"{"urls": ["https://example.com"], "custom_ids": ["a", "b"]}"#),
+            field: "input.custom_ids"
+        ),
         create("custom_id empty", scrape(input: #"{"urls": ["https://example.com"], "custom_ids": [""]}"#), field: "input.custom_ids[0]"),
         create(
             "custom_id 256 characters",
             scrape(input: #"{"urls": ["https://example.com"], "custom_ids": ["\#(String(repeating: "c", count: 256))"]}"#),
-            field: "input.custom_ids[0]"),
+            field: "input.custom_ids[0]"
+        ),
         create("country three letters", scrape(input: #"{"urls": ["https://example.com"], "country": "USA"}"#), field: "input.country"),
         create("country a number", scrape(input: #"{"urls": ["https://example.com"], "country": 1}"#), field: "input.country"),
         create("schema a string", scrape(input: #"{"urls": ["https://example.com"], "schema": "x"}"#), field: "input.schema"),
@@ -360,7 +481,10 @@ extension HostileCase {
         create("unknown input field", scrape(input: #"{"urls": ["https://example.com"], "urlz": []}"#), field: "input.urlz"),
         create("metadata a string", scrape(#""metadata": "x""#), field: "metadata"),
         create(
-            "metadata 20 KB", scrape(#""metadata": {"blob": "\#(String(repeating: "m", count: 20_000))"}"#), field: "metadata"),
+            "metadata 20 KB",
+            scrape(#""metadata": {"blob": "\#(String(repeating: "m", count: 20_000))"}"#),
+            field: "metadata"
+        ),
         create("number 1e400", scrape(#""metadata": {"big": 1e400}"#), field: "metadata.big"),
         create("number -1e400", scrape(#""metadata": {"list": [1, -1e400]}"#), field: "metadata.list[1]"),
         create("leading zero", scrape(#""metadata": {"n": 01}"#), field: "metadata.n"),
@@ -374,46 +498,114 @@ extension HostileCase {
         create("raw control character", scrape(#""metadata": {"a": "tab\#there"}"#), field: nil),
         create("nested past the depth limit", scrape(#""metadata": {"deep": \#(nested(64))}"#), field: nil),
         create("nested 100,000 deep", bytes: Array(nested(100_000).utf8), field: nil),
-        create("objects nested 30,000 deep", bytes: Array((String(repeating: #"{"a":"#, count: 30_000) + "1" + String(repeating: "}", count: 30_000)).utf8), field: nil),
+        create(
+            "objects nested 30,000 deep",
+            bytes: Array((String(repeating: #"{"a":"#, count: 30_000) + "1" + String(repeating: "}", count: 30_000)).utf8),
+            field: nil
+        ),
         create("invalid UTF-8", bytes: Array(scrape(#""metadata": {"a": "x"#).utf8) + [0xFF, 0xFE] + Array(#""}}"#.utf8), field: nil),
         create("overlong UTF-8", bytes: Array(scrape(#""metadata": {"a": "x"#).utf8) + [0xC0, 0xAF] + Array(#""}}"#.utf8), field: nil),
         create("NUL bytes", bytes: [0, 0, 0, 0], field: nil),
         create(
-            "body over max_body_bytes", bytes: Array(scrape(#""metadata": {"a": "\#(String(repeating: "x", count: maxBody))"}"#).utf8),
-            field: nil, status: 413, code: "payload_too_large"),
+            "body over max_body_bytes",
+            bytes: Array(scrape(#""metadata": {"a": "\#(String(repeating: "x", count: maxBody))"}"#).utf8),
+            field: nil,
+            status: 413,
+            code: "payload_too_large"
+        ),
     ]
 
     static let createHeaders: [HostileCase] = [
         post(
-            "create as text/plain", "/v1/batches", scrape(), 415, "unsupported_media_type", field: "Content-Type",
-            headers: [header("Content-Type", "text/plain")]),
+            "create as text/plain",
+            "/v1/batches",
+            scrape(),
+            415,
+            "unsupported_media_type",
+            field: "Content-Type",
+            headers: [header("Content-Type", "text/plain")]
+        ),
         post(
-            "create as form", "/v1/batches", scrape(), 415, "unsupported_media_type", field: "Content-Type",
-            headers: [header("Content-Type", "application/x-www-form-urlencoded")]),
+            "create as form",
+            "/v1/batches",
+            scrape(),
+            415,
+            "unsupported_media_type",
+            field: "Content-Type",
+            headers: [header("Content-Type", "application/x-www-form-urlencoded")]
+        ),
         post(
-            "create in latin-1", "/v1/batches", scrape(), 415, "unsupported_media_type", field: "Content-Type",
-            headers: [header("Content-Type", "application/json; charset=iso-8859-1")]),
+            "create in latin-1",
+            "/v1/batches",
+            scrape(),
+            415,
+            "unsupported_media_type",
+            field: "Content-Type",
+            headers: [header("Content-Type", "application/json; charset=iso-8859-1")]
+        ),
         post(
-            "create with a garbage media type", "/v1/batches", scrape(), 415, "unsupported_media_type", field: "Content-Type",
-            headers: [header("Content-Type", ";;;")]),
+            "create with a garbage media type",
+            "/v1/batches",
+            scrape(),
+            415,
+            "unsupported_media_type",
+            field: "Content-Type",
+            headers: [header("Content-Type", ";;;")]
+        ),
         post(
-            "two Content-Type headers", "/v1/batches", scrape(), 400, "invalid_request", field: "Content-Type",
-            headers: [header("Content-Type", "application/json"), header("Content-Type", "text/plain")]),
+            "two Content-Type headers",
+            "/v1/batches",
+            scrape(),
+            400,
+            "invalid_request",
+            field: "Content-Type",
+            headers: [header("Content-Type", "application/json"), header("Content-Type", "text/plain")]
+        ),
         post(
-            "Idempotency-Key 256 characters", "/v1/batches", scrape(), 400, "invalid_request", field: "Idempotency-Key",
-            headers: [header("Idempotency-Key", String(repeating: "k", count: 256))]),
+            "Idempotency-Key 256 characters",
+            "/v1/batches",
+            scrape(),
+            400,
+            "invalid_request",
+            field: "Idempotency-Key",
+            headers: [header("Idempotency-Key", String(repeating: "k", count: 256))]
+        ),
         post(
-            "Idempotency-Key empty", "/v1/batches", scrape(), 400, "invalid_request", field: "Idempotency-Key",
-            headers: [header("Idempotency-Key", "")]),
+            "Idempotency-Key empty",
+            "/v1/batches",
+            scrape(),
+            400,
+            "invalid_request",
+            field: "Idempotency-Key",
+            headers: [header("Idempotency-Key", "")]
+        ),
         post(
-            "Idempotency-Key non-ASCII", "/v1/batches", scrape(), 400, "invalid_request", field: "Idempotency-Key",
-            headers: [header("Idempotency-Key", "clé-1")]),
+            "Idempotency-Key non-ASCII",
+            "/v1/batches",
+            scrape(),
+            400,
+            "invalid_request",
+            field: "Idempotency-Key",
+            headers: [header("Idempotency-Key", "clé-1")]
+        ),
         post(
-            "Idempotency-Key with a tab", "/v1/batches", scrape(), 400, "invalid_request", field: "Idempotency-Key",
-            headers: [header("Idempotency-Key", "a\tb")]),
+            "Idempotency-Key with a tab",
+            "/v1/batches",
+            scrape(),
+            400,
+            "invalid_request",
+            field: "Idempotency-Key",
+            headers: [header("Idempotency-Key", "a\tb")]
+        ),
         post(
-            "two Idempotency-Keys", "/v1/batches", scrape(), 400, "invalid_request", field: "Idempotency-Key",
-            headers: [header("Idempotency-Key", "one"), header("Idempotency-Key", "two")]),
+            "two Idempotency-Keys",
+            "/v1/batches",
+            scrape(),
+            400,
+            "invalid_request",
+            field: "Idempotency-Key",
+            headers: [header("Idempotency-Key", "one"), header("Idempotency-Key", "two")]
+        ),
         post("create with a query", "/v1/batches?dry_run=1", scrape(), 400, "invalid_request", field: "dry_run"),
     ]
 
@@ -423,19 +615,26 @@ extension HostileCase {
         create("documents empty", tagging("[]"), field: "input.documents"),
         create("document a number", tagging("[1]"), field: "input.documents[0]"),
         create(
-            "document title empty", tagging(#"[{"title": "", "file_path": "a.pdf", "file_source_type": "local"}]"#),
-            field: "input.documents[0].title"),
+            "document title empty",
+            tagging(#"[{"title": "", "file_path": "a.pdf", "file_source_type": "local"}]"#),
+            field: "input.documents[0].title"
+        ),
         create("document without file_path", tagging(#"[{"title": "A", "file_source_type": "local"}]"#), field: "input.documents[0].file_path"),
         create(
-            "document source ftp", tagging(#"[{"title": "A", "file_path": "a.pdf", "file_source_type": "ftp"}]"#),
-            field: "input.documents[0].file_source_type"),
+            "document source ftp",
+            tagging(#"[{"title": "A", "file_path": "a.pdf", "file_source_type": "ftp"}]"#),
+            field: "input.documents[0].file_source_type"
+        ),
         create(
             "document description a number",
             tagging(#"[{"title": "A", "file_path": "a.pdf", "file_source_type": "local", "description": 5}]"#),
-            field: "input.documents[0].description"),
+            field: "input.documents[0].description"
+        ),
         create(
-            "document unknown field", tagging(#"[{"title": "A", "file_path": "a.pdf", "file_source_type": "local", "size": 1}]"#),
-            field: "input.documents[0].size"),
+            "document unknown field",
+            tagging(#"[{"title": "A", "file_path": "a.pdf", "file_source_type": "local", "size": 1}]"#),
+            field: "input.documents[0].size"
+        ),
     ]
 
     static let webhooks: [HostileCase] = [
@@ -451,8 +650,10 @@ extension HostileCase {
         create("webhook url file", webhook(#"{"url": "file:///etc/passwd"}"#), field: "webhook.url"),
         create("webhook events empty", webhook(#"{"url": "https://example.com/hook", "events": []}"#), field: "webhook.events"),
         create(
-            "webhook event unknown", webhook(#"{"url": "https://example.com/hook", "events": ["batch.nope"]}"#),
-            field: "webhook.events[0]"),
+            "webhook event unknown",
+            webhook(#"{"url": "https://example.com/hook", "events": ["batch.nope"]}"#),
+            field: "webhook.events[0]"
+        ),
         create("webhook secret a number", webhook(#"{"url": "https://example.com/hook", "secret": 5}"#), field: "webhook.secret"),
         create("webhook secret malformed", webhook(#"{"url": "https://example.com/hook", "secret": "short"}"#), field: "webhook.secret"),
         create("webhook unknown field", webhook(#"{"url": "https://example.com/hook", "retries": 3}"#), field: "webhook.retries"),
@@ -475,30 +676,66 @@ extension HostileCase {
         inbound(
             "absurd numbers",
             body: Array(
-                #"{"object": "event.batch.airops.completed", "id": "batch_x", "created": 1e400, "status": {"overall": "completed"}}"#.utf8),
-            400, "invalid_payload"),
+                #"{"object": "event.batch.airops.completed", "id": "batch_x", "created": 1e400, "status": {"overall": "completed"}}"#.utf8
+            ),
+            400,
+            "invalid_payload"
+        ),
         inbound("over max_body_bytes", body: Array(("[" + String(repeating: "1,", count: maxBody / 2) + "1]").utf8), 413, "payload_too_large"),
         HostileCase(
-            name: "inbound with a query", method: "POST", path: "/v1/providers/airops/webhooks/{token}?debug=1", authorization: .none,
-            body: Array("{}".utf8), status: 400, code: "invalid_request", field: "debug", storesNothing: true),
+            name: "inbound with a query",
+            method: "POST",
+            path: "/v1/providers/airops/webhooks/{token}?debug=1",
+            authorization: .none,
+            body: Array("{}".utf8),
+            status: 400,
+            code: "invalid_request",
+            field: "debug",
+            storesNothing: true
+        ),
     ]
 
     static let events: [HostileCase] = [
         get(
-            "Last-Event-ID text", "/v1/batches/{job}/events", 400, "invalid_request", field: "Last-Event-ID",
-            headers: [header("Last-Event-ID", "abc")]),
+            "Last-Event-ID text",
+            "/v1/batches/{job}/events",
+            400,
+            "invalid_request",
+            field: "Last-Event-ID",
+            headers: [header("Last-Event-ID", "abc")]
+        ),
         get(
-            "Last-Event-ID negative", "/v1/batches/{job}/events", 400, "invalid_request", field: "Last-Event-ID",
-            headers: [header("Last-Event-ID", "-1")]),
+            "Last-Event-ID negative",
+            "/v1/batches/{job}/events",
+            400,
+            "invalid_request",
+            field: "Last-Event-ID",
+            headers: [header("Last-Event-ID", "-1")]
+        ),
         get(
-            "Last-Event-ID 20 digits", "/v1/batches/{job}/events", 400, "invalid_request", field: "Last-Event-ID",
-            headers: [header("Last-Event-ID", "99999999999999999999")]),
+            "Last-Event-ID 20 digits",
+            "/v1/batches/{job}/events",
+            400,
+            "invalid_request",
+            field: "Last-Event-ID",
+            headers: [header("Last-Event-ID", "99999999999999999999")]
+        ),
         get(
-            "Last-Event-ID exponent", "/v1/batches/{job}/events", 400, "invalid_request", field: "Last-Event-ID",
-            headers: [header("Last-Event-ID", "1e3")]),
+            "Last-Event-ID exponent",
+            "/v1/batches/{job}/events",
+            400,
+            "invalid_request",
+            field: "Last-Event-ID",
+            headers: [header("Last-Event-ID", "1e3")]
+        ),
         get(
-            "two Last-Event-IDs", "/v1/batches/{job}/events", 400, "invalid_request", field: "Last-Event-ID",
-            headers: [header("Last-Event-ID", "1"), header("Last-Event-ID", "2")]),
+            "two Last-Event-IDs",
+            "/v1/batches/{job}/events",
+            400,
+            "invalid_request",
+            field: "Last-Event-ID",
+            headers: [header("Last-Event-ID", "1"), header("Last-Event-ID", "2")]
+        ),
         get("events of an unknown job", "/v1/batches/{missing}/events", 404, "not_found"),
         get("events with a query", "/v1/batches/{job}/events?since=0", 400, "invalid_request", field: "since"),
     ]
@@ -537,23 +774,26 @@ struct HostileGateway: Sendable {
                 let port = try LoopbackPort.reserve()
                 let config = directory.appendingPathComponent("providers.yaml").path
                 try """
-                    server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)", max_body_bytes: \(maxBodyBytes)}
-                    store: {sqlite: "\(databasePath)"}
-                    auth:
-                      api_keys: [{tenant: acme, key: key-acme}, {tenant: globex, key: key-globex}]
-                    providers:
-                      airops: {kind: olostep-airops, base_url: "\(vendorURL)", token: vendor-token, poll_interval: 60s, timeout: 5s}
-                      tagger: {kind: doc-tagging-ws, base_url: "http://127.0.0.1:9", token: tagger-token}
-                    routes:
-                      scrape: {kind: url_batch, targets: [{provider: airops}]}
-                      tag-documents: {kind: document_tagging, targets: [{provider: tagger}]}
-                    """.write(toFile: config, atomically: true, encoding: .utf8)
+                server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)", max_body_bytes: \(maxBodyBytes)}
+                store: {sqlite: "\(databasePath)"}
+                auth:
+                  api_keys: [{tenant: acme, key: key-acme}, {tenant: globex, key: key-globex}]
+                providers:
+                  airops: {kind: olostep-airops, base_url: "\(vendorURL)", token: vendor-token, poll_interval: 60s, timeout: 5s}
+                  tagger: {kind: doc-tagging-ws, base_url: "http://127.0.0.1:9", token: tagger-token}
+                routes:
+                  scrape: {kind: url_batch, targets: [{provider: airops}]}
+                  tag-documents: {kind: document_tagging, targets: [{provider: tagger}]}
+                """.write(toFile: config, atomically: true, encoding: .utf8)
                 let process = try CrashRecoveryTests.GatewayProcess(config: config)
                 defer { process.terminate() }
                 let client = GatewayHarness.Client(baseURL: "http://127.0.0.1:\(port)", apiKey: "key-acme", transport: transport)
                 try await client.waitUntilReady()
                 let created = try await client.call(
-                    "POST", "/v1/batches", json: ["route": "scrape", "input": ["urls": .array(pendingURLs.map(JSONValue.string))]])
+                    "POST",
+                    "/v1/batches",
+                    json: ["route": "scrape", "input": ["urls": .array(pendingURLs.map(JSONValue.string))]]
+                )
                 #expect(created.status == 201, "\(created.body)")
                 let id = try #require(created.body["id"]?.stringValue)
                 let store = try SQLiteJobStore(path: databasePath)
@@ -564,8 +804,12 @@ struct HostileGateway: Sendable {
                     return job?.providerBatchID != nil
                 }
                 let gateway = HostileGateway(
-                    baseURL: client.baseURL, transport: transport, databasePath: databasePath, pendingJob: id,
-                    webhookToken: try #require(token))
+                    baseURL: client.baseURL,
+                    transport: transport,
+                    databasePath: databasePath,
+                    pendingJob: id,
+                    webhookToken: try #require(token)
+                )
                 try await body(gateway)
                 #expect(process.process.isRunning, "the gateway survived the suite")
                 process.terminate()
@@ -592,7 +836,8 @@ struct HostileGateway: Sendable {
             .replacingOccurrences(of: "{missing}", with: HostileCase.unknownID)
             .replacingOccurrences(of: "{token}", with: webhookToken)
         return try await transport.send(
-            HTTPRequest(method: hostile.method, url: baseURL + path, headers: headers, body: hostile.body, timeout: .seconds(10)))
+            HTTPRequest(method: hostile.method, url: baseURL + path, headers: headers, body: hostile.body, timeout: .seconds(10))
+        )
     }
 
     /// A JSON request as tenant acme (or with `authorization` as given); the decoded body.
@@ -617,7 +862,9 @@ struct HostileGatewayTrait: SuiteTrait, TestScoping {
     var isRecursive: Bool { false }
 
     func provideScope(
-        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+        for test: Test,
+        testCase: Test.Case?,
+        performing function: @Sendable () async throws -> Void
     ) async throws {
         try await HostileGateway.run { gateway in
             try await HostileGateway.$current.withValue(gateway) { try await function() }

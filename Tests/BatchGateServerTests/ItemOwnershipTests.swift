@@ -155,7 +155,10 @@ struct HostileVendorTests {
                 let urls = ItemOwnershipTests.urls(5)
                 count = urls.count
                 let created = try await gateway.createBatch(
-                    urls: urls, route: vendor == "airops" ? "scrape" : "scrape-aitronos", schema: ItemOwnershipTests.schema)
+                    urls: urls,
+                    route: vendor == "airops" ? "scrape" : "scrape-aitronos",
+                    schema: ItemOwnershipTests.schema
+                )
                 id = try #require(created["id"]?.stringValue)
             }
             let (batch, _) = try await gateway.waitForTerminal(id, timeout: .seconds(90))

@@ -16,8 +16,11 @@ struct ReplicaLeaseTests {
         // Batches stay queued upstream for 25 s, then finish quickly: long enough to see who polls them and
         // for the survivor to take over after the kill (a lease lasts 15 s).
         let scenario = AirOpsSimulator.Scenario(
-            queueDelay: .seconds(25), scrapingDuration: .milliseconds(300), analyzingDuration: .milliseconds(100),
-            enrichingDuration: .milliseconds(300))
+            queueDelay: .seconds(25),
+            scrapingDuration: .milliseconds(300),
+            analyzingDuration: .milliseconds(100),
+            enrichingDuration: .milliseconds(300)
+        )
         try await CurlHTTPClient.withClient { transport in
             try await withAirOpsSimulator(.init(token: "vendor-token", scenario: scenario), transport: transport) { vendorURL, simulator in
                 let vendorPort = try #require(URL(string: vendorURL)?.port)
@@ -31,15 +34,15 @@ struct ReplicaLeaseTests {
                     ports.append(port)
                     let config = directory.appendingPathComponent("replica-\(index).yaml").path
                     try """
-                        server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)"}
-                        store: {sqlite: "\(database)"}
-                        auth:
-                          api_keys: [{tenant: acme, key: key-acme}]
-                        providers:
-                          airops: {kind: olostep-airops, base_url: "http://\(host)/", token: vendor-token, poll_interval: 300ms, timeout: 5s}
-                        routes:
-                          scrape: {kind: url_batch, targets: [{provider: airops}]}
-                        """.write(toFile: config, atomically: true, encoding: .utf8)
+                    server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)"}
+                    store: {sqlite: "\(database)"}
+                    auth:
+                      api_keys: [{tenant: acme, key: key-acme}]
+                    providers:
+                      airops: {kind: olostep-airops, base_url: "http://\(host)/", token: vendor-token, poll_interval: 300ms, timeout: 5s}
+                    routes:
+                      scrape: {kind: url_batch, targets: [{provider: airops}]}
+                    """.write(toFile: config, atomically: true, encoding: .utf8)
                     configs.append(config)
                 }
                 let clients = ports.map { GatewayHarness.Client(baseURL: "http://127.0.0.1:\($0)", apiKey: "key-acme", transport: transport) }
@@ -52,7 +55,11 @@ struct ReplicaLeaseTests {
                 var ids: [String] = []
                 for index in 0..<12 {
                     let urls: [JSONValue] = [.string("https://example.com/\(index)/a"), .string("https://example.com/\(index)/b")]
-                    let created = try await clients[index % 2].call("POST", "/v1/batches", json: ["route": "scrape", "input": ["urls": .array(urls)]])
+                    let created = try await clients[index % 2].call(
+                        "POST",
+                        "/v1/batches",
+                        json: ["route": "scrape", "input": ["urls": .array(urls)]]
+                    )
                     #expect(created.status == 201)
                     ids.append(try #require(created.body["id"]?.stringValue))
                 }

@@ -6,21 +6,23 @@ import Testing
 
 /// The pure checks behind every route: JSON bodies, query parameters, headers and result pages.
 @Suite struct RequestCheckTests {
-    @Test(arguments: [
-        (#"{"a": [1, 2, {"b": "c"}]}"#, nil),
-        (#"  {"a": "x\"y\\", "b": "{[" }  "#, nil),
-        (#"{"a": 1, "b": {"a": 2}}"#, nil),
-        (#"[{"a": 1}, {"a": 2}]"#, nil),
-        (#"{"a": 1, "a": 2}"#, "repeats a key"),
-        (#"{"a": 1, "\u0061": 2}"#, "repeats a key"),
-        (#"{"a": 1,}"#, "trailing comma"),
-        (#"[1, 2, ]"#, "trailing comma"),
-        (#"{"a": [1}"#, "closes an array"),
-        (#"[1]]"#, "unexpected"),
-        (#"{"a": "b"#, "never closed"),
-        (#"{"a": [1, 2"#, "unclosed"),
-        ("{\"a\": \"x\u{1}\"}", "control character"),
-    ] as [(String, String?)])
+    @Test(
+        arguments: [
+            (#"{"a": [1, 2, {"b": "c"}]}"#, nil),
+            (#"  {"a": "x\"y\\", "b": "{[" }  "#, nil),
+            (#"{"a": 1, "b": {"a": 2}}"#, nil),
+            (#"[{"a": 1}, {"a": 2}]"#, nil),
+            (#"{"a": 1, "a": 2}"#, "repeats a key"),
+            (#"{"a": 1, "\u0061": 2}"#, "repeats a key"),
+            (#"{"a": 1,}"#, "trailing comma"),
+            (#"[1, 2, ]"#, "trailing comma"),
+            (#"{"a": [1}"#, "closes an array"),
+            (#"[1]]"#, "unexpected"),
+            (#"{"a": "b"#, "never closed"),
+            (#"{"a": [1, 2"#, "unclosed"),
+            ("{\"a\": \"x\u{1}\"}", "control character"),
+        ] as [(String, String?)]
+    )
     func structure(text: String, problem: String?) {
         let found = JSONBody.structureProblem(Array(text.utf8), maxDepth: 8)
         if let problem {
@@ -126,21 +128,23 @@ import Testing
         indexes.map { ItemResult(index: $0, key: "https://example.com/\($0)", status: .succeeded, data: ["n": .integer(Int64($0))]) }
     }
 
-    @Test(arguments: [
-        // (stored rows after `after`, after, limit, expected indexes, statuses as s/p, has more)
-        ([], nil, 10, [0, 1, 2, 3, 4], "ppppp", false),
-        ([1, 3], nil, 10, [0, 1, 2, 3, 4], "pspsp", false),
-        ([1, 3], nil, 2, [0, 1], "ps", true),
-        ([3], 1, 2, [2, 3], "ps", true),
-        ([3], 2, 2, [3, 4], "sp", false),
-        ([], 4, 10, [], "", false),
-        ([], 5, 10, [], "", false),
-        ([], 1000, 10, [], "", false),
-        ([], Int.max, 10, [], "", false),
-        ([], Int.max - 1, 1, [], "", false),
-        ([], -7, 2, [0, 1], "pp", true),
-        ([0, 1, 2, 3, 4], nil, 5, [0, 1, 2, 3, 4], "sssss", false),
-    ] as [([Int], Int?, Int, [Int], String, Bool)])
+    @Test(
+        arguments: [
+            // (stored rows after `after`, after, limit, expected indexes, statuses as s/p, has more)
+            ([], nil, 10, [0, 1, 2, 3, 4], "ppppp", false),
+            ([1, 3], nil, 10, [0, 1, 2, 3, 4], "pspsp", false),
+            ([1, 3], nil, 2, [0, 1], "ps", true),
+            ([3], 1, 2, [2, 3], "ps", true),
+            ([3], 2, 2, [3, 4], "sp", false),
+            ([], 4, 10, [], "", false),
+            ([], 5, 10, [], "", false),
+            ([], 1000, 10, [], "", false),
+            ([], Int.max, 10, [], "", false),
+            ([], Int.max - 1, 1, [], "", false),
+            ([], -7, 2, [0, 1], "pp", true),
+            ([0, 1, 2, 3, 4], nil, 5, [0, 1, 2, 3, 4], "sssss", false),
+        ] as [([Int], Int?, Int, [Int], String, Bool)]
+    )
     func pagesOfAnUnfinishedJob(stored: [Int], after: Int?, limit: Int, indexes: [Int], statuses: String, hasMore: Bool) {
         let page = ResultsPage.rows(stored: Self.stored(stored), pendingFrom: Self.input, after: after, limit: limit)
         #expect(page.rows.map(\.index) == indexes)

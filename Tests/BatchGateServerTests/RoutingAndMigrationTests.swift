@@ -41,15 +41,29 @@ struct RoutingAndMigrationTests {
             var counts: [String: Int] = [:]
             for index in 0..<200 {
                 let created = try await gateway.createBatch(
-                    urls: ["https://example.com/\(index)"], idempotencyKey: "order-\(index)", route: "split", schema: Self.schema)
+                    urls: ["https://example.com/\(index)"],
+                    idempotencyKey: "order-\(index)",
+                    route: "split",
+                    schema: Self.schema
+                )
                 counts[created["provider"]?.stringValue ?? "?", default: 0] += 1
             }
             #expect((75...125).contains(counts["airops"] ?? 0), "\(counts)")
             #expect((75...125).contains(counts["aitronos"] ?? 0), "\(counts)")
             for index in 0..<10 {
                 let key = "retry-\(index)"
-                let first = try await gateway.createBatch(urls: ["https://example.com/r\(index)"], idempotencyKey: key, route: "split", schema: Self.schema)
-                let again = try await gateway.createBatch(urls: ["https://example.com/r\(index)"], idempotencyKey: key, route: "split", schema: Self.schema)
+                let first = try await gateway.createBatch(
+                    urls: ["https://example.com/r\(index)"],
+                    idempotencyKey: key,
+                    route: "split",
+                    schema: Self.schema
+                )
+                let again = try await gateway.createBatch(
+                    urls: ["https://example.com/r\(index)"],
+                    idempotencyKey: key,
+                    route: "split",
+                    schema: Self.schema
+                )
                 #expect(first["provider"] == again["provider"])
                 #expect(first["id"] == again["id"])
             }
@@ -59,7 +73,10 @@ struct RoutingAndMigrationTests {
     @Test func aFailingFirstTargetFallsBackAndHistorySaysWhy() async throws {
         try await GatewayHarness.run(faults: AirOpsFaults(unavailableResponses: 1000)) { gateway in
             let created = try await gateway.createBatch(
-                urls: ["https://example.com/a", "https://example.com/b"], route: "with-fallback", schema: Self.schema)
+                urls: ["https://example.com/a", "https://example.com/b"],
+                route: "with-fallback",
+                schema: Self.schema
+            )
             let id = try #require(created["id"]?.stringValue)
             let (batch, _) = try await gateway.waitForTerminal(id)
             #expect(batch["lifecycle_status"]?.stringValue == "completed")
@@ -165,15 +182,30 @@ struct BulkMigrationTests {
         try await GatewayHarness.run(scenario: .init(scrapingDuration: .seconds(60))) { gateway in
             var ids: [String] = []
             for index in 0..<3 {
-                ids.append(try #require(try await gateway.createBatch(
-                    urls: ["https://example.com/bulk/\(index)"], schema: RoutingAndMigrationTests.schema)["id"]?.stringValue))
+                ids.append(
+                    try #require(
+                        try await gateway.createBatch(
+                            urls: ["https://example.com/bulk/\(index)"],
+                            schema: RoutingAndMigrationTests.schema
+                        )["id"]?.stringValue
+                    )
+                )
             }
-            let other = try #require(try await gateway.createBatch(
-                urls: ["https://example.com/other"], route: "scrape-aitronos", schema: RoutingAndMigrationTests.schema)["id"]?.stringValue)
-            let arguments = ["migrate", "--url", gateway.baseURL, "--api-key", gateway.apiKey, "--route", "scrape", "--from", "airops", "--to", "aitronos"]
+            let other = try #require(
+                try await gateway.createBatch(
+                    urls: ["https://example.com/other"],
+                    route: "scrape-aitronos",
+                    schema: RoutingAndMigrationTests.schema
+                )["id"]?.stringValue
+            )
+            let arguments = [
+                "migrate", "--url", gateway.baseURL, "--api-key", gateway.apiKey, "--route", "scrape", "--from", "airops", "--to", "aitronos",
+            ]
             let dry = try await CommandLineTests().runOffThePool(arguments + ["--dry-run"])
             #expect(dry.status == 0, "\(dry.stderr)")
-            #expect(Set(ids.map { "would migrate \($0) from airops to aitronos" }).isSubset(of: Set(dry.stdout.split(separator: "\n").map(String.init))))
+            #expect(
+                Set(ids.map { "would migrate \($0) from airops to aitronos" }).isSubset(of: Set(dry.stdout.split(separator: "\n").map(String.init)))
+            )
             #expect(dry.stdout.contains("3 jobs would move"))
             #expect(!dry.stdout.contains(other))
             for id in ids { #expect(try await gateway.call("GET", "/v1/batches/\(id)").body["provider"]?.stringValue == "airops") }
@@ -197,7 +229,8 @@ struct SafeResubmitTests {
     @Test(arguments: [10, 60])
     func aTimedOutCreateIsFoundInsteadOfDuplicated(urlCount: Int) async throws {
         try await GatewayHarness.run(
-            aitronosFaults: AitronosFaults(slowCreates: 1, slowCreateDelay: .seconds(2)), vendorTimeout: .milliseconds(500)
+            aitronosFaults: AitronosFaults(slowCreates: 1, slowCreateDelay: .seconds(2)),
+            vendorTimeout: .milliseconds(500)
         ) { gateway in
             let urls = (0..<urlCount).map { "https://example.com/slow/\($0)" }
             let created = try await gateway.createBatch(urls: urls, route: "scrape-aitronos", schema: RoutingAndMigrationTests.schema)

@@ -17,19 +17,20 @@ struct TaggerCrashRecoveryTests {
         let scenario = TaggerSimulator.Scenario(documentInterval: .milliseconds(200), failEvery: 5)
         try await CurlHTTPClient.withClient { transport in
             try await withTaggerSimulator(.init(token: "vendor-token", scenario: scenario, keepaliveInterval: .milliseconds(500))) {
-                taggerURL, simulator in
+                taggerURL,
+                simulator in
                 let port = try LoopbackPort.reserve()
                 let config = directory.appendingPathComponent("providers.yaml").path
                 try """
-                    server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)"}
-                    store: {sqlite: "\(directory.appendingPathComponent("gateway.sqlite").path)"}
-                    auth:
-                      api_keys: [{tenant: acme, key: key-acme}]
-                    providers:
-                      tagger: {kind: doc-tagging-ws, base_url: "\(taggerURL)", token: vendor-token, keepalive_interval: 500ms, poll_interval: 300ms, timeout: 5s}
-                    routes:
-                      tag: {kind: document_tagging, targets: [{provider: tagger}]}
-                    """.write(toFile: config, atomically: true, encoding: .utf8)
+                server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)"}
+                store: {sqlite: "\(directory.appendingPathComponent("gateway.sqlite").path)"}
+                auth:
+                  api_keys: [{tenant: acme, key: key-acme}]
+                providers:
+                  tagger: {kind: doc-tagging-ws, base_url: "\(taggerURL)", token: vendor-token, keepalive_interval: 500ms, poll_interval: 300ms, timeout: 5s}
+                routes:
+                  tag: {kind: document_tagging, targets: [{provider: tagger}]}
+                """.write(toFile: config, atomically: true, encoding: .utf8)
 
                 let gateway = GatewayHarness.Client(baseURL: "http://127.0.0.1:\(port)", apiKey: "key-acme", transport: transport)
                 var first: CrashRecoveryTests.GatewayProcess? = try CrashRecoveryTests.GatewayProcess(config: config)

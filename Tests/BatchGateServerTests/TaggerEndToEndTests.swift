@@ -294,7 +294,10 @@ extension GatewayHarness {
             ["title": .string("Document \(index)"), "file_path": .string("https://files.example/doc-\(index).pdf"), "file_source_type": "url"]
         }
         let (status, body, _) = try await call(
-            "POST", "/v1/batches", json: ["route": "tag-documents", "input": ["documents": .array(items), "config": ["num_tags": 4]]])
+            "POST",
+            "/v1/batches",
+            json: ["route": "tag-documents", "input": ["documents": .array(items), "config": ["num_tags": 4]]]
+        )
         #expect(status == 201, "create answered \(status): \(body)")
         return body
     }

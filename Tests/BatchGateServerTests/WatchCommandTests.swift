@@ -6,7 +6,11 @@ import Testing
 @Suite(.timeLimit(.minutes(2)))
 struct WatchCommandTests {
     /// Runs the binary on a thread of its own (so the gateway keeps the cooperative pool); kills it after `timeout`.
-    func run(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60) async throws
+    func run(
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        timeout: TimeInterval = 60
+    ) async throws
         -> (status: Int32, stdout: String, stderr: String, timedOut: Bool)
     {
         try await withCheckedThrowingContinuation { continuation in
@@ -33,7 +37,8 @@ struct WatchCommandTests {
                             process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self),
                             timedOut
                         )
-                    })
+                    }
+                )
             }.start()
         }
     }
@@ -46,7 +51,9 @@ struct WatchCommandTests {
             for index in 0..<3 {
                 let submitted = try await run(
                     ["submit", "--route", "scrape", "--urls", "https://example.com/\(index)/a,https://example.com/\(index)/b"] + connection,
-                    environment: environment, timeout: 30)
+                    environment: environment,
+                    timeout: 30
+                )
                 #expect(submitted.status == 0, "\(submitted.stderr)")
                 let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
                 #expect(Identifier.isWellFormed(id, prefix: "bat"), "\(submitted.stdout)")
@@ -85,7 +92,10 @@ struct WatchCommandTests {
             let documents = directory.appendingPathComponent("documents.json").path
             try Data(
                 JSONEncoder().encode(
-                    JSONValue.array((0..<20).map { ["title": .string("Doc \($0)"), "file_path": .string("s3://b/\($0).pdf"), "file_source_type": "s3"] }))
+                    JSONValue.array(
+                        (0..<20).map { ["title": .string("Doc \($0)"), "file_path": .string("s3://b/\($0).pdf"), "file_source_type": "s3"] }
+                    )
+                )
             ).write(to: URL(fileURLWithPath: documents))
             let input = directory.appendingPathComponent("input.json").path
             try Data(
@@ -127,7 +137,9 @@ struct WatchCommandTests {
             let created = try await gateway.createBatch(urls: ["https://example.com/a"])
             let id = try #require(created["id"]?.stringValue)
             let watch = try await run(
-                ["watch", id, "--url", gateway.baseURL, "--api-key", gateway.apiKey], timeout: 60)
+                ["watch", id, "--url", gateway.baseURL, "--api-key", gateway.apiKey],
+                timeout: 60
+            )
             #expect(!watch.timedOut)
             #expect(watch.status == 1, "\(watch.stdout) \(watch.stderr)")
             #expect(watch.stdout.contains("final \(id) failed"), "\(watch.stdout)")

@@ -15,8 +15,15 @@ import Testing
 
     func makeJob(tenant: String = "acme", at ms: Int64 = 1_700_000_000_000) -> Job {
         Job(
-            id: Identifier.make(prefix: "bat", at: Timestamp(milliseconds: ms)), tenant: tenant, kind: .urlBatch, route: "scrape",
-            provider: "airops", providerKind: "olostep-airops", createdAt: Timestamp(milliseconds: ms), inboundSecret: "s")
+            id: Identifier.make(prefix: "bat", at: Timestamp(milliseconds: ms)),
+            tenant: tenant,
+            kind: .urlBatch,
+            route: "scrape",
+            provider: "airops",
+            providerKind: "olostep-airops",
+            createdAt: Timestamp(milliseconds: ms),
+            inboundSecret: "s"
+        )
     }
 
     let input = JobInput.urlBatch(URLBatchInput(urls: ["https://example.com/a", "https://example.com/b"]))
@@ -70,8 +77,14 @@ import Testing
         job.version = 2
         job.state.lifecycle = .running
         let event = ProviderEventRecord(
-            jobID: job.id, provider: "airops", providerBatchID: "b1", eventType: "e", dedupeKey: "e",
-            receivedAt: Timestamp(milliseconds: 1), payload: Array("{}".utf8))
+            jobID: job.id,
+            provider: "airops",
+            providerBatchID: "b1",
+            eventType: "e",
+            dedupeKey: "e",
+            receivedAt: Timestamp(milliseconds: 1),
+            payload: Array("{}".utf8)
+        )
         #expect(try await store.apply(JobChange(job: job, event: event)) == .stored)
         var duplicate = job
         duplicate.version = 3

@@ -19,9 +19,15 @@ import Testing
 
     func makeJob(_ n: Int) -> Job {
         Job(
-            id: Identifier.make(prefix: "bat", at: Timestamp(milliseconds: 1_700_000_000_000 + Int64(n))), tenant: "acme", kind: .urlBatch,
-            route: "scrape", provider: "airops", providerKind: "olostep-airops", createdAt: Timestamp(milliseconds: 1_700_000_000_000),
-            inboundSecret: "s")
+            id: Identifier.make(prefix: "bat", at: Timestamp(milliseconds: 1_700_000_000_000 + Int64(n))),
+            tenant: "acme",
+            kind: .urlBatch,
+            route: "scrape",
+            provider: "airops",
+            providerKind: "olostep-airops",
+            createdAt: Timestamp(milliseconds: 1_700_000_000_000),
+            inboundSecret: "s"
+        )
     }
 
     let input = JobInput.urlBatch(URLBatchInput(urls: ["https://example.com/a"]))
@@ -98,9 +104,20 @@ import Testing
         let b = try SQLiteJobStore(path: path, owner: "replica-b")
         let job = makeJob(5)
         let delivery = WebhookDelivery(
-            id: "dlv_1", jobID: job.id, tenant: "acme", deliveryKey: "batch.created", eventType: "batch.created", eventID: "evt_1",
-            createdAt: start, url: "https://hooks.example.com/", secret: nil, data: Array("{}".utf8), attempt: 0, maxAttempts: 3,
-            nextAttemptAt: start)
+            id: "dlv_1",
+            jobID: job.id,
+            tenant: "acme",
+            deliveryKey: "batch.created",
+            eventType: "batch.created",
+            eventID: "evt_1",
+            createdAt: start,
+            url: "https://hooks.example.com/",
+            secret: nil,
+            data: Array("{}".utf8),
+            attempt: 0,
+            maxAttempts: 3,
+            nextAttemptAt: start
+        )
         _ = try await a.create(job, input: input, idempotency: nil, deliveries: [delivery])
         _ = try await a.heartbeat(now: start, ttl: ttl)
         _ = try await b.heartbeat(now: start, ttl: ttl)

@@ -12,8 +12,10 @@ func makeRouter(slowArrivals: Counter = Counter(), ports: Recorder<Int> = Record
     router.get("/echo") { request, _ -> Response in
         let value = request.uri.queryParameters.get("value") ?? ""
         return Response(
-            status: .ok, headers: [HTTPField.Name("X-Echo")!: value],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: value)))
+            status: .ok,
+            headers: [HTTPField.Name("X-Echo")!: value],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: value))
+        )
     }
     let inspect: @Sendable (Request, PortContext) async throws -> Response = { request, _ in
         let body = try await request.body.collect(upTo: 1 << 20)
@@ -59,7 +61,8 @@ func makeRouter(slowArrivals: Counter = Counter(), ports: Recorder<Int> = Record
                         try await writer.write(chunk)
                     }
                     try await writer.finish(nil)
-                })
+                }
+            )
         }
         return Response(status: .ok, body: ResponseBody(byteBuffer: bytes))
     }
@@ -73,7 +76,8 @@ func makeRouter(slowArrivals: Counter = Counter(), ports: Recorder<Int> = Record
 private func string(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
 private func expectTransportError(
-    _ code: TransportError.Code, _ operation: () async throws(TransportError) -> ClientResponse,
+    _ code: TransportError.Code,
+    _ operation: () async throws(TransportError) -> ClientResponse,
     sourceLocation: SourceLocation = #_sourceLocation
 ) async -> TransportError? {
     do {
@@ -119,9 +123,12 @@ struct CurlHTTPClientTests {
                 let body = Array("{\"hello\":\"wörld\"}".utf8) + [UInt8](repeating: 0x41, count: 4000)
                 let response = try await client.send(
                     OutgoingRequest(
-                        method: "POST", url: "http://127.0.0.1:\(port)/inspect",
+                        method: "POST",
+                        url: "http://127.0.0.1:\(port)/inspect",
                         headers: [("X-Custom", "abc 123"), ("Content-Type", "application/json"), ("X-Empty", "")],
-                        body: body))
+                        body: body
+                    )
+                )
                 #expect(response.status == 200)
                 #expect(response.body == body)
                 #expect(response.header("X-Seen-Method") == "POST")
@@ -134,17 +141,20 @@ struct CurlHTTPClientTests {
                 #expect(response.header("X-Seen-Expect") == nil)
 
                 let put = try await client.send(
-                    OutgoingRequest(method: "PUT", url: "http://127.0.0.1:\(port)/inspect", body: [1, 2, 3]))
+                    OutgoingRequest(method: "PUT", url: "http://127.0.0.1:\(port)/inspect", body: [1, 2, 3])
+                )
                 #expect(put.header("X-Seen-Method") == "PUT")
                 #expect(put.body == [1, 2, 3])
 
                 let delete = try await client.send(
-                    OutgoingRequest(method: "DELETE", url: "http://127.0.0.1:\(port)/inspect"))
+                    OutgoingRequest(method: "DELETE", url: "http://127.0.0.1:\(port)/inspect")
+                )
                 #expect(delete.header("X-Seen-Method") == "DELETE")
                 #expect(delete.body.isEmpty)
 
                 let empty = try await client.send(
-                    OutgoingRequest(method: "POST", url: "http://127.0.0.1:\(port)/inspect"))
+                    OutgoingRequest(method: "POST", url: "http://127.0.0.1:\(port)/inspect")
+                )
                 #expect(empty.status == 200)
                 #expect(empty.body.isEmpty)
                 #expect(empty.header("X-Seen-Content-Length") == "0")
@@ -188,7 +198,8 @@ struct CurlHTTPClientTests {
                 let started = ContinuousClock.now
                 let error = await expectTransportError(.timeout) { () async throws(TransportError) in
                     try await client.send(
-                        OutgoingRequest(url: "http://127.0.0.1:\(port)/slow", timeout: .milliseconds(200)))
+                        OutgoingRequest(url: "http://127.0.0.1:\(port)/slow", timeout: .milliseconds(200))
+                    )
                 }
                 let elapsed = ContinuousClock.now - started
                 #expect(elapsed >= .milliseconds(190))
@@ -285,7 +296,8 @@ struct CurlHTTPClientTests {
             try await CurlHTTPClient.withClient(configuration: configuration, logger: quietLogger) { client in
                 let suffix = chunked ? "&chunked=1" : ""
                 let fits = try await client.send(
-                    OutgoingRequest(url: "http://127.0.0.1:\(port)/bytes?count=4096\(suffix)"))
+                    OutgoingRequest(url: "http://127.0.0.1:\(port)/bytes?count=4096\(suffix)")
+                )
                 #expect(fits.body.count == 4096)
                 let error = await expectTransportError(.connection) { () async throws(TransportError) in
                     try await client.send(OutgoingRequest(url: "http://127.0.0.1:\(port)/bytes?count=10000\(suffix)"))

@@ -10,14 +10,16 @@ struct CurlStreamTests {
         let router = Router(context: PortContext.self)
         router.get("/drip") { _, _ -> Response in
             Response(
-                status: .ok, headers: [.contentType: "text/event-stream"],
+                status: .ok,
+                headers: [.contentType: "text/event-stream"],
                 body: ResponseBody { writer in
                     for part in ["one ", "two ", "three"] {
                         try await writer.write(ByteBuffer(string: part))
                         try await Task.sleep(for: .milliseconds(30))
                     }
                     try await writer.finish(nil)
-                })
+                }
+            )
         }
         router.get("/forever") { _, _ -> Response in
             Response(
@@ -27,7 +29,8 @@ struct CurlStreamTests {
                         try await writer.write(ByteBuffer(string: "tick\n"))
                         try await Task.sleep(for: .milliseconds(20))
                     }
-                })
+                }
+            )
         }
         router.get("/empty") { _, _ -> Response in Response(status: .noContent) }
         return router
@@ -36,7 +39,8 @@ struct CurlStreamTests {
     @Test func headFirstThenChunksAsTheyArrive() async throws {
         try await withTestServer(streamingRouter()) { port in
             try await CurlHTTPClient.withClient { client in
-                let (status, contentType, chunks) = try await client.stream(BatchGateCore.HTTPRequest(url: "http://127.0.0.1:\(port)/drip")) { parts in
+                let (status, contentType, chunks) = try await client.stream(BatchGateCore.HTTPRequest(url: "http://127.0.0.1:\(port)/drip")) {
+                    parts in
                     var status = 0
                     var contentType: String?
                     var chunks: [String] = []
@@ -76,7 +80,8 @@ struct CurlStreamTests {
     @Test func returningEarlyAbortsTheTransfer() async throws {
         try await withTestServer(streamingRouter()) { port in
             try await CurlHTTPClient.withClient { client in
-                let first = try await client.stream(BatchGateCore.HTTPRequest(url: "http://127.0.0.1:\(port)/forever", timeout: .seconds(30))) { parts in
+                let first = try await client.stream(BatchGateCore.HTTPRequest(url: "http://127.0.0.1:\(port)/forever", timeout: .seconds(30))) {
+                    parts in
                     for try await case .body(let bytes) in parts { return String(decoding: bytes, as: UTF8.self) }
                     return ""
                 }

@@ -49,7 +49,8 @@ struct NIOWebSocketClientDeliveryTests {
                     group.addTask {
                         let job = "job-\(index)"
                         let (texts, close) = try await collect(
-                            WebSocketRequest(url: "ws://127.0.0.1:\(port)/jobs/\(job)", connectTimeout: .seconds(30)))
+                            WebSocketRequest(url: "ws://127.0.0.1:\(port)/jobs/\(job)", connectTimeout: .seconds(30))
+                        )
                         return (job, texts, close)
                     }
                 }
@@ -68,7 +69,8 @@ struct NIOWebSocketClientDeliveryTests {
     @Test func messagesInTheSameTCPReadAsThe101ResponseArrive() async throws {
         let script = Server.Script(
             initial: Server.text(Self.catchup("7")) + Server.text(Self.completion("7")) + Server.close(code: 1000, reason: "finished"),
-            closeAfterInitial: true)
+            closeAfterInitial: true
+        )
         try await Server.with(script) { server in
             // Many connections, so that reading the socket's end in the same event-loop turn as the 101 happens.
             let results = try await withThrowingTaskGroup(of: ([String], WebSocketClose).self) { group in
@@ -99,7 +101,8 @@ struct NIOWebSocketClientDeliveryTests {
     @Test func aPolicyViolationCloseIsSurfacedAfterTheMessagesBeforeIt() async throws {
         let script = Server.Script(
             initial: Server.text(#"{"type":"error","message":"invalid token"}"#) + Server.close(code: 1008, reason: "invalid token"),
-            closeAfterInitial: true)
+            closeAfterInitial: true
+        )
         try await Server.with(script) { server in
             let (texts, close) = try await collect(WebSocketRequest(url: "ws://127.0.0.1:\(server.port)/?token=wrong"))
             #expect(texts == [#"{"type":"error","message":"invalid token"}"#])
@@ -112,8 +115,10 @@ struct NIOWebSocketClientDeliveryTests {
 
     @Test func aFragmentedMessageIsJoinedAndAPingBetweenItsFragmentsIsAnswered() async throws {
         let script = Server.Script(
-            initial: Server.text("hel", fin: false) + Server.frame(.ping, Array("mid".utf8)) + Server.frame(.continuation, Array("lo ".utf8), fin: false)
-                + Server.frame(.continuation, Array("wörld".utf8)) + Server.text("after") + Server.close(code: 1000))
+            initial: Server.text("hel", fin: false) + Server.frame(.ping, Array("mid".utf8))
+                + Server.frame(.continuation, Array("lo ".utf8), fin: false)
+                + Server.frame(.continuation, Array("wörld".utf8)) + Server.text("after") + Server.close(code: 1000)
+        )
         try await Server.with(script) { server in
             let (texts, close) = try await collect(WebSocketRequest(url: "ws://127.0.0.1:\(server.port)/"))
             #expect(texts == ["hello wörld", "after"])
@@ -129,7 +134,8 @@ struct NIOWebSocketClientDeliveryTests {
         var script = Server.Script(initial: Server.frame(.ping, Array("are you there".utf8)))
         script.onFrame = { opcode, payload in
             switch opcode {
-            case .pong: Server.Reply(bytes: Server.text("pong: " + String(decoding: payload, as: UTF8.self)) + Server.close(code: 1000, reason: "bye"))
+            case .pong:
+                Server.Reply(bytes: Server.text("pong: " + String(decoding: payload, as: UTF8.self)) + Server.close(code: 1000, reason: "bye"))
             case .connectionClose: Server.Reply(close: true)
             default: Server.Reply()
             }
@@ -143,10 +149,13 @@ struct NIOWebSocketClientDeliveryTests {
 
     @Test func binaryMessagesCountAsMessagesButAreNotHandedOn() async throws {
         let script = Server.Script(
-            initial: Server.frame(.binary, [0, 1, 2, 0xFF]) + Server.text("text") + Server.close(code: 1000), closeAfterInitial: true)
+            initial: Server.frame(.binary, [0, 1, 2, 0xFF]) + Server.text("text") + Server.close(code: 1000),
+            closeAfterInitial: true
+        )
         try await Server.with(script) { server in
             let (texts, close) = try await collect(
-                WebSocketRequest(url: "ws://127.0.0.1:\(server.port)/", firstMessageTimeout: .seconds(5)))
+                WebSocketRequest(url: "ws://127.0.0.1:\(server.port)/", firstMessageTimeout: .seconds(5))
+            )
             #expect(texts == ["text"])
             #expect(close.code == 1000)
         }
@@ -275,7 +284,8 @@ struct NIOWebSocketClientDeliveryTests {
         let certificate = try NIOSSLCertificate(bytes: Array(TestTLS.certificatePEM.utf8), format: .pem)
         let key = try NIOSSLPrivateKey(bytes: Array(TestTLS.privateKeyPEM.utf8), format: .pem)
         let serverTLS = try NIOSSLContext(
-            configuration: .makeServerConfiguration(certificateChain: [.certificate(certificate)], privateKey: .privateKey(key)))
+            configuration: .makeServerConfiguration(certificateChain: [.certificate(certificate)], privateKey: .privateKey(key))
+        )
         var trusting = TLSConfiguration.makeClientConfiguration()
         trusting.trustRoots = .certificates([certificate])
         let trustingClient = NIOWebSocketClient(tlsConfiguration: trusting, logger: quietLogger)

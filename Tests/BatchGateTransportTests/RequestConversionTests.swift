@@ -23,15 +23,20 @@ private let invalidRequests: [InvalidRequestCase] = [
     .init(name: "method with space", request: .init(method: "GE T", url: "http://h/"), mentions: "method"),
     .init(name: "empty method", request: .init(method: "", url: "http://h/"), mentions: "method"),
     .init(
-        name: "header name with space", request: .init(url: "http://h/", headers: [("Bad Name", secret)]),
-        mentions: "header #0 has an invalid name"),
+        name: "header name with space",
+        request: .init(url: "http://h/", headers: [("Bad Name", secret)]),
+        mentions: "header #0 has an invalid name"
+    ),
     .init(
         name: "header value with CRLF",
         request: .init(url: "http://h/", headers: [("Accept", "*/*"), ("Authorization", "\(secret)\r\nX-Evil: 1")]),
-        mentions: "header \"Authorization\""),
+        mentions: "header \"Authorization\""
+    ),
     .init(
-        name: "header value with NUL", request: .init(url: "http://h/", headers: [("X-Key", "\(secret)\u{0}")]),
-        mentions: "header \"X-Key\""),
+        name: "header value with NUL",
+        request: .init(url: "http://h/", headers: [("X-Key", "\(secret)\u{0}")]),
+        mentions: "header \"X-Key\""
+    ),
     .init(name: "zero timeout", request: .init(url: "http://h/", timeout: .zero), mentions: "timeout"),
     .init(name: "negative timeout", request: .init(url: "http://h/", timeout: .seconds(-1)), mentions: "timeout"),
     .init(name: "HEAD with a body", request: .init(method: "HEAD", url: "http://h/", body: [1]), mentions: "HEAD"),
@@ -68,13 +73,18 @@ struct RequestConversionTests {
     func headerLines() throws {
         let post = try PreparedRequest(
             OutgoingRequest(
-                method: "POST", url: "HTTPS://Example.com:8443/p?q=1",
-                headers: [("Authorization", "Bearer x"), ("X-Blank", "  ")], body: [1]))
+                method: "POST",
+                url: "HTTPS://Example.com:8443/p?q=1",
+                headers: [("Authorization", "Bearer x"), ("X-Blank", "  ")],
+                body: [1]
+            )
+        )
         #expect(post.headerLines == ["Authorization: Bearer x", "X-Blank;", "Expect:", "Content-Type:"])
         #expect(post.origin == "https://Example.com:8443")
 
         let typed = try PreparedRequest(
-            OutgoingRequest(method: "PUT", url: "http://h/", headers: [("content-type", "text/plain"), ("Expect", "")]))
+            OutgoingRequest(method: "PUT", url: "http://h/", headers: [("content-type", "text/plain"), ("Expect", "")])
+        )
         #expect(typed.headerLines == ["content-type: text/plain", "Expect;"])
         #expect(typed.body == [])
 
@@ -90,7 +100,8 @@ struct RequestConversionTests {
             (Duration.zero, 0), (.milliseconds(1), 1), (.microseconds(1500), 1), (.seconds(30), 30_000),
             (.seconds(-5), -5000), (.seconds(Int64.max), PreparedRequest.maximumMilliseconds),
             (.seconds(Int64.min), -PreparedRequest.maximumMilliseconds),
-        ])
+        ]
+    )
     func milliseconds(duration: Duration, expected: Int) {
         #expect(PreparedRequest.milliseconds(duration) == expected)
     }
@@ -107,7 +118,8 @@ struct RequestConversionTests {
             ("http:///path", nil),
             ("http://:80/", nil),
             ("https:/host", nil),
-        ] as [(String, String?)])
+        ] as [(String, String?)]
+    )
     func origin(url: String, expected: String?) {
         #expect(PreparedRequest.origin(of: url) == expected)
     }
@@ -130,7 +142,8 @@ struct RequestConversionTests {
             (["X-A: 1\n"], ["X-A=1"]),
             (["Set-Cookie: a=1\r\n", "Set-Cookie: b=2\r\n"], ["Set-Cookie=a=1", "Set-Cookie=b=2"]),
             (["X-Utf8: wörld\r\n"], ["X-Utf8=wörld"]),
-        ] as [([String], [String])])
+        ] as [([String], [String])]
+    )
     func headerParsing(lines: [String], expected: [String]) {
         var headers: [(name: String, value: String)] = []
         for line in lines {
@@ -147,7 +160,8 @@ struct RequestConversionTests {
             (CurlHTTPClient.Configuration(maxConnectionsPerHost: 8, maxTotalConnections: 4), "maxTotalConnections"),
             (CurlHTTPClient.Configuration(maxResponseBytes: -1), "maxResponseBytes"),
             (CurlHTTPClient.Configuration(userAgent: "a\r\nb"), "userAgent"),
-        ])
+        ]
+    )
     func configurationValidation(configuration: CurlHTTPClient.Configuration, property: String) {
         do {
             let client = try CurlHTTPClient(configuration: configuration, logger: quietLogger)

@@ -49,7 +49,8 @@ import Testing
             items == [
                 .event(ServerSentEvent(data: "a", lastEventID: "5")), .event(ServerSentEvent(data: "b", lastEventID: "5")),
                 .event(ServerSentEvent(data: "c", lastEventID: "5")), .event(ServerSentEvent(data: "d", lastEventID: "")),
-            ])
+            ]
+        )
     }
 
     @Test func retryTakesOnlyDigitsAndUnknownFieldsAreIgnored() {

@@ -37,75 +37,138 @@ struct SeededGenerator: RandomNumberGenerator {
         Row(name: "204 on the last attempt", result: response(204), attempt: 3, expected: .delivered(status: 204)),
         Row(name: "410 stops", result: response(410), expected: .stopSubscription(status: 410)),
         Row(name: "503 retries after 1s", result: response(503), expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(1)))),
-        Row(name: "503 third attempt of 5 waits 4s", result: response(503), attempt: 3, maxAttempts: 5, expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(4)))),
+        Row(
+            name: "503 third attempt of 5 waits 4s",
+            result: response(503),
+            attempt: 3,
+            maxAttempts: 5,
+            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(4)))
+        ),
         Row(name: "503 on the last attempt", result: response(503), attempt: 3, expected: .failedPermanently(status: 503, error: "HTTP 503")),
         Row(
-            name: "429 with Retry-After seconds", result: response(429, [("Retry-After", "120")]),
-            expected: .retry(status: 429, error: "HTTP 429", at: now.adding(.seconds(120)))),
+            name: "429 with Retry-After seconds",
+            result: response(429, [("Retry-After", "120")]),
+            expected: .retry(status: 429, error: "HTTP 429", at: now.adding(.seconds(120)))
+        ),
         Row(
-            name: "Retry-After beyond the cap", result: response(429, [("retry-after", "86400")]),
-            expected: .retry(status: 429, error: "HTTP 429", at: now.adding(.seconds(600)))),
+            name: "Retry-After beyond the cap",
+            result: response(429, [("retry-after", "86400")]),
+            expected: .retry(status: 429, error: "HTTP 429", at: now.adding(.seconds(600)))
+        ),
         Row(
-            name: "Retry-After of 68 years is capped", result: response(503, [("Retry-After", "2147483647")]),
-            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(600)))),
+            name: "Retry-After of 68 years is capped",
+            result: response(503, [("Retry-After", "2147483647")]),
+            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(600)))
+        ),
         Row(
-            name: "Retry-After far beyond any integer is capped", result: response(429, [("Retry-After", "99999999999999999999999999")]),
-            expected: .retry(status: 429, error: "HTTP 429", at: now.adding(.seconds(600)))),
+            name: "Retry-After far beyond any integer is capped",
+            result: response(429, [("Retry-After", "99999999999999999999999999")]),
+            expected: .retry(status: 429, error: "HTTP 429", at: now.adding(.seconds(600)))
+        ),
         Row(
-            name: "Retry-After in year 9999 is capped", result: response(503, [("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT")]),
-            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(600)))),
+            name: "Retry-After in year 9999 is capped",
+            result: response(503, [("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT")]),
+            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(600)))
+        ),
         Row(
-            name: "Retry-After in the past is ignored", result: response(503, [("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT")]),
-            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(1)))),
+            name: "Retry-After in the past is ignored",
+            result: response(503, [("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT")]),
+            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(1)))
+        ),
         Row(
-            name: "negative Retry-After is ignored", result: response(503, [("Retry-After", "-30")]),
-            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(1)))),
+            name: "negative Retry-After is ignored",
+            result: response(503, [("Retry-After", "-30")]),
+            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(1)))
+        ),
         Row(
-            name: "Retry-After as an HTTP date", result: response(503, [("Retry-After", "Thu, 01 Jan 2026 00:00:30 GMT")]),
-            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(30)))),
+            name: "Retry-After as an HTTP date",
+            result: response(503, [("Retry-After", "Thu, 01 Jan 2026 00:00:30 GMT")]),
+            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(30)))
+        ),
         Row(
-            name: "unreadable Retry-After is ignored", result: response(503, [("Retry-After", "soon")]),
-            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(1)))),
+            name: "unreadable Retry-After is ignored",
+            result: response(503, [("Retry-After", "soon")]),
+            expected: .retry(status: 503, error: "HTTP 503", at: now.adding(.seconds(1)))
+        ),
         Row(
-            name: "redirects are retried, not followed", result: response(301, [("Location", "https://elsewhere/")]),
-            expected: .retry(status: 301, error: "HTTP 301 (redirects are not followed)", at: now.adding(.seconds(1)))),
+            name: "redirects are retried, not followed",
+            result: response(301, [("Location", "https://elsewhere/")]),
+            expected: .retry(status: 301, error: "HTTP 301 (redirects are not followed)", at: now.adding(.seconds(1)))
+        ),
         Row(name: "404 retries", result: response(404), expected: .retry(status: 404, error: "HTTP 404", at: now.adding(.seconds(1)))),
         Row(
-            name: "timeout", result: .transportFailure(TransportError(.timeout, "POST https://x: Operation timed out")),
-            expected: .retry(status: nil, error: "timeout after 30s", at: now.adding(.seconds(1)))),
+            name: "timeout",
+            result: .transportFailure(TransportError(.timeout, "POST https://x: Operation timed out")),
+            expected: .retry(status: nil, error: "timeout after 30s", at: now.adding(.seconds(1)))
+        ),
         Row(
-            name: "timeout on the last attempt", result: .transportFailure(TransportError(.timeout, "POST https://x: Operation timed out")),
-            attempt: 3, expected: .failedPermanently(status: nil, error: "timeout after 30s")),
+            name: "timeout on the last attempt",
+            result: .transportFailure(TransportError(.timeout, "POST https://x: Operation timed out")),
+            attempt: 3,
+            expected: .failedPermanently(status: nil, error: "timeout after 30s")
+        ),
         Row(
             name: "refused",
-            result: .transportFailure(TransportError(.connection, "POST http://127.0.0.1:1: Failed to connect to 127.0.0.1 port 1 after 0 ms: Connection refused (curl error 7)")),
-            expected: .retry(status: nil, error: "connection refused", at: now.adding(.seconds(1)))),
+            result: .transportFailure(
+                TransportError(
+                    .connection,
+                    "POST http://127.0.0.1:1: Failed to connect to 127.0.0.1 port 1 after 0 ms: Connection refused (curl error 7)"
+                )
+            ),
+            expected: .retry(status: nil, error: "connection refused", at: now.adding(.seconds(1)))
+        ),
         Row(
             name: "could not connect",
-            result: .transportFailure(TransportError(.connection, "POST http://127.0.0.1:1: Failed to connect to 127.0.0.1 port 1 after 0 ms: Couldn't connect to server (curl error 7)")),
-            expected: .retry(status: nil, error: "connection refused or unreachable", at: now.adding(.seconds(1)))),
+            result: .transportFailure(
+                TransportError(
+                    .connection,
+                    "POST http://127.0.0.1:1: Failed to connect to 127.0.0.1 port 1 after 0 ms: Couldn't connect to server (curl error 7)"
+                )
+            ),
+            expected: .retry(status: nil, error: "connection refused or unreachable", at: now.adding(.seconds(1)))
+        ),
         Row(
-            name: "reset", result: .transportFailure(TransportError(.connection, "POST https://x: Recv failure: Connection reset by peer (curl error 56)")),
-            expected: .retry(status: nil, error: "connection error: POST https://x: Recv failure: Connection reset by peer (curl error 56)", at: now.adding(.seconds(1)))),
+            name: "reset",
+            result: .transportFailure(TransportError(.connection, "POST https://x: Recv failure: Connection reset by peer (curl error 56)")),
+            expected: .retry(
+                status: nil,
+                error: "connection error: POST https://x: Recv failure: Connection reset by peer (curl error 56)",
+                at: now.adding(.seconds(1))
+            )
+        ),
         Row(
-            name: "invalid request never succeeds", result: .transportFailure(TransportError(.invalidRequest, "bad header")),
-            expected: .failedPermanently(status: nil, error: "request refused by the HTTP client: bad header")),
+            name: "invalid request never succeeds",
+            result: .transportFailure(TransportError(.invalidRequest, "bad header")),
+            expected: .failedPermanently(status: nil, error: "request refused by the HTTP client: bad header")
+        ),
         Row(
-            name: "forbidden address at send time", result: .urlRefused(.invalid("webhook.url", "'https://h/' resolves to a private address.")),
-            expected: .failedPermanently(status: nil, error: "'https://h/' resolves to a private address.")),
+            name: "forbidden address at send time",
+            result: .urlRefused(.invalid("webhook.url", "'https://h/' resolves to a private address.")),
+            expected: .failedPermanently(status: nil, error: "'https://h/' resolves to a private address.")
+        ),
         Row(
             name: "unresolvable host retries",
-            result: .urlRefused(GatewayError(status: 400, code: WebhookURLPolicy.unresolvableCode, message: "'h' did not resolve: Name or service not known.")),
-            expected: .retry(status: nil, error: "'h' did not resolve: Name or service not known.", at: now.adding(.seconds(1)))),
+            result: .urlRefused(
+                GatewayError(status: 400, code: WebhookURLPolicy.unresolvableCode, message: "'h' did not resolve: Name or service not known.")
+            ),
+            expected: .retry(status: nil, error: "'h' did not resolve: Name or service not known.", at: now.adding(.seconds(1)))
+        ),
     ]
 
     @Test(arguments: rows)
     func classifies(row: Row) {
         var random = SeededGenerator(seed: 3)
         let classifier = DeliveryClassifier(
-            backoff: Backoff(base: .seconds(1), cap: .seconds(600), jitter: .none), timeout: .seconds(30))
+            backoff: Backoff(base: .seconds(1), cap: .seconds(600), jitter: .none),
+            timeout: .seconds(30)
+        )
         let outcome = classifier.outcome(
-            of: row.result, attemptNumber: row.attempt, maxAttempts: row.maxAttempts, now: Self.now, random: &random)
+            of: row.result,
+            attemptNumber: row.attempt,
+            maxAttempts: row.maxAttempts,
+            now: Self.now,
+            random: &random
+        )
         #expect(outcome == row.expected)
     }
 

@@ -41,7 +41,8 @@ import Testing
                 "webhook-deliveries: \(count) deliveries, concurrency \(concurrency): "
                     + "\(String(format: "%.0f", rate)) deliveries/s, elapsed \(String(format: "%.2f", elapsed.seconds)) s, "
                     + "latency p50 \(percentile(0.5)) ms, p99 \(percentile(0.99)) ms, max \(latencies.last ?? 0) ms, "
-                    + "receiver max in flight \(receiver.maxInFlight)")
+                    + "receiver max in flight \(receiver.maxInFlight)"
+            )
             fflush(nil)
         }
     }

@@ -56,7 +56,12 @@ import Testing
             let timestamp = try #require(Int64(timestampText))
             let signature = try #require(last.header("webhook-signature"))
             let python = try runPythonVerifier(
-                secret: secret.encoded, id: id, timestamp: timestamp, body: last.body, signature: signature)
+                secret: secret.encoded,
+                id: id,
+                timestamp: timestamp,
+                body: last.body,
+                signature: signature
+            )
             #expect(python.status == 0, "python said: \(python.output)")
         }
     }
@@ -147,7 +152,8 @@ import Testing
         // The address the host resolved to is not the tenant's to see.
         #expect(
             second.first?.errorMessage
-                == "'https://hooks.example.com/' resolves to a cloud metadata address; webhook URLs must be public https URLs.")
+                == "'https://hooks.example.com/' resolves to a cloud metadata address; webhook URLs must be public https URLs."
+        )
     }
 
     @Test func anAddressRefusedByTheTransportIsRecordedWithoutTheAddress() async throws {
@@ -169,7 +175,8 @@ import Testing
             let message = try #require(attempts.first?.errorMessage)
             #expect(
                 message
-                    == "'http://localhost:\(port)/' resolves to a loopback address; webhook URLs must be public https URLs (loopback receivers need webhooks.allow_insecure_loopback: true).")
+                    == "'http://localhost:\(port)/' resolves to a loopback address; webhook URLs must be public https URLs (loopback receivers need webhooks.allow_insecure_loopback: true)."
+            )
             #expect(!message.contains("127.0.0.1") && !message.contains("::1"))
             #expect(receiver.requests.isEmpty)
         }

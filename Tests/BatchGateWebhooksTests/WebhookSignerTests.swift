@@ -26,8 +26,12 @@ private enum SpecVector {
 
     @Test func verifiesTheSpecVector() throws {
         try signer().verify(
-            id: SpecVector.id, timestamp: String(SpecVector.timestamp), body: SpecVector.payload,
-            signatureHeader: SpecVector.signature, now: SpecVector.signedAt)
+            id: SpecVector.id,
+            timestamp: String(SpecVector.timestamp),
+            body: SpecVector.payload,
+            signatureHeader: SpecVector.signature,
+            now: SpecVector.signedAt
+        )
     }
 
     @Test func secretWithoutPrefixIsTheSameKey() throws {
@@ -55,8 +59,12 @@ private enum SpecVector {
             "garbage", SpecVector.signature, "v1a,abc",
         ].joined(separator: " ")
         try signer().verify(
-            id: SpecVector.id, timestamp: String(SpecVector.timestamp), body: SpecVector.payload,
-            signatureHeader: list, now: SpecVector.signedAt)
+            id: SpecVector.id,
+            timestamp: String(SpecVector.timestamp),
+            body: SpecVector.payload,
+            signatureHeader: list,
+            now: SpecVector.signedAt
+        )
     }
 
     struct Rejection: Sendable, CustomStringConvertible {
@@ -82,15 +90,25 @@ private enum SpecVector {
         Rejection(name: "non-numeric timestamp", timestamp: "hello", code: .invalidTimestamp),
         Rejection(name: "fractional timestamp", timestamp: "1614265330.5", code: .invalidTimestamp),
         Rejection(
-            name: "five minutes and a second old", now: SpecVector.signedAt.adding(.seconds(301)), code: .timestampTooOld),
+            name: "five minutes and a second old",
+            now: SpecVector.signedAt.adding(.seconds(301)),
+            code: .timestampTooOld
+        ),
         Rejection(
-            name: "five minutes and a second early", now: SpecVector.signedAt.adding(.seconds(-301)), code: .timestampTooNew),
+            name: "five minutes and a second early",
+            now: SpecVector.signedAt.adding(.seconds(-301)),
+            code: .timestampTooNew
+        ),
     ])
     func rejects(_ case: Rejection) throws {
         let error = #expect(throws: WebhookVerificationError.self) {
             try signer().verify(
-                id: `case`.id, timestamp: `case`.timestamp, body: `case`.body, signatureHeader: `case`.signature,
-                now: `case`.now)
+                id: `case`.id,
+                timestamp: `case`.timestamp,
+                body: `case`.body,
+                signatureHeader: `case`.signature,
+                now: `case`.now
+            )
         }
         #expect(error?.code == `case`.code)
         #expect(error?.message.contains("MfKQ9r8") == false)
@@ -99,8 +117,12 @@ private enum SpecVector {
     @Test(arguments: [-300, 0, 300])
     func acceptsTheEdgesOfTheTolerance(offsetSeconds: Int) throws {
         try signer().verify(
-            id: SpecVector.id, timestamp: String(SpecVector.timestamp), body: SpecVector.payload,
-            signatureHeader: SpecVector.signature, now: SpecVector.signedAt.adding(.seconds(offsetSeconds)))
+            id: SpecVector.id,
+            timestamp: String(SpecVector.timestamp),
+            body: SpecVector.payload,
+            signatureHeader: SpecVector.signature,
+            now: SpecVector.signedAt.adding(.seconds(offsetSeconds))
+        )
     }
 
     @Test func generatedSecretsAreRandomAndRoundTrip() throws {
@@ -144,26 +166,44 @@ private enum SpecVector {
         let signature = WebhookSigner(secret: secret).sign(id: "evt_01PYTHON", timestamp: timestamp, body: body)
 
         let good = try runPythonVerifier(
-            secret: secret.encoded, id: "evt_01PYTHON", timestamp: timestamp, body: body, signature: signature)
+            secret: secret.encoded,
+            id: "evt_01PYTHON",
+            timestamp: timestamp,
+            body: body,
+            signature: signature
+        )
         #expect(good.status == 0, "python said: \(good.output)")
         #expect(good.output.contains("valid"))
 
         var tampered = body
         tampered[tampered.count - 2] ^= 0x01
         let bad = try runPythonVerifier(
-            secret: secret.encoded, id: "evt_01PYTHON", timestamp: timestamp, body: tampered, signature: signature)
+            secret: secret.encoded,
+            id: "evt_01PYTHON",
+            timestamp: timestamp,
+            body: tampered,
+            signature: signature
+        )
         #expect(bad.status == 1, "python said: \(bad.output)")
 
         let vector = try runPythonVerifier(
-            secret: SpecVector.secret, id: SpecVector.id, timestamp: SpecVector.timestamp, body: SpecVector.payload,
-            signature: SpecVector.signature)
+            secret: SpecVector.secret,
+            id: SpecVector.id,
+            timestamp: SpecVector.timestamp,
+            body: SpecVector.payload,
+            signature: SpecVector.signature
+        )
         #expect(vector.status == 0, "python said: \(vector.output)")
     }
 }
 
 /// Runs `python3` with a stdlib-only Standard Webhooks verifier; the body goes through stdin.
 func runPythonVerifier(
-    secret: String, id: String, timestamp: Int64, body: [UInt8], signature: String
+    secret: String,
+    id: String,
+    timestamp: Int64,
+    body: [UInt8],
+    signature: String
 ) throws -> (status: Int32, output: String) {
     let script = #"""
         import base64, hashlib, hmac, sys

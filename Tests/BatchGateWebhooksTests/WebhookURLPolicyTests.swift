@@ -16,7 +16,12 @@ final class TableResolver: HostResolver {
     func resolve(host: String, port: Int) async throws(GatewayError) -> [IPAddress] {
         calls.withLock { $0.append(host) }
         guard let answer = answers[host] else {
-            throw GatewayError(status: 400, code: WebhookURLPolicy.unresolvableCode, message: "'\(host)' did not resolve: unknown.", field: "webhook.url")
+            throw GatewayError(
+                status: 400,
+                code: WebhookURLPolicy.unresolvableCode,
+                message: "'\(host)' did not resolve: unknown.",
+                field: "webhook.url"
+            )
         }
         return try answer.get()
     }
@@ -174,7 +179,10 @@ private func ip(_ text: String) -> IPAddress {
     /// address: it reaches the tenant, and the resolved address is internal.
     static let rebindingAnswers: [([String], String)] = [
         (["93.184.216.34", "10.1.2.3"], "'https://hooks.example.com/' resolves to a private address; webhook URLs must be public https URLs."),
-        (["2606:2800:220:1::1", "::ffff:192.168.0.1"], "'https://hooks.example.com/' resolves to a private address; webhook URLs must be public https URLs."),
+        (
+            ["2606:2800:220:1::1", "::ffff:192.168.0.1"],
+            "'https://hooks.example.com/' resolves to a private address; webhook URLs must be public https URLs."
+        ),
         (["169.254.169.254"], "'https://hooks.example.com/' resolves to a cloud metadata address; webhook URLs must be public https URLs."),
         (
             ["127.0.0.1"],
@@ -214,7 +222,10 @@ private func ip(_ text: String) -> IPAddress {
     /// A literal address or special name is the tenant's own text: the refusal may explain it.
     @Test(arguments: [
         ("https://10.0.0.1/", "'https://10.0.0.1/' resolves to a private address (10.0.0.1); webhook URLs must be public https URLs."),
-        ("https://0xa9fea9fe/", "'https://0xa9fea9fe/' resolves to a cloud metadata address (169.254.169.254); webhook URLs must be public https URLs."),
+        (
+            "https://0xa9fea9fe/",
+            "'https://0xa9fea9fe/' resolves to a cloud metadata address (169.254.169.254); webhook URLs must be public https URLs."
+        ),
         ("https://metadata/", "'https://metadata/' resolves to a cloud metadata address (metadata); webhook URLs must be public https URLs."),
     ])
     func literalRefusalsExplainTheTenantsOwnText(url: String, expected: String) async {
@@ -344,14 +355,17 @@ private func ip(_ text: String) -> IPAddress {
 
     @Test(arguments: [
         ("2001:db8::1", "2001:db8::1"), ("0:0:0:0:0:0:0:1", "::1"), ("1:0:0:2:0:0:0:3", "1:0:0:2::3"), ("::", "::"),
-        ("FE80::ABCD", "fe80::abcd"), ("::ffff:10.0.0.1", "::ffff:10.0.0.1"), ("::FFFF:A9FE:A9FE", "::ffff:169.254.169.254"), ("1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"),
+        ("FE80::ABCD", "fe80::abcd"), ("::ffff:10.0.0.1", "::ffff:10.0.0.1"), ("::FFFF:A9FE:A9FE", "::ffff:169.254.169.254"),
+        ("1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"),
         ("1::", "1::"), ("1:0:1:0:1:0:1:0", "1:0:1:0:1:0:1:0"),
     ])
     func parsesAndPrintsIPv6(text: String, expected: String) {
         #expect(IPAddress.parseIPv6(text)?.description == expected)
     }
 
-    @Test(arguments: ["1:2:3:4:5:6:7:8:9", "1::2::3", ":1::", "1::2:", "12345::", "::ffff:1.2.3", "g::1", "1.2.3.4", "::1%eth0", "1:2:3:4:5:6:7", ":::"])
+    @Test(arguments: [
+        "1:2:3:4:5:6:7:8:9", "1::2::3", ":1::", "1::2:", "12345::", "::ffff:1.2.3", "g::1", "1.2.3.4", "::1%eth0", "1:2:3:4:5:6:7", ":::",
+    ])
     func refusesBadIPv6(text: String) {
         #expect(IPAddress.parseIPv6(text) == nil)
     }

@@ -64,9 +64,13 @@ extension AirOpsProvider {
 
     /// The phase-weighted progress estimate (0–99) described in the table above.
     public static func percentHint(
-        scrapingState: String?, scrapingProcessed: Int, scrapingValid: Int?,
+        scrapingState: String?,
+        scrapingProcessed: Int,
+        scrapingValid: Int?,
         analyzingState: String?,
-        enrichingState: String?, enrichingProcessed: Int, itemsToEnrich: Int?
+        enrichingState: String?,
+        enrichingProcessed: Int,
+        itemsToEnrich: Int?
     ) -> Int {
         switch enrichingState {
         case "skipped":
@@ -112,10 +116,9 @@ extension AirOpsProvider {
         let enriching = batch.effectiveEnriching
 
         let failing: (phase: String, error: AirOpsWire.ErrorObject?)? =
-            if scraping?.state == "failed" { ("scraping", scraping?.error) }
-            else if analyzing?.state == "failed" { ("analyzing", analyzing?.error) }
-            else if enriching?.state == "failed" { ("enriching", enriching?.error) }
-            else { nil }
+            if scraping?.state == "failed" { ("scraping", scraping?.error) } else if analyzing?.state == "failed" {
+                ("analyzing", analyzing?.error)
+            } else if enriching?.state == "failed" { ("enriching", enriching?.error) } else { nil }
 
         let derived = derivedOverall(scraping: scraping?.state, analyzing: analyzing?.state, enriching: enriching?.state)
         let providerStatus = batch.overall ?? derived
@@ -146,30 +149,44 @@ extension AirOpsProvider {
             analyzingState: analyzing?.state,
             enrichingState: enriching?.state,
             enrichingProcessed: (enriching?.itemsEnriched ?? 0) + (enriching?.itemsFailed ?? 0),
-            itemsToEnrich: enriching?.itemsToEnrich)
+            itemsToEnrich: enriching?.itemsToEnrich
+        )
 
         var correlation: [String: String] = [:]
         if let llmBatchID = enriching?.llmBatchID, !llmBatchID.isEmpty { correlation["llm_batch_id"] = llmBatchID }
 
         return ProviderObservation(
-            lifecycle: lifecycle, providerStatus: providerStatus, total: batch.totalURLs ?? submitted,
-            succeeded: succeeded, failed: failed, percentHint: percent,
+            lifecycle: lifecycle,
+            providerStatus: providerStatus,
+            total: batch.totalURLs ?? submitted,
+            succeeded: succeeded,
+            failed: failed,
+            percentHint: percent,
             phases: phases(scraping: scraping, analyzing: analyzing, enriching: enriching),
-            error: error, correlation: correlation)
+            error: error,
+            correlation: correlation
+        )
     }
 
     static func phases(
-        scraping: AirOpsWire.ScrapingPhase?, analyzing: AirOpsWire.AnalyzingPhase?, enriching: AirOpsWire.EnrichingPhase?
+        scraping: AirOpsWire.ScrapingPhase?,
+        analyzing: AirOpsWire.AnalyzingPhase?,
+        enriching: AirOpsWire.EnrichingPhase?
     ) -> [BatchPhase] {
         var phases: [BatchPhase] = []
         if let scraping {
             phases.append(
                 phase(
-                    "scraping", scraping.state, scraping.startedAt, scraping.completedAt,
+                    "scraping",
+                    scraping.state,
+                    scraping.startedAt,
+                    scraping.completedAt,
                     [
                         ("submitted", scraping.submitted), ("valid", scraping.valid),
                         ("succeeded", scraping.succeeded), ("failed", scraping.failed),
-                    ]))
+                    ]
+                )
+            )
         }
         if let analyzing {
             var counts: [(String, Int?)] = [
@@ -184,7 +201,10 @@ extension AirOpsProvider {
         if let enriching {
             phases.append(
                 phase(
-                    "enriching", enriching.state, enriching.startedAt, enriching.completedAt,
+                    "enriching",
+                    enriching.state,
+                    enriching.startedAt,
+                    enriching.completedAt,
                     [
                         ("items_to_enrich", enriching.itemsToEnrich), ("items_enriched", enriching.itemsEnriched),
                         ("items_failed", enriching.itemsFailed),
@@ -192,19 +212,28 @@ extension AirOpsProvider {
                         ("llm.completion_tokens", enriching.llm?.completionTokens),
                         ("llm.total_tokens", enriching.llm?.totalTokens),
                         ("llm.completion_time_ms", enriching.llm?.completionTimeMS),
-                    ]))
+                    ]
+                )
+            )
         }
         return phases
     }
 
     private static func phase(
-        _ name: String, _ state: String?, _ startedAt: Int64?, _ completedAt: Int64?, _ counts: [(String, Int?)]
+        _ name: String,
+        _ state: String?,
+        _ startedAt: Int64?,
+        _ completedAt: Int64?,
+        _ counts: [(String, Int?)]
     ) -> BatchPhase {
         var values: [String: Int] = [:]
         for case (let key, let value?) in counts { values[key] = value }
         return BatchPhase(
-            name: name, state: state ?? "pending", counts: values,
+            name: name,
+            state: state ?? "pending",
+            counts: values,
             startedAt: startedAt.map(Timestamp.init(milliseconds:)),
-            completedAt: completedAt.map(Timestamp.init(milliseconds:)))
+            completedAt: completedAt.map(Timestamp.init(milliseconds:))
+        )
     }
 }

@@ -14,7 +14,10 @@ import Foundation
 public struct AirOpsProvider: BatchProvider {
     /// What the config loader checks for this kind: a required `token` option.
     public static let kindSpec = ProviderKindSpec(
-        kind: "olostep-airops", jobKinds: [.urlBatch], options: [ProviderOptionSpec("token", .string, required: true)])
+        kind: "olostep-airops",
+        jobKinds: [.urlBatch],
+        options: [ProviderOptionSpec("token", .string, required: true)]
+    )
 
     /// The longest `custom_id` AirOps accepts.
     public static let maxCustomIDLength = 255
@@ -25,7 +28,11 @@ public struct AirOpsProvider: BatchProvider {
     public let kind: String
     /// `url_batch` only, not cancellable, receives webhooks, no per-batch item limit.
     public let capabilities = ProviderCapabilities(
-        jobKinds: [.urlBatch], canCancel: false, maxItemsPerBatch: nil, receivesWebhooks: true)
+        jobKinds: [.urlBatch],
+        canCancel: false,
+        maxItemsPerBatch: nil,
+        receivesWebhooks: true
+    )
     /// `poll_interval` from the settings.
     public let pollInterval: Duration
 
@@ -65,11 +72,14 @@ public struct AirOpsProvider: BatchProvider {
                 guard (1...Self.maxCustomIDLength).contains(customID.count) else {
                     throw GatewayError.invalid(
                         "input.custom_ids[\(index)]",
-                        "A custom_id must be 1–\(Self.maxCustomIDLength) characters; this one has \(customID.count).")
+                        "A custom_id must be 1–\(Self.maxCustomIDLength) characters; this one has \(customID.count)."
+                    )
                 }
                 if let first = seen[customID] {
                     throw GatewayError.invalid(
-                        "input.custom_ids[\(index)]", "Duplicate custom_id: the same value is at input.custom_ids[\(first)].")
+                        "input.custom_ids[\(index)]",
+                        "Duplicate custom_id: the same value is at input.custom_ids[\(first)]."
+                    )
                 }
                 seen[customID] = index
             }
@@ -99,7 +109,10 @@ public struct AirOpsProvider: BatchProvider {
         }
         let request = AirOpsWire.CreateRequest(
             items: input.urls.indices.map { .init(url: input.urls[$0], customID: Self.customID(of: input, at: $0)) },
-            brands: input.brands, country: input.country, webhook: submission.webhookURL)
+            brands: input.brands,
+            country: input.country,
+            webhook: submission.webhookURL
+        )
         let body: [UInt8]
         do {
             body = Array(try JSONEncoder().encode(request))
@@ -215,8 +228,12 @@ public struct AirOpsProvider: BatchProvider {
             logger.info("AirOps webhook of an undocumented type", metadata: ["event_type": "\(eventType)"])
         }
         return InboundEvent(
-            providerBatchID: id, eventType: eventType, dedupeKey: eventType, observation: Self.observation(from: batch),
-            sentAt: batch.timestamp.map(Timestamp.init(milliseconds:)))
+            providerBatchID: id,
+            eventType: eventType,
+            dedupeKey: eventType,
+            observation: Self.observation(from: batch),
+            sentAt: batch.timestamp.map(Timestamp.init(milliseconds:))
+        )
     }
 
     // MARK: - HTTP
@@ -225,7 +242,15 @@ public struct AirOpsProvider: BatchProvider {
 
     private func send(_ method: String, _ path: String, body: [UInt8]? = nil) async throws(ProviderError) -> HTTPResponse {
         try await Self.http.send(
-            method, baseURL: baseURL, path: path, credentials: [("Authorization", "Bearer \(token)")], body: body, timeout: timeout,
-            secret: token, transport: transport, logger: logger)
+            method,
+            baseURL: baseURL,
+            path: path,
+            credentials: [("Authorization", "Bearer \(token)")],
+            body: body,
+            timeout: timeout,
+            secret: token,
+            transport: transport,
+            logger: logger
+        )
     }
 }

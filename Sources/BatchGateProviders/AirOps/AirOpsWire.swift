@@ -252,7 +252,6 @@ enum AirOpsWire {
     }
 }
 
-
 extension JSONValue {
     /// The value as an integer when it is an integral number or a numeric string.
     fileprivate var flexibleInt: Int? {

@@ -127,7 +127,12 @@ extension AitronosProvider {
         let pending = max(pending ?? 0, 0)
         let total = max(totalURLs ?? 0, completed + failed + pending)
         return JobTally(
-            total: total, completed: completed, failed: failed, processing: total - completed - failed - pending, pending: pending)
+            total: total,
+            completed: completed,
+            failed: failed,
+            processing: total - completed - failed - pending,
+            pending: pending
+        )
     }
 
     /// The derived batch status word (`pending`, `processing`, `completed` or `failed`) of the second table.
@@ -177,11 +182,17 @@ extension AitronosProvider {
         if lifecycle == .failed {
             error = BatchError(
                 code: "provider_failed",
-                message: "Aitronos scraped none of the batch's \(tally.total) URLs (\(tally.failed) failed, \(tally.cancelled) cancelled).")
+                message: "Aitronos scraped none of the batch's \(tally.total) URLs (\(tally.failed) failed, \(tally.cancelled) cancelled)."
+            )
         }
         return ProviderObservation(
-            lifecycle: lifecycle, providerStatus: status, total: tally.total, succeeded: tally.completed,
-            failed: tally.failed + tally.cancelled, error: error)
+            lifecycle: lifecycle,
+            providerStatus: status,
+            total: tally.total,
+            succeeded: tally.completed,
+            failed: tally.failed + tally.cancelled,
+            error: error
+        )
     }
 
     static func decodeBatchView(_ body: [UInt8], what: String, secret: String = "") throws(ProviderError) -> AitronosWire.BatchView {
@@ -191,7 +202,10 @@ extension AitronosProvider {
     /// Decodes `T`, bare or enveloped. An envelope with `success: false` is refused with the vendor's
     /// words, `secret` masked should the vendor echo it.
     static func decodeEnveloped<T: Decodable & Sendable>(
-        _ type: T.Type, _ body: [UInt8], what: String, secret: String = ""
+        _ type: T.Type,
+        _ body: [UInt8],
+        what: String,
+        secret: String = ""
     ) throws(ProviderError) -> T {
         let decoded: AitronosWire.Enveloped<T>
         do {

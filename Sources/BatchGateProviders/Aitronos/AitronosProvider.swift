@@ -28,13 +28,15 @@ public struct AitronosProvider: BatchProvider {
     /// `default_schema` (a JSON schema object used for `url_batch` inputs that bring none, so work from a
     /// vendor that needs no schema, such as AirOps, can fall back or migrate here).
     public static let kindSpec = ProviderKindSpec(
-        kind: "aitronos-scrape", jobKinds: [.urlBatch],
+        kind: "aitronos-scrape",
+        jobKinds: [.urlBatch],
         options: [
             ProviderOptionSpec("api_key", .string, required: true),
             ProviderOptionSpec("auth", .string, allowedValues: AuthStyle.allCases.map(\.rawValue)),
             ProviderOptionSpec("path_prefix", .string),
             ProviderOptionSpec("default_schema", .jsonObject),
-        ])
+        ]
+    )
 
     /// The most URLs one Aitronos batch takes.
     public static let maxURLsPerBatch = 50
@@ -53,7 +55,11 @@ public struct AitronosProvider: BatchProvider {
     public let kind: String
     /// `url_batch` only, not cancellable, no webhooks, at most 50 URLs per upstream batch.
     public let capabilities = ProviderCapabilities(
-        jobKinds: [.urlBatch], canCancel: false, maxItemsPerBatch: maxURLsPerBatch, receivesWebhooks: false)
+        jobKinds: [.urlBatch],
+        canCancel: false,
+        maxItemsPerBatch: maxURLsPerBatch,
+        receivesWebhooks: false
+    )
     /// `poll_interval` from the settings.
     public let pollInterval: Duration
 
@@ -128,7 +134,8 @@ public struct AitronosProvider: BatchProvider {
             guard defaultSchema != nil else {
                 throw GatewayError.invalid(
                     "input.schema",
-                    "Aitronos needs a JSON schema object describing the data to extract, and provider \(name) has no `default_schema`.")
+                    "Aitronos needs a JSON schema object describing the data to extract, and provider \(name) has no `default_schema`."
+                )
             }
         case .object?:
             break
@@ -156,7 +163,9 @@ public struct AitronosProvider: BatchProvider {
                 }
                 guard range.contains(Int(clamping: number)) else {
                     throw GatewayError.invalid(
-                        field, "\(key) must be from \(range.lowerBound) to \(range.upperBound); got \(number).")
+                        field,
+                        "\(key) must be from \(range.lowerBound) to \(range.upperBound); got \(number)."
+                    )
                 }
                 continue
             }
@@ -171,7 +180,9 @@ public struct AitronosProvider: BatchProvider {
                 }
             default:
                 throw GatewayError.invalid(
-                    field, "Unknown Aitronos batch option `\(key)`; documented options: \(documented.joined(separator: ", ")).")
+                    field,
+                    "Unknown Aitronos batch option `\(key)`; documented options: \(documented.joined(separator: ", "))."
+                )
             }
         }
     }
@@ -197,7 +208,9 @@ public struct AitronosProvider: BatchProvider {
         }
         guard !input.urls.isEmpty, input.urls.count <= Self.maxURLsPerBatch else {
             throw ProviderError(
-                .rejected, "An Aitronos batch takes 1–\(Self.maxURLsPerBatch) URLs; this submit has \(input.urls.count).")
+                .rejected,
+                "An Aitronos batch takes 1–\(Self.maxURLsPerBatch) URLs; this submit has \(input.urls.count)."
+            )
         }
         let given = input.schema == .null ? nil : input.schema
         guard let schema = given ?? defaultSchema, schema.isObject else {
@@ -217,7 +230,8 @@ public struct AitronosProvider: BatchProvider {
         }
         logger.debug(
             "Aitronos batch created",
-            metadata: ["provider_batch_id": "\(id)", "job_id": "\(submission.jobID)", "urls": "\(input.urls.count)"])
+            metadata: ["provider_batch_id": "\(id)", "job_id": "\(submission.jobID)", "urls": "\(input.urls.count)"]
+        )
         return SubmitOutcome(providerBatchID: id, observation: view.hasState ? Self.observation(from: view) : nil)
     }
 
@@ -252,12 +266,18 @@ public struct AitronosProvider: BatchProvider {
         let positions = Self.matchPositions(listedURLs, urls: batchInput.urls)
         if positions.count < jobs.count {
             logger.debug(
-                "Aitronos listed jobs that match no input URL", metadata: ["provider_batch_id": "\(providerBatchID)", "unmatched": "\(jobs.count - positions.count)"])
+                "Aitronos listed jobs that match no input URL",
+                metadata: ["provider_batch_id": "\(providerBatchID)", "unmatched": "\(jobs.count - positions.count)"]
+            )
         }
         return batchInput.urls.indices.map { index in
             let position = positions[index]
             return Self.itemResult(
-                index: index, input: batchInput, summary: position.map { jobs[$0] }, detail: position.flatMap { details[$0] })
+                index: index,
+                input: batchInput,
+                summary: position.map { jobs[$0] },
+                detail: position.flatMap { details[$0] }
+            )
         }
     }
 
@@ -316,7 +336,10 @@ public struct AitronosProvider: BatchProvider {
     /// `JOB_CANCELLED` (the observation counts cancelled jobs as failed too); anything else → pending.
     /// The detail's status, when fetched, wins over the progress listing's.
     static func itemResult(
-        index: Int, input: URLBatchInput, summary: AitronosWire.JobSummary?, detail: AitronosWire.JobDetail?
+        index: Int,
+        input: URLBatchInput,
+        summary: AitronosWire.JobSummary?,
+        detail: AitronosWire.JobDetail?
     ) -> ItemResult {
         let key = input.key(at: index)
         let url = input.urls[index]
@@ -333,8 +356,11 @@ public struct AitronosProvider: BatchProvider {
             return ItemResult(index: index, key: key, status: .failed, error: ItemError(code: code, message: message))
         case .cancelled:
             return ItemResult(
-                index: index, key: key, status: .failed,
-                error: ItemError(code: "JOB_CANCELLED", message: "Aitronos cancelled the job for \(url)."))
+                index: index,
+                key: key,
+                status: .failed,
+                error: ItemError(code: "JOB_CANCELLED", message: "Aitronos cancelled the job for \(url).")
+            )
         case .pending, .processing:
             return ItemResult(index: index, key: key, status: .pending)
         }
@@ -364,7 +390,8 @@ public struct AitronosProvider: BatchProvider {
     /// Fetches job details with at most `detailConcurrency` requests in flight; the first failure
     /// cancels the rest and is thrown. A job the progress listed but the vendor does not know (404) is
     /// `.unavailable`, so the caller retries rather than reading the batch as gone.
-    private func fetchDetails(_ jobs: [(position: Int, jobID: String)], batchID: String) async throws(ProviderError) -> [Int: AitronosWire.JobDetail] {
+    private func fetchDetails(_ jobs: [(position: Int, jobID: String)], batchID: String) async throws(ProviderError) -> [Int: AitronosWire.JobDetail]
+    {
         guard !jobs.isEmpty else { return [:] }
         let outcome = await withTaskGroup(of: (Int, Result<AitronosWire.JobDetail, ProviderError>).self) { group in
             var details: [Int: AitronosWire.JobDetail] = [:]
@@ -406,10 +433,13 @@ public struct AitronosProvider: BatchProvider {
         let response: HTTPResponse
         do {
             response = try await send("GET", path)
-        } catch where error.code == .notFound {
+        } catch  where error.code == .notFound {
             throw ProviderError(
-                .unavailable, "Aitronos lists job \(jobID) in batch \(batchID) but does not know it yet.",
-                httpStatus: error.httpStatus, providerCode: error.providerCode)
+                .unavailable,
+                "Aitronos lists job \(jobID) in batch \(batchID) but does not know it yet.",
+                httpStatus: error.httpStatus,
+                providerCode: error.providerCode
+            )
         }
         return try Self.decodeEnveloped(AitronosWire.JobDetail.self, response.body, what: "job \(jobID)", secret: apiKey)
     }
@@ -431,7 +461,15 @@ public struct AitronosProvider: BatchProvider {
             case .xAPIKey: [("X-API-Key", apiKey)]
             }
         return try await Self.http.send(
-            method, baseURL: baseURL, path: pathPrefix + path, credentials: credentials, body: body, timeout: timeout, secret: apiKey,
-            transport: transport, logger: logger)
+            method,
+            baseURL: baseURL,
+            path: pathPrefix + path,
+            credentials: credentials,
+            body: body,
+            timeout: timeout,
+            secret: apiKey,
+            transport: transport,
+            logger: logger
+        )
     }
 }

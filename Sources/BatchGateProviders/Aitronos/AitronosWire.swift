@@ -103,7 +103,8 @@ enum AitronosWire {
             default:
                 break
             }
-            errorMessage = errorMessage ?? (try? c.decodeIfPresent(String.self, forKey: .errorMessage))
+            errorMessage =
+                errorMessage ?? (try? c.decodeIfPresent(String.self, forKey: .errorMessage))
                 ?? (try? c.decodeIfPresent(String.self, forKey: .message)) ?? (try? c.decodeIfPresent(String.self, forKey: .detail))
             errorCode = errorCode ?? (try? c.decodeIfPresent(String.self, forKey: .errorCode))
         }
@@ -156,4 +157,3 @@ enum AitronosWire {
         }
     }
 }
-

@@ -61,9 +61,14 @@ extension TaggerProvider {
     static func observation(from state: TaggerWire.JobState) -> ProviderObservation {
         let lifecycle = lifecycle(status: state.status)
         return ProviderObservation(
-            lifecycle: lifecycle, providerStatus: state.status ?? "unknown", total: state.total,
-            succeeded: max(0, state.processedCount ?? 0), failed: max(0, state.failedCount ?? 0),
-            percentHint: state.progress.map(percent), error: lifecycle == .failed ? failedError(nil) : nil)
+            lifecycle: lifecycle,
+            providerStatus: state.status ?? "unknown",
+            total: state.total,
+            succeeded: max(0, state.processedCount ?? 0),
+            failed: max(0, state.failedCount ?? 0),
+            percentHint: state.progress.map(percent),
+            error: lifecycle == .failed ? failedError(nil) : nil
+        )
     }
 
     /// A 0–1 progress as a whole percent, clamped to 0–100.
@@ -74,8 +79,10 @@ extension TaggerProvider {
 
     static func failedError(_ message: String?) -> BatchError {
         BatchError(
-            code: "provider_failed", message: message.map { "The tagging job failed: \($0)" } ?? "The tagging job failed.",
-            providerCode: "error")
+            code: "provider_failed",
+            message: message.map { "The tagging job failed: \($0)" } ?? "The tagging job failed.",
+            providerCode: "error"
+        )
     }
 
     /// One row as the API shows it; nil when the row has no usable `row_id`.
@@ -102,12 +109,15 @@ extension TaggerProvider {
         default:
             (status, isFinal) = (.pending, false)
         }
-        let error = wire.error.map { ItemError(code: wire.errorType ?? "tagging_failed", message: $0) }
+        let error =
+            wire.error.map { ItemError(code: wire.errorType ?? "tagging_failed", message: $0) }
             ?? (status == .failed ? ItemError(code: wire.errorType ?? "tagging_failed", message: "The document could not be tagged.") : nil)
         let key = wire.title ?? "document \(index + 1)"
         return StreamRow(
-            index: index, result: ItemResult(index: index, key: key, status: status, data: .object(data), error: error),
-            isFinal: isFinal)
+            index: index,
+            result: ItemResult(index: index, key: key, status: status, data: .object(data), error: error),
+            isFinal: isFinal
+        )
     }
 
     /// What one WebSocket message says.
@@ -137,14 +147,20 @@ extension TaggerProvider {
         case "completed", "cancelled":
             let lifecycle: LifecycleStatus = message.type == "completed" ? .completed : .cancelled
             let observation = ProviderObservation(
-                lifecycle: lifecycle, providerStatus: message.type!, succeeded: max(0, message.processedCount ?? 0),
+                lifecycle: lifecycle,
+                providerStatus: message.type!,
+                succeeded: max(0, message.processedCount ?? 0),
                 failed: max(0, message.failedCount ?? 0),
                 error: lifecycle == .cancelled
-                    ? BatchError(code: "cancelled", message: message.message ?? "The tagging job was cancelled.") : nil)
+                    ? BatchError(code: "cancelled", message: message.message ?? "The tagging job was cancelled.") : nil
+            )
             return .update(StreamUpdate(kind: .terminal, messageType: message.type!, observation: observation, payload: Array(text.utf8)))
         case "error":
             let observation = ProviderObservation(
-                lifecycle: .failed, providerStatus: "failed", error: failedError(message.error ?? message.message))
+                lifecycle: .failed,
+                providerStatus: "failed",
+                error: failedError(message.error ?? message.message)
+            )
             return .update(StreamUpdate(kind: .terminal, messageType: "error", observation: observation, payload: Array(text.utf8)))
         case "keepalive":
             var observation: ProviderObservation?
@@ -162,8 +178,13 @@ extension TaggerProvider {
                 throw ProviderError(.badResponse, "A tagger progress message has a negative `row_id`.")
             }
             let observation = ProviderObservation(
-                lifecycle: .running, providerStatus: "processing", percentHint: message.row.progress.map(percent))
-            return .update(StreamUpdate(kind: .row, messageType: message.type ?? "progress", observation: observation, rows: [row], payload: Array(text.utf8)))
+                lifecycle: .running,
+                providerStatus: "processing",
+                percentHint: message.row.progress.map(percent)
+            )
+            return .update(
+                StreamUpdate(kind: .row, messageType: message.type ?? "progress", observation: observation, rows: [row], payload: Array(text.utf8))
+            )
         case let other?:
             return .ignored("message type `\(other)`")
         }

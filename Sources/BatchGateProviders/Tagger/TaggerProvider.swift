@@ -28,13 +28,15 @@ public struct TaggerProvider: StreamingBatchProvider {
     /// default, or `header`); `keepalive_interval` (the vendor's keepalive period, default 30s: a socket
     /// silent for twice that is reopened); `ws_url` (default: `base_url` with `ws`/`wss`).
     public static let kindSpec = ProviderKindSpec(
-        kind: "doc-tagging-ws", jobKinds: [.documentTagging],
+        kind: "doc-tagging-ws",
+        jobKinds: [.documentTagging],
         options: [
             ProviderOptionSpec("token", .string, required: true),
             ProviderOptionSpec("token_in", .string, allowedValues: TokenPlacement.allCases.map(\.rawValue)),
             ProviderOptionSpec("keepalive_interval", .duration),
             ProviderOptionSpec("ws_url", .string),
-        ])
+        ]
+    )
 
     /// The documented `config` keys and ranges.
     public static let configIntegerRanges: [(name: String, range: ClosedRange<Int>)] = [("num_pages", 1...10), ("num_tags", 3...15)]
@@ -120,7 +122,8 @@ public struct TaggerProvider: StreamingBatchProvider {
             guard Self.fileSourceTypes.contains(document.fileSourceType) else {
                 throw GatewayError.invalid(
                     "\(path).file_source_type",
-                    "file_source_type must be one of \(Self.fileSourceTypes.joined(separator: ", ")); got \"\(document.fileSourceType)\".")
+                    "file_source_type must be one of \(Self.fileSourceTypes.joined(separator: ", ")); got \"\(document.fileSourceType)\"."
+                )
             }
         }
         try Self.validateConfig(tagging.config)
@@ -159,7 +162,9 @@ public struct TaggerProvider: StreamingBatchProvider {
                 }
             default:
                 throw GatewayError.invalid(
-                    field, "Unknown tagger config option `\(key)`; documented options: api_key, model_name, num_pages, num_tags, exclusion_words.")
+                    field,
+                    "Unknown tagger config option `\(key)`; documented options: api_key, model_name, num_pages, num_tags, exclusion_words."
+                )
             }
         }
     }
@@ -176,7 +181,9 @@ public struct TaggerProvider: StreamingBatchProvider {
             documents: input.documents.map {
                 .init(title: $0.title, filePath: $0.filePath, fileSourceType: $0.fileSourceType, description: $0.description)
             },
-            config: input.config == .null ? nil : input.config, jobID: submission.attemptID)
+            config: input.config == .null ? nil : input.config,
+            jobID: submission.attemptID
+        )
         let body: [UInt8]
         do {
             body = Array(try JSONEncoder().encode(request))
@@ -186,7 +193,7 @@ public struct TaggerProvider: StreamingBatchProvider {
         let response: HTTPResponse
         do throws(ProviderError) {
             response = try await send("POST", "/api/batch/start", body: body)
-        } catch where error.httpStatus == 409 {
+        } catch  where error.httpStatus == 409 {
             // The vendor already has a job under this submission's `job_id`. Only an earlier start of this same
             // submission sends that id (its answer was lost: a timeout, an unreadable body), so that job is this one.
             logger.info("the tagger already has this job; an earlier start created it", metadata: ["job_id": "\(submission.attemptID)"])
@@ -200,7 +207,11 @@ public struct TaggerProvider: StreamingBatchProvider {
         return SubmitOutcome(
             providerBatchID: id,
             observation: ProviderObservation(
-                lifecycle: .pending, providerStatus: "pending", total: started.totalDocuments ?? input.documents.count))
+                lifecycle: .pending,
+                providerStatus: "pending",
+                total: started.totalDocuments ?? input.documents.count
+            )
+        )
     }
 
     /// Reads `GET /api/batch/jobs/{id}/status`.
@@ -216,7 +227,7 @@ public struct TaggerProvider: StreamingBatchProvider {
         do {
             _ = try await poll(providerBatchID: submission.attemptID)
             return .found(submission.attemptID)
-        } catch where error.code == .notFound {
+        } catch  where error.code == .notFound {
             return .notFound
         }
     }
@@ -285,8 +296,12 @@ public struct TaggerProvider: StreamingBatchProvider {
         do {
             close = try await webSocket.connect(
                 WebSocketRequest(
-                    url: url, headers: headers, connectTimeout: min(timeout, .seconds(30)), idleTimeout: keepaliveInterval * 2,
-                    firstMessageTimeout: firstMessageTimeout)
+                    url: url,
+                    headers: headers,
+                    connectTimeout: min(timeout, .seconds(30)),
+                    idleTimeout: keepaliveInterval * 2,
+                    firstMessageTimeout: firstMessageTimeout
+                )
             ) { text in
                 let decoded: Decoded
                 do {
@@ -322,7 +337,10 @@ public struct TaggerProvider: StreamingBatchProvider {
         if close.code == 1008 {
             let notice = refusal.withLock { $0 } ?? close.reason.flatMap { $0.isEmpty ? nil : $0 } ?? "policy violation"
             throw ProviderError(
-                .rejected, "The tagger refused the WebSocket token (close code 1008: \(notice)).", providerCode: "ws_close_1008")
+                .rejected,
+                "The tagger refused the WebSocket token (close code 1008: \(notice)).",
+                providerCode: "ws_close_1008"
+            )
         }
         return .disconnected(close.description)
     }
@@ -341,7 +359,15 @@ public struct TaggerProvider: StreamingBatchProvider {
 
     private func send(_ method: String, _ path: String, body: [UInt8]? = nil) async throws(ProviderError) -> HTTPResponse {
         try await Self.http.send(
-            method, baseURL: baseURL, path: path, credentials: [("Authorization", "Bearer \(token)")], body: body, timeout: timeout,
-            secret: token, transport: transport, logger: logger)
+            method,
+            baseURL: baseURL,
+            path: path,
+            credentials: [("Authorization", "Bearer \(token)")],
+            body: body,
+            timeout: timeout,
+            secret: token,
+            transport: transport,
+            logger: logger
+        )
     }
 }

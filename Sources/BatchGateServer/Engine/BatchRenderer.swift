@@ -12,32 +12,56 @@ struct BatchRenderer: Sendable {
         let base = "\(publicURL)/v1/batches/\(job.id)"
         let canCancel = !job.state.lifecycle.isTerminal && cancellable(job.provider)
         return BatchObject(
-            id: job.id, kind: job.kind.rawValue, route: job.route, provider: job.provider,
-            providerKind: job.providerKind, providerBatchID: job.providerBatchID,
-            lifecycleStatus: job.state.lifecycle.rawValue, providerStatus: job.state.providerStatus,
+            id: job.id,
+            kind: job.kind.rawValue,
+            route: job.route,
+            provider: job.provider,
+            providerKind: job.providerKind,
+            providerBatchID: job.providerBatchID,
+            lifecycleStatus: job.state.lifecycle.rawValue,
+            providerStatus: job.state.providerStatus,
             progress: job.state.progress,
             phases: job.state.phases.map {
                 PhaseObject(
-                    name: $0.name, state: $0.state, counts: $0.counts, startedAt: $0.startedAt?.rfc3339,
-                    completedAt: $0.completedAt?.rfc3339)
+                    name: $0.name,
+                    state: $0.state,
+                    counts: $0.counts,
+                    startedAt: $0.startedAt?.rfc3339,
+                    completedAt: $0.completedAt?.rfc3339
+                )
             },
             error: job.state.error.map { ErrorObject(code: $0.code, message: $0.message, providerCode: $0.providerCode) },
-            createdAt: job.createdAt.rfc3339, updatedAt: job.updatedAt.rfc3339,
+            createdAt: job.createdAt.rfc3339,
+            updatedAt: job.updatedAt.rfc3339,
             completedAt: job.state.completedAt?.rfc3339,
             controlRequested: job.controlRequest.map { ControlRequestObject(action: $0.action, requestedAt: $0.requestedAt.rfc3339) },
-            pollingURL: base, cancelURL: canCancel ? base + "/cancel" : nil, resultsURL: base + "/results",
-            eventsURL: base + "/events", webhook: webhook, correlation: job.correlation,
+            pollingURL: base,
+            cancelURL: canCancel ? base + "/cancel" : nil,
+            resultsURL: base + "/results",
+            eventsURL: base + "/events",
+            webhook: webhook,
+            correlation: job.correlation,
             chunks: job.chunks.map {
                 ChunkObject(
-                    providerBatchID: $0.providerBatchID, offset: $0.offset, count: $0.count,
-                    lifecycleStatus: $0.state.lifecycle.rawValue, providerStatus: $0.state.providerStatus, progress: $0.state.progress)
+                    providerBatchID: $0.providerBatchID,
+                    offset: $0.offset,
+                    count: $0.count,
+                    lifecycleStatus: $0.state.lifecycle.rawValue,
+                    providerStatus: $0.state.providerStatus,
+                    progress: $0.state.progress
+                )
             },
             history: job.history.map {
                 HistoryObject(
-                    provider: $0.provider, providerBatchID: $0.providerBatchID,
-                    lifecycleStatus: $0.lifecycleStatus.rawValue, reason: $0.reason, at: $0.at.rfc3339)
+                    provider: $0.provider,
+                    providerBatchID: $0.providerBatchID,
+                    lifecycleStatus: $0.lifecycleStatus.rawValue,
+                    reason: $0.reason,
+                    at: $0.at.rfc3339
+                )
             },
-            metadata: job.metadata)
+            metadata: job.metadata
+        )
     }
 
     func render(_ job: Job, webhook: WebhookView? = nil) -> [UInt8] {

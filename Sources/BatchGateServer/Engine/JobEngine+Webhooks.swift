@@ -20,7 +20,7 @@ extension JobEngine {
         let event: InboundEvent
         do {
             event = try provider.decodeWebhook(request)
-        } catch where error.code == .rejected {
+        } catch  where error.code == .rejected {
             // A signature that does not verify: refused like a bad token, and nothing is stored.
             throw GatewayError(status: 401, code: "invalid_signature", message: error.message)
         } catch {
@@ -30,10 +30,17 @@ extension JobEngine {
         return try await locks.withLock(id) {
             let job = cache.job(id) ?? stored
             let record = ProviderEventRecord(
-                jobID: id, provider: providerName, providerBatchID: event.providerBatchID, eventType: event.eventType,
-                dedupeKey: event.dedupeKey, receivedAt: now(), payload: body)
+                jobID: id,
+                provider: providerName,
+                providerBatchID: event.providerBatchID,
+                eventType: event.eventType,
+                dedupeKey: event.dedupeKey,
+                receivedAt: now(),
+                payload: body
+            )
             var updated = job
-            let current = job.provider == providerName && job.providerBatchID == event.providerBatchID
+            let current =
+                job.provider == providerName && job.providerBatchID == event.providerBatchID
                 && !job.state.lifecycle.isTerminal
             var needsConfirmation = false
             if current {
@@ -50,7 +57,8 @@ extension JobEngine {
             let nextJob = next(updated, from: job, touched: updated.state != job.state)
             let deliveries = try await deliveries(for: nextJob, previous: job)
             let outcome = try await store.apply(
-                JobChange(job: nextJob, event: record, deliveries: deliveries, lease: leases.lease(id)))
+                JobChange(job: nextJob, event: record, deliveries: deliveries, lease: leases.lease(id))
+            )
             switch outcome {
             case .duplicateEvent:
                 return .duplicate

@@ -50,19 +50,28 @@ struct APIRoutes: Sendable {
             _ = try QueryParameters(request, allowed: [])
             let job = try await engine.cancel(try context.parameters.require("id"), tenant: try context.requireTenant())
             return Response(
-                status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
+                status: .accepted,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: try await engine.rendering(job))
+            )
         }
         api.post(":id/pause") { request, context in
             _ = try QueryParameters(request, allowed: [])
             let job = try await engine.control(try context.parameters.require("id"), tenant: try context.requireTenant(), pause: true)
             return Response(
-                status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
+                status: .accepted,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: try await engine.rendering(job))
+            )
         }
         api.post(":id/resume") { request, context in
             _ = try QueryParameters(request, allowed: [])
             let job = try await engine.control(try context.parameters.require("id"), tenant: try context.requireTenant(), pause: false)
             return Response(
-                status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
+                status: .accepted,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: try await engine.rendering(job))
+            )
         }
         api.get(":id/results") { request, context in try await results(request, context) }
         api.post(":id/migrate") { request, context in try await migrate(request, context) }
@@ -79,16 +88,21 @@ struct APIRoutes: Sendable {
 
     /// Answers 405 with `Allow` to the usual methods a route does not take (instead of a misleading 404).
     private static func refuseOtherMethods(
-        on router: some RouterMethods<GatewayRequestContext>, path: RouterPath, allowed: [HTTPRequest.Method]
+        on router: some RouterMethods<GatewayRequestContext>,
+        path: RouterPath,
+        allowed: [HTTPRequest.Method]
     ) {
         let allow = allowed.map(\.rawValue).joined(separator: ", ")
         for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] where !allowed.contains(method) {
             router.on(path, method: method) { request, _ -> Response in
                 throw APIError(
                     GatewayError(
-                        status: 405, code: "method_not_allowed",
-                        message: "\(request.method.rawValue) is not allowed here; this route takes \(allow)."),
-                    headers: [.allow: allow])
+                        status: 405,
+                        code: "method_not_allowed",
+                        message: "\(request.method.rawValue) is not allowed here; this route takes \(allow)."
+                    ),
+                    headers: [.allow: allow]
+                )
             }
         }
     }
@@ -103,8 +117,15 @@ struct APIRoutes: Sendable {
         let digest = SHA256.hash(data: parsed.canonicalBody).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         let (job, replayed) = try await engine.create(
             CreateCommand(
-                tenant: tenant, route: parsed.route, input: parsed.input, metadata: parsed.metadata,
-                idempotencyKey: idempotencyKey, requestHash: digest, webhook: parsed.webhook ?? webhookDefaults[tenant]))
+                tenant: tenant,
+                route: parsed.route,
+                input: parsed.input,
+                metadata: parsed.metadata,
+                idempotencyKey: idempotencyKey,
+                requestHash: digest,
+                webhook: parsed.webhook ?? webhookDefaults[tenant]
+            )
+        )
         var headers: HTTPFields = [.contentType: "application/json", .location: engine.renderer.object(job).pollingURL]
         if replayed { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
         return Response(status: .created, headers: headers, body: .init(byteBuffer: try await engine.rendering(job)))
@@ -191,7 +212,11 @@ struct APIRoutes: Sendable {
         let input = job.state.lifecycle.isTerminal ? nil : try await engine.store.input(jobID: job.id)
         let (rows, hasMore) = ResultsPage.rows(stored: stored, pendingFrom: input, after: after, limit: limit)
         let page = ListPage(data: rows, hasMore: hasMore, nextAfter: hasMore ? rows.last?.index : nil)
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: BatchRenderer.encode(page))))
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: BatchRenderer.encode(page)))
+        )
     }
 
     private func deliveries(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
@@ -201,7 +226,9 @@ struct APIRoutes: Sendable {
         if let value = query["after"] {
             guard Identifier.isWellFormed(value, prefix: "dla") else {
                 throw GatewayError.invalid(
-                    "after", "after must be a delivery attempt id from next_after, not '\(QueryParameters.shown(value))'.")
+                    "after",
+                    "after must be a delivery attempt id from next_after, not '\(QueryParameters.shown(value))'."
+                )
             }
             after = value
         }
@@ -210,7 +237,11 @@ struct APIRoutes: Sendable {
         let hasMore = attempts.count > limit
         if hasMore { attempts.removeLast() }
         let page = ListPage(data: attempts.map(AttemptObject.init), hasMore: hasMore, nextAfter: hasMore ? attempts.last?.id : nil)
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: BatchRenderer.encode(page))))
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: BatchRenderer.encode(page)))
+        )
     }
 
     /// Inbound vendor webhooks: size, encoding and nesting are checked before the token and the vendor's
@@ -229,7 +260,10 @@ struct APIRoutes: Sendable {
             headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
         }
         let receipt = try await engine.receiveWebhook(
-            provider: provider, token: token, request: InboundWebhookRequest(body: body, headers: headers))
+            provider: provider,
+            token: token,
+            request: InboundWebhookRequest(body: body, headers: headers)
+        )
         return json(#"{"received":true,"outcome":"\#(receipt.rawValue)"}"#)
     }
 
@@ -242,8 +276,11 @@ struct APIRoutes: Sendable {
         }
         if let type = types.first {
             let unsupported = GatewayError(
-                status: 415, code: "unsupported_media_type",
-                message: "Content-Type must be application/json, not '\(QueryParameters.shown(type))'.", field: "Content-Type")
+                status: 415,
+                code: "unsupported_media_type",
+                message: "Content-Type must be application/json, not '\(QueryParameters.shown(type))'.",
+                field: "Content-Type"
+            )
             guard let media = MediaType(from: type), media.isType(.applicationJson) else { throw unsupported }
             if let parameter = media.parameter {
                 guard parameter.name.lowercased() == "charset", ["utf-8", "utf8"].contains(parameter.value.lowercased()) else {
@@ -256,7 +293,10 @@ struct APIRoutes: Sendable {
 
     private func collectBody(_ request: inout Request) async throws -> [UInt8] {
         let tooLarge = GatewayError(
-            status: 413, code: "payload_too_large", message: "The body is larger than \(maxBodyBytes) bytes.")
+            status: 413,
+            code: "payload_too_large",
+            message: "The body is larger than \(maxBodyBytes) bytes."
+        )
         if let length = request.headers[.contentLength], length.utf8.count > 18 || (Int(length) ?? 0) > maxBodyBytes {
             throw tooLarge
         }

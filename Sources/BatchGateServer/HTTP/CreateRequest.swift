@@ -26,7 +26,9 @@ package enum CreateRequest {
         guard case .string(let routeName) = routeValue else { throw .invalid("route", "route must be a string.") }
         guard let route = routes[routeName] else {
             throw .invalid(
-                "route", "Unknown route '\(QueryParameters.shown(routeName))'; known routes: \(routes.keys.sorted().joined(separator: ", ")).")
+                "route",
+                "Unknown route '\(QueryParameters.shown(routeName))'; known routes: \(routes.keys.sorted().joined(separator: ", "))."
+            )
         }
         guard let inputValue = members["input"] else { throw .invalid("input", "input is required.") }
         guard case .object(let input) = inputValue else { throw .invalid("input", "input must be an object.") }
@@ -79,7 +81,8 @@ package enum CreateRequest {
                 guard case .string(let name) = item, let type = WebhookEventType(rawValue: name) else {
                     throw .invalid(
                         "webhook.events[\(index)]",
-                        "Unknown event type; one of \(WebhookEventType.allCases.map(\.rawValue).joined(separator: ", ")).")
+                        "Unknown event type; one of \(WebhookEventType.allCases.map(\.rawValue).joined(separator: ", "))."
+                    )
                 }
                 if !events.contains(type) { events.append(type) }
             }

@@ -89,7 +89,10 @@ struct EventStreamRoute: Sendable {
             try await writer.finish(nil)
         }
         return Response(
-            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: body
+        )
     }
 
     /// The `Last-Event-ID` header from its values: absent or empty (no resume), or one version number.
@@ -99,7 +102,9 @@ struct EventStreamRoute: Sendable {
         if text.isEmpty { return nil }
         guard text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let version = Int(text) else {
             throw .invalid(
-                "Last-Event-ID", "Last-Event-ID must be the id of an event this stream sent (a version number), not '\(QueryParameters.shown(text))'.")
+                "Last-Event-ID",
+                "Last-Event-ID must be the id of an event this stream sent (a version number), not '\(QueryParameters.shown(text))'."
+            )
         }
         return version
     }

@@ -188,9 +188,12 @@ enum JSONBody {
     private static func unrepresentable(_ path: [any CodingKey], code: String) -> GatewayError {
         let field = fieldPath(path)
         return GatewayError(
-            status: 400, code: code,
-            message: "\(field) is not a usable JSON value: numbers must fit in a 64-bit float and be written as JSON numbers, strings must be valid Unicode.",
-            field: field)
+            status: 400,
+            code: code,
+            message:
+                "\(field) is not a usable JSON value: numbers must fit in a 64-bit float and be written as JSON numbers, strings must be valid Unicode.",
+            field: field
+        )
     }
 
     /// `input.urls[3]` for the coding path input → urls → 3.

@@ -90,7 +90,8 @@ struct APIKeyMiddleware: RouterMiddleware {
         func refuse(_ message: String) -> APIError {
             APIError(
                 GatewayError(status: 401, code: "unauthorized", message: message, field: "Authorization"),
-                headers: [.wwwAuthenticate: #"Bearer realm="batchgate""#])
+                headers: [.wwwAuthenticate: #"Bearer realm="batchgate""#]
+            )
         }
         guard let header = values.first else { throw refuse("Send your API key as 'Authorization: Bearer <key>'.") }
         guard values.count == 1 else { throw refuse("Send one Authorization header, not \(values.count).") }

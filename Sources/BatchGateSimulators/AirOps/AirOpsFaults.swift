@@ -32,9 +32,14 @@ public struct AirOpsFaults: Sendable, Hashable, APIFaultCounters {
 
     /// No faults by default.
     public init(
-        latency: Duration = .zero, unavailableResponses: Int = 0, rateLimitedResponses: Int = 0,
-        retryAfter: Duration = .seconds(1), duplicateWebhooks: Bool = false, outOfOrderWebhooks: Bool = false,
-        droppedEvents: Set<String> = [], webhooksPaused: Bool = false
+        latency: Duration = .zero,
+        unavailableResponses: Int = 0,
+        rateLimitedResponses: Int = 0,
+        retryAfter: Duration = .seconds(1),
+        duplicateWebhooks: Bool = false,
+        outOfOrderWebhooks: Bool = false,
+        droppedEvents: Set<String> = [],
+        webhooksPaused: Bool = false
     ) {
         self.latency = latency
         self.unavailableResponses = unavailableResponses
@@ -75,7 +80,8 @@ public struct AirOpsFaults: Sendable, Hashable, APIFaultCounters {
                     throw SimulatorError(
                         code: "invalid_fault",
                         message: "Unknown AirOps event `\(event)`; expected one of \(eventNames.joined(separator: ", ")).",
-                        field: entry.text)
+                        field: entry.text
+                    )
                 }
                 faults.droppedEvents.insert(AirOpsTimeline.eventPrefix + short)
             case "pause", "paused":
@@ -83,8 +89,10 @@ public struct AirOpsFaults: Sendable, Hashable, APIFaultCounters {
             default:
                 throw SimulatorError(
                     code: "invalid_fault",
-                    message: "Unknown fault `\(entry.name)`; expected latency, jitter, hostile, status503, ratelimit, duplicate, out-of-order, drop or pause.",
-                    field: entry.text)
+                    message:
+                        "Unknown fault `\(entry.name)`; expected latency, jitter, hostile, status503, ratelimit, duplicate, out-of-order, drop or pause.",
+                    field: entry.text
+                )
             }
         }
         return faults

@@ -35,7 +35,17 @@ extension AirOpsSimulator {
                 record.nextEvent += 1
                 if faults.droppedEvents.contains(event.type) {
                     state.sent.append(
-                        SentWebhook(batchID: batchID, eventType: event.type, url: url, outcome: .dropped, attempts: 0, lastStatus: nil, body: [], at: now))
+                        SentWebhook(
+                            batchID: batchID,
+                            eventType: event.type,
+                            url: url,
+                            outcome: .dropped,
+                            attempts: 0,
+                            lastStatus: nil,
+                            body: [],
+                            at: now
+                        )
+                    )
                     continue
                 }
                 if faults.outOfOrderWebhooks {
@@ -97,9 +107,12 @@ extension AirOpsSimulator {
             let sentAt = Timestamp.now()
             body = Self.encode(timeline.webhookPayload(delivery.event, sentAt: sentAt))
             let request = HTTPRequest(
-                method: "POST", url: delivery.url,
+                method: "POST",
+                url: delivery.url,
                 headers: [("Content-Type", "application/json"), ("User-Agent", "Olostep-Webhooks/1.0")],
-                body: body, timeout: retry.timeout)
+                body: body,
+                timeout: retry.timeout
+            )
             do {
                 let response = try await webhookTransport.send(request)
                 lastStatus = response.status
@@ -113,7 +126,8 @@ extension AirOpsSimulator {
             }
             logger.debug(
                 "AirOps simulator webhook attempt failed",
-                metadata: ["event": "\(delivery.event.type)", "attempt": "\(attempt)", "status": "\(lastStatus.map(String.init) ?? "none")"])
+                metadata: ["event": "\(delivery.event.type)", "attempt": "\(attempt)", "status": "\(lastStatus.map(String.init) ?? "none")"]
+            )
             if attempt < retry.maxAttempts {
                 do { try await Task.sleep(for: retry.backoff(after: attempt)) } catch { return }
             }
@@ -123,8 +137,15 @@ extension AirOpsSimulator {
 
     private func record(_ delivery: Delivery, _ outcome: SentWebhook.Outcome, attempts: Int, lastStatus: Int?, body: [UInt8]) {
         let entry = SentWebhook(
-            batchID: delivery.batchID, eventType: delivery.event.type, url: delivery.url, outcome: outcome,
-            attempts: attempts, lastStatus: lastStatus, body: body, at: .now())
+            batchID: delivery.batchID,
+            eventType: delivery.event.type,
+            url: delivery.url,
+            outcome: outcome,
+            attempts: attempts,
+            lastStatus: lastStatus,
+            body: body,
+            at: .now()
+        )
         state.withLock { $0.sent.append(entry) }
     }
 }

@@ -40,9 +40,14 @@ public final class AirOpsSimulator: Sendable {
 
         /// A configuration listening on 127.0.0.1 with a free port by default.
         public init(
-            host: String = "127.0.0.1", port: Int = 0, token: String, scenario: Scenario = Scenario(),
-            faults: AirOpsFaults = AirOpsFaults(), webhookRetry: WebhookRetry = WebhookRetry(),
-            webhookTick: Duration = .milliseconds(10), maxBodyBytes: Int = 4 << 20
+            host: String = "127.0.0.1",
+            port: Int = 0,
+            token: String,
+            scenario: Scenario = Scenario(),
+            faults: AirOpsFaults = AirOpsFaults(),
+            webhookRetry: WebhookRetry = WebhookRetry(),
+            webhookTick: Duration = .milliseconds(10),
+            maxBodyBytes: Int = 4 << 20
         ) {
             self.host = host
             self.port = port
@@ -166,7 +171,8 @@ public final class AirOpsSimulator: Sendable {
             router: makeRouter(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
-            logger: logger)
+            logger: logger
+        )
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 // The scheduler stops when the server has stopped (its error, a cancellation, is dropped).
@@ -266,14 +272,17 @@ public final class AirOpsSimulator: Sendable {
     }
 
     private func handle(
-        _ route: String, _ request: Request, _ body: @Sendable ([UInt8]) throws(APIError) -> JSONValue
+        _ route: String,
+        _ request: Request,
+        _ body: @Sendable ([UInt8]) throws(APIError) -> JSONValue
     ) async throws -> Response {
         let (latency, gate) = state.withLock { state in
             state.requestCounts[route, default: 0] += 1
             state.inFlight[route, default: 0] += 1
             if state.received.count >= Self.receivedCapacity { state.received.removeFirst(Self.receivedCapacity / 2) }
             state.received.append(
-                ReceivedRequest(route: route, path: request.uri.path, host: request.head.authority ?? "", at: .now))
+                ReceivedRequest(route: route, path: request.uri.path, host: request.head.authority ?? "", at: .now)
+            )
             return state.faults.nextGate()
         }
         defer { state.withLock { $0.inFlight[route, default: 0] -= 1 } }
@@ -281,13 +290,19 @@ public final class AirOpsSimulator: Sendable {
         var mangling: HostileAnswer?
         switch gate {
         case .unavailable:
-            return Self.errorResponse(APIError(status: .serviceUnavailable, code: "service_unavailable", message: "The service is temporarily unavailable."))
+            return Self.errorResponse(
+                APIError(status: .serviceUnavailable, code: "service_unavailable", message: "The service is temporarily unavailable.")
+            )
         case .rateLimited(let retryAfter):
             let millis = max(retryAfter.milliseconds, 0)
             return Self.errorResponse(
                 APIError(
-                    status: .tooManyRequests, code: "rate_limit_exceeded", message: "Too many requests; slow down.",
-                    retryAfterSeconds: (millis + 999) / 1000))
+                    status: .tooManyRequests,
+                    code: "rate_limit_exceeded",
+                    message: "Too many requests; slow down.",
+                    retryAfterSeconds: (millis + 999) / 1000
+                )
+            )
         case .hostile(let kind):
             mangling = kind
         case .open:
@@ -374,8 +389,13 @@ public final class AirOpsSimulator: Sendable {
         let id = "batch_" + Self.randomToken(16)
         return state.withLock { state in
             let timeline = AirOpsTimeline(
-                id: id, createdAt: now, requested: requested, brands: brands, scenario: state.scenario,
-                llmBatchID: "batch_" + Self.randomToken(12))
+                id: id,
+                createdAt: now,
+                requested: requested,
+                brands: brands,
+                scenario: state.scenario,
+                llmBatchID: "batch_" + Self.randomToken(12)
+            )
             state.batches[id] = BatchRecord(timeline: timeline, webhookURL: webhookURL)
             state.creationOrder.append(id)
             return timeline.createResponse(at: now)
@@ -404,8 +424,10 @@ public final class AirOpsSimulator: Sendable {
 
     private static func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status, mangledAs mangling: HostileAnswer? = nil) -> Response {
         Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: mangling?.responseBody(for: value) ?? ResponseBody(byteBuffer: ByteBuffer(bytes: encode(value))))
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: mangling?.responseBody(for: value) ?? ResponseBody(byteBuffer: ByteBuffer(bytes: encode(value)))
+        )
     }
 
     private static func errorResponse(_ error: APIError) -> Response {

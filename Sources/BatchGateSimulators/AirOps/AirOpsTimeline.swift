@@ -40,9 +40,13 @@ extension AirOpsSimulator {
 
         /// A scenario; the defaults finish a batch in about a second.
         public init(
-            queueDelay: Duration = .zero, scrapingDuration: Duration = .milliseconds(400),
-            analyzingDuration: Duration = .milliseconds(100), enrichingSubmitDelay: Duration = .milliseconds(50),
-            enrichingDuration: Duration = .milliseconds(400), outcome: Outcome = .completed, batchMode: Bool = true
+            queueDelay: Duration = .zero,
+            scrapingDuration: Duration = .milliseconds(400),
+            analyzingDuration: Duration = .milliseconds(100),
+            enrichingSubmitDelay: Duration = .milliseconds(50),
+            enrichingDuration: Duration = .milliseconds(400),
+            outcome: Outcome = .completed,
+            batchMode: Bool = true
         ) {
             self.queueDelay = queueDelay
             self.scrapingDuration = scrapingDuration
@@ -95,7 +99,14 @@ struct AirOpsTimeline: Sendable {
 
     static let eventPrefix = "event.batch.airops."
 
-    init(id: String, createdAt: Timestamp, requested: [(url: String, customID: String?)], brands: [String], scenario: AirOpsSimulator.Scenario, llmBatchID: String) {
+    init(
+        id: String,
+        createdAt: Timestamp,
+        requested: [(url: String, customID: String?)],
+        brands: [String],
+        scenario: AirOpsSimulator.Scenario,
+        llmBatchID: String
+    ) {
         self.id = id
         self.createdAt = createdAt
         self.brands = brands
@@ -181,10 +192,9 @@ struct AirOpsTimeline: Sendable {
         if getShape { enriching["batch_mode"] = .bool(batchMode) }
         let states = [scraping, analyzing, enriching].map { $0["state"]?.stringValue ?? "pending" }
         let overall: String =
-            if states.contains("failed") { "failed" }
-            else if states[2] == "completed" || states[2] == "skipped" { "completed" }
-            else if states.allSatisfy({ $0 == "pending" }) { "pending" }
-            else { "in_progress" }
+            if states.contains("failed") { "failed" } else if states[2] == "completed" || states[2] == "skipped" {
+                "completed"
+            } else if states.allSatisfy({ $0 == "pending" }) { "pending" } else { "in_progress" }
         return Snapshot(overall: overall, scraping: scraping, analyzing: analyzing, enriching: enriching)
     }
 
@@ -400,11 +410,10 @@ enum AirOpsContent {
         let hash = hash(url)
         let path = path(of: url).lowercased()
         let pageType: String =
-            if path.isEmpty || path == "/" { "homepage" }
-            else if ["blog", "post", "article", "news"].contains(where: path.contains) { "article" }
-            else if ["product", "shop", "store"].contains(where: path.contains) { "product" }
-            else if path.contains("docs") { "documentation" }
-            else { pageTypes[Int(hash % UInt64(pageTypes.count))] }
+            if path.isEmpty || path == "/" { "homepage" } else if ["blog", "post", "article", "news"].contains(where: path.contains) {
+                "article"
+            } else if ["product", "shop", "store"].contains(where: path.contains) { "product" } else if path.contains("docs") { "documentation" } else
+            { pageTypes[Int(hash % UInt64(pageTypes.count))] }
         let epoch2023 = Timestamp(milliseconds: 1_672_531_200_000)
         let published = epoch2023.adding(.seconds(86_400 * Int64((hash >> 16) % 700)))
         let modified = published.adding(.seconds(86_400 * Int64((hash >> 26) % 120)))

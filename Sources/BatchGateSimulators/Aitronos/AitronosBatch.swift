@@ -22,8 +22,16 @@ struct AitronosBatch: Sendable {
     let perURLDuration: Duration
 
     init(
-        id: String, createdAt: Timestamp, urls: [String], jobIDs: [String], schema: JSONValue, maxItemsPerURL: Int,
-        maxTotalItems: Int, parallelJobs: Int, perURLDuration: Duration, queueDelay: Duration
+        id: String,
+        createdAt: Timestamp,
+        urls: [String],
+        jobIDs: [String],
+        schema: JSONValue,
+        maxItemsPerURL: Int,
+        maxTotalItems: Int,
+        parallelJobs: Int,
+        perURLDuration: Duration,
+        queueDelay: Duration
     ) {
         self.id = id
         self.createdAt = createdAt
@@ -41,8 +49,14 @@ struct AitronosBatch: Sendable {
             }
             jobs.append(
                 Job(
-                    id: jobIDs[index], url: url, start: start, end: start.adding(perURLDuration), fails: fails,
-                    items: AitronosContent.items(url: url, schema: schema, count: count)))
+                    id: jobIDs[index],
+                    url: url,
+                    start: start,
+                    end: start.adding(perURLDuration),
+                    fails: fails,
+                    items: AitronosContent.items(url: url, schema: schema, count: count)
+                )
+            )
         }
         self.jobs = jobs
     }
@@ -69,7 +83,8 @@ struct AitronosBatch: Sendable {
             "jobs": .array(
                 jobs.map { job in
                     .object(["job_id": .string(job.id), "url": .string(job.url), "status": .string(status(of: job, at: createdAt))])
-                }),
+                }
+            ),
             "progress": .object([
                 "completed": 0, "failed": 0, "pending": Self.int(jobs.count), "total_items_extracted": 0,
             ]),
@@ -90,7 +105,8 @@ struct AitronosBatch: Sendable {
                 .object([
                     "job_id": .string(job.id), "url": listingURLs ? .string(job.url) : .null, "status": .string(status),
                     "items_extracted": Self.int(itemsExtracted(job, at: t)),
-                ]))
+                ])
+            )
         }
         return .object([
             "batch_id": .string(id), "total_urls": Self.int(jobs.count), "completed": Self.int(counts["completed"] ?? 0),

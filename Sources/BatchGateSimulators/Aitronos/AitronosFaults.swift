@@ -31,8 +31,12 @@ public struct AitronosFaults: Sendable, Hashable, APIFaultCounters {
 
     /// No faults by default.
     public init(
-        latency: Duration = .zero, unavailableResponses: Int = 0, rateLimitedResponses: Int = 0,
-        retryAfter: Duration = .seconds(1), slowCreates: Int = 0, slowCreateDelay: Duration = .seconds(5)
+        latency: Duration = .zero,
+        unavailableResponses: Int = 0,
+        rateLimitedResponses: Int = 0,
+        retryAfter: Duration = .seconds(1),
+        slowCreates: Int = 0,
+        slowCreateDelay: Duration = .seconds(5)
     ) {
         self.latency = latency
         self.unavailableResponses = unavailableResponses
@@ -64,7 +68,10 @@ public struct AitronosFaults: Sendable, Hashable, APIFaultCounters {
             default:
                 throw SimulatorError(
                     code: "invalid_fault",
-                    message: "Unknown fault `\(entry.name)`; expected latency, jitter, hostile, status503, ratelimit, shuffle, unlisted-urls or slow-create.", field: entry.text)
+                    message:
+                        "Unknown fault `\(entry.name)`; expected latency, jitter, hostile, status503, ratelimit, shuffle, unlisted-urls or slow-create.",
+                    field: entry.text
+                )
             }
         }
         return faults

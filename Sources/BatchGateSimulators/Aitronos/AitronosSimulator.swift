@@ -53,9 +53,16 @@ public final class AitronosSimulator: Sendable {
 
         /// A configuration listening on 127.0.0.1 with a free port by default.
         public init(
-            host: String = "127.0.0.1", port: Int = 0, apiKey: String, authStyle: AuthStyle = .bearer, pathPrefix: String = "",
-            perURLDuration: Duration = .milliseconds(100), parallelJobs: Int = 3, queueDelay: Duration = .zero,
-            faults: AitronosFaults = AitronosFaults(), maxBodyBytes: Int = 4 << 20
+            host: String = "127.0.0.1",
+            port: Int = 0,
+            apiKey: String,
+            authStyle: AuthStyle = .bearer,
+            pathPrefix: String = "",
+            perURLDuration: Duration = .milliseconds(100),
+            parallelJobs: Int = 3,
+            queueDelay: Duration = .zero,
+            faults: AitronosFaults = AitronosFaults(),
+            maxBodyBytes: Int = 4 << 20
         ) {
             self.host = host
             self.port = port
@@ -131,7 +138,8 @@ public final class AitronosSimulator: Sendable {
             router: makeRouter(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
-            logger: logger)
+            logger: logger
+        )
         do {
             try await app.run()
         } catch is CancellationError where Task.isCancelled {
@@ -208,7 +216,9 @@ public final class AitronosSimulator: Sendable {
     }
 
     private func handle(
-        _ route: String, _ request: Request, _ body: @Sendable ([UInt8]) throws(APIError) -> Answer
+        _ route: String,
+        _ request: Request,
+        _ body: @Sendable ([UInt8]) throws(APIError) -> Answer
     ) async throws -> Response {
         let (latency, gate) = state.withLock { state in
             state.requestCounts[route, default: 0] += 1
@@ -219,12 +229,17 @@ public final class AitronosSimulator: Sendable {
         switch gate {
         case .unavailable:
             return Self.errorResponse(
-                APIError(status: .serviceUnavailable, code: "service_unavailable", message: "The service is temporarily unavailable."))
+                APIError(status: .serviceUnavailable, code: "service_unavailable", message: "The service is temporarily unavailable.")
+            )
         case .rateLimited(let retryAfter):
             return Self.errorResponse(
                 APIError(
-                    status: .tooManyRequests, code: "rate_limit_exceeded", message: "Too many requests; slow down.",
-                    retryAfterSeconds: (max(retryAfter.milliseconds, 0) + 999) / 1000))
+                    status: .tooManyRequests,
+                    code: "rate_limit_exceeded",
+                    message: "Too many requests; slow down.",
+                    retryAfterSeconds: (max(retryAfter.milliseconds, 0) + 999) / 1000
+                )
+            )
         case .hostile(let kind):
             mangling = kind
         case .open:
@@ -320,9 +335,17 @@ public final class AitronosSimulator: Sendable {
         let id = "batch_" + Self.randomToken(12)
         let jobIDs = urls.map { _ in "job_" + Self.randomToken(12) }
         let batch = AitronosBatch(
-            id: id, createdAt: now, urls: urls, jobIDs: jobIDs, schema: schema, maxItemsPerURL: integers["max_items_per_url"] ?? 50,
-            maxTotalItems: integers["max_total_items"] ?? 500, parallelJobs: integers["parallel_jobs"] ?? configuration.parallelJobs,
-            perURLDuration: configuration.perURLDuration, queueDelay: configuration.queueDelay)
+            id: id,
+            createdAt: now,
+            urls: urls,
+            jobIDs: jobIDs,
+            schema: schema,
+            maxItemsPerURL: integers["max_items_per_url"] ?? 50,
+            maxTotalItems: integers["max_total_items"] ?? 500,
+            parallelJobs: integers["parallel_jobs"] ?? configuration.parallelJobs,
+            perURLDuration: configuration.perURLDuration,
+            queueDelay: configuration.queueDelay
+        )
         return state.withLock { state in
             state.batches[id] = batch
             state.creationOrder.append(id)
@@ -382,7 +405,8 @@ public final class AitronosSimulator: Sendable {
                     "jobs": .array(page), "total": .number(Double(matching.count)), "limit": .number(Double(limitValue)),
                     "offset": .number(Double(offsetValue)),
                 ]),
-            ]))
+            ])
+        )
     }
 
     private static func isHTTPURL(_ text: String) -> Bool {

@@ -12,6 +12,8 @@ public func withAitronosSimulator<R>(
 ) async throws -> R {
     let simulator = AitronosSimulator(configuration: configuration, logger: logger)
     return try await withLoopbackServer(
-        host: configuration.host, run: { onListening in try await simulator.run(onListening: onListening) },
-        { baseURL in try await body(baseURL, simulator) })
+        host: configuration.host,
+        run: { onListening in try await simulator.run(onListening: onListening) },
+        { baseURL in try await body(baseURL, simulator) }
+    )
 }

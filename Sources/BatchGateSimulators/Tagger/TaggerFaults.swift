@@ -44,9 +44,17 @@ public struct TaggerFaults: Sendable, Hashable, APIFaultCounters {
 
     /// No faults by default.
     public init(
-        latency: Duration = .zero, unavailableResponses: Int = 0, rateLimitedResponses: Int = 0,
-        retryAfter: Duration = .seconds(1), dropSockets: Int = 0, dropAfterMessages: Int = 10, stallSockets: Int = 0,
-        rejectToken: Bool = false, finishInstantly: Bool = false, shortCatchups: Int = 0, shortCatchupRows: Int = 3
+        latency: Duration = .zero,
+        unavailableResponses: Int = 0,
+        rateLimitedResponses: Int = 0,
+        retryAfter: Duration = .seconds(1),
+        dropSockets: Int = 0,
+        dropAfterMessages: Int = 10,
+        stallSockets: Int = 0,
+        rejectToken: Bool = false,
+        finishInstantly: Bool = false,
+        shortCatchups: Int = 0,
+        shortCatchupRows: Int = 3
     ) {
         self.latency = latency
         self.unavailableResponses = unavailableResponses
@@ -93,8 +101,10 @@ public struct TaggerFaults: Sendable, Hashable, APIFaultCounters {
             default:
                 throw SimulatorError(
                     code: "invalid_fault",
-                    message: "Unknown fault `\(entry.name)`; expected latency, jitter, hostile, status503, ratelimit, drop, drop_after, stall, reject_token, instant, short_catchup or short_catchup_rows.",
-                    field: entry.text)
+                    message:
+                        "Unknown fault `\(entry.name)`; expected latency, jitter, hostile, status503, ratelimit, drop, drop_after, stall, reject_token, instant, short_catchup or short_catchup_rows.",
+                    field: entry.text
+                )
             }
         }
     }

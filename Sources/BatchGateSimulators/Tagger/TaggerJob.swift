@@ -263,7 +263,9 @@ struct TaggerJob: Sendable {
 
     private func successMessage(_ index: Int, retryCount: Int) -> JSONValue {
         var message = progressMessage(index, status: "success")
-        message["tags"] = .array(TaggerContent.tags(for: documents[index].title, count: settings.numTags, excluding: settings.exclusionWords).map(JSONValue.string))
+        message["tags"] = .array(
+            TaggerContent.tags(for: documents[index].title, count: settings.numTags, excluding: settings.exclusionWords).map(JSONValue.string)
+        )
         message["retry_count"] = Self.int(retryCount)
         message["metadata"] = [
             "extraction_method": "pypdf2", "is_scanned": false,

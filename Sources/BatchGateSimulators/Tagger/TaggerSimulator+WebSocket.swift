@@ -19,7 +19,9 @@ extension TaggerSimulator {
     /// One socket, from upgrade to close. The sender and a reader of the client's frames run side by side:
     /// the socket ends when the sender is done or the client goes away.
     func serveSocket(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: WebSocketRouterContext<TaggerRequestContext>
+        inbound: WebSocketInboundStream,
+        outbound: WebSocketOutboundWriter,
+        context: WebSocketRouterContext<TaggerRequestContext>
     ) async throws {
         let jobID = context.requestContext.parameters.get("job_id") ?? ""
         let request = context.request
@@ -58,7 +60,10 @@ extension TaggerSimulator {
     /// Sends the catchup, then what the stream brings until the job ends; with `dropAfter`, drops the
     /// connection after that many progress messages.
     private static func send(
-        catchup: String, stream: AsyncStream<Outbound>, to outbound: WebSocketOutboundWriter, dropAfter: Int?,
+        catchup: String,
+        stream: AsyncStream<Outbound>,
+        to outbound: WebSocketOutboundWriter,
+        dropAfter: Int?,
         drop: @Sendable () -> Void
     ) async throws {
         try await outbound.writeTextMessage(catchup)

@@ -49,9 +49,15 @@ public final class TaggerSimulator: Sendable {
 
         /// A configuration listening on 127.0.0.1 with a free port by default.
         public init(
-            host: String = "127.0.0.1", port: Int = 0, token: String, scenario: Scenario = Scenario(),
-            faults: TaggerFaults = TaggerFaults(), keepaliveInterval: Duration = .seconds(30),
-            tick: Duration = .milliseconds(5), firstMessageDelay: Duration = .zero, maxBodyBytes: Int = 4 << 20
+            host: String = "127.0.0.1",
+            port: Int = 0,
+            token: String,
+            scenario: Scenario = Scenario(),
+            faults: TaggerFaults = TaggerFaults(),
+            keepaliveInterval: Duration = .seconds(30),
+            tick: Duration = .milliseconds(5),
+            firstMessageDelay: Duration = .zero,
+            maxBodyBytes: Int = 4 << 20
         ) {
             self.host = host
             self.port = port
@@ -173,10 +179,12 @@ public final class TaggerSimulator: Sendable {
     public func run(onListening: @escaping @Sendable (Int) async -> Void) async throws {
         let router = makeRouter()
         let app = Application(
-            router: router, server: .http1WebSocketUpgrade(webSocketRouter: router),
+            router: router,
+            server: .http1WebSocketUpgrade(webSocketRouter: router),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
-            logger: logger)
+            logger: logger
+        )
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 // The ticker stops when the server has stopped (its error, a cancellation, is dropped).
@@ -215,8 +223,12 @@ public final class TaggerSimulator: Sendable {
         state.withLock { state in
             state.jobs[jobID].map {
                 JobSnapshot(
-                    status: $0.job.status.rawValue, processed: $0.job.processed, failed: $0.job.failed, total: $0.job.total,
-                    resultsCount: $0.job.results.count)
+                    status: $0.job.status.rawValue,
+                    processed: $0.job.processed,
+                    failed: $0.job.failed,
+                    total: $0.job.total,
+                    resultsCount: $0.job.results.count
+                )
             }
         }
     }
@@ -333,7 +345,9 @@ public final class TaggerSimulator: Sendable {
     }
 
     private func handle(
-        _ route: String, _ request: Request, _ body: @Sendable ([UInt8]) throws(APIError) -> JSONValue
+        _ route: String,
+        _ request: Request,
+        _ body: @Sendable ([UInt8]) throws(APIError) -> JSONValue
     ) async throws -> Response {
         let (latency, gate) = state.withLock { state in
             state.requestCounts[route, default: 0] += 1
@@ -347,7 +361,8 @@ public final class TaggerSimulator: Sendable {
         case .rateLimited(let retryAfter):
             let millis = max(retryAfter.milliseconds, 0)
             return Self.errorResponse(
-                APIError(status: .tooManyRequests, detail: "Rate limit exceeded", retryAfterSeconds: (millis + 999) / 1000))
+                APIError(status: .tooManyRequests, detail: "Rate limit exceeded", retryAfterSeconds: (millis + 999) / 1000)
+            )
         case .hostile(let kind):
             mangling = kind
         case .open:

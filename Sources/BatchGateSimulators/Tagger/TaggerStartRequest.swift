@@ -75,7 +75,9 @@ struct TaggerStartRequest: Sendable {
         case nil, .null?:
             jobID = nil
         case .string(let id)?:
-            let allowed = id.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || "-_.".unicodeScalars.contains($0)) }
+            let allowed = id.unicodeScalars.allSatisfy {
+                $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || "-_.".unicodeScalars.contains($0))
+            }
             guard (1...128).contains(id.count), allowed else {
                 throw Self.invalid("job_id: must be 1–128 characters of letters, digits, '-', '_' or '.'")
             }

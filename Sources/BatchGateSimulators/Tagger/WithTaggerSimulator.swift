@@ -13,6 +13,8 @@ public func withTaggerSimulator<R>(
 ) async throws -> R {
     let simulator = TaggerSimulator(configuration: configuration, logger: logger)
     return try await withLoopbackServer(
-        host: configuration.host, run: { onListening in try await simulator.run(onListening: onListening) },
-        { baseURL in try await body(baseURL, simulator) })
+        host: configuration.host,
+        run: { onListening in try await simulator.run(onListening: onListening) },
+        { baseURL in try await body(baseURL, simulator) }
+    )
 }

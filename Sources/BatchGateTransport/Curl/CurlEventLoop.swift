@@ -68,7 +68,9 @@ final class CurlEventLoop: Sendable {
             let code = multi.set(option, value)
             guard code == CURLM_OK else {
                 throw TransportError(
-                    .invalidRequest, "libcurl refused configuration \(name)=\(value): \(CurlHandleSupport.text(of: code))")
+                    .invalidRequest,
+                    "libcurl refused configuration \(name)=\(value): \(CurlHandleSupport.text(of: code))"
+                )
             }
         }
         self.configuration = configuration
@@ -81,11 +83,14 @@ final class CurlEventLoop: Sendable {
         let retained = Unmanaged.passRetained(self).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(
-            &thread, nil,
+            &thread,
+            nil,
             { argument in
                 CurlEventLoop.threadMain(argument)
                 return nil
-            }, retained)
+            },
+            retained
+        )
         guard result == 0 else {
             Unmanaged<CurlEventLoop>.fromOpaque(retained).release()
             shared.withLock { $0.phase = .stopped }
@@ -178,7 +183,10 @@ final class CurlEventLoop: Sendable {
                     returning: .failure(
                         TransportError(
                             .connection,
-                            "\(submission.request.method) \(submission.request.origin): libcurl could not create a handle")))
+                            "\(submission.request.method) \(submission.request.origin): libcurl could not create a handle"
+                        )
+                    )
+                )
                 return
             }
             let transfer = Transfer(submission: submission, easy: easy, configuration: configuration)
@@ -195,7 +203,10 @@ final class CurlEventLoop: Sendable {
                         TransportError(
                             .connection,
                             "\(transfer.method) \(transfer.origin): libcurl could not start the transfer: "
-                                + CurlHandleSupport.text(of: code))))
+                                + CurlHandleSupport.text(of: code)
+                        )
+                    )
+                )
                 return
             }
             active[submission.id] = transfer
@@ -228,7 +239,8 @@ final class CurlEventLoop: Sendable {
                 if case .failure(let error) = outcome {
                     logger.debug(
                         "HTTP request failed",
-                        metadata: ["http.origin": "\(transfer.origin)", "error.code": "\(error.code.rawValue)"])
+                        metadata: ["http.origin": "\(transfer.origin)", "error.code": "\(error.code.rawValue)"]
+                    )
                 }
                 recycle(transfer.easy)
                 transfer.continuation.resume(returning: outcome)
@@ -268,7 +280,8 @@ final class CurlEventLoop: Sendable {
                     guard let transfer = active.removeValue(forKey: id) else { continue }
                     abort(
                         transfer,
-                        with: TransportError(.cancelled, "\(transfer.method) \(transfer.origin): the request was cancelled"))
+                        with: TransportError(.cancelled, "\(transfer.method) \(transfer.origin): the request was cancelled")
+                    )
                 }
             }
             batch.removeAll(keepingCapacity: true)
@@ -281,7 +294,9 @@ final class CurlEventLoop: Sendable {
             let performCode = curl_multi_perform(multi.raw, &running)
             if performCode != CURLM_OK {
                 logger.error(
-                    "curl_multi_perform failed", metadata: ["error": "\(CurlHandleSupport.text(of: performCode))"])
+                    "curl_multi_perform failed",
+                    metadata: ["error": "\(CurlHandleSupport.text(of: performCode))"]
+                )
             }
             collectFinished()
             activeTransferCount.store(active.count, ordering: .relaxed)

@@ -67,7 +67,8 @@ final class Transfer {
         check(easy.set(CURLOPT_TIMEOUT_MS, request.timeoutMilliseconds), "TIMEOUT_MS")
         check(
             easy.set(CURLOPT_CONNECTTIMEOUT_MS, PreparedRequest.milliseconds(configuration.connectTimeout)),
-            "CONNECTTIMEOUT_MS")
+            "CONNECTTIMEOUT_MS"
+        )
         check(easy.set(CURLOPT_TCP_KEEPALIVE, 1), "TCP_KEEPALIVE")
         check(easy.set(CURLOPT_USERAGENT, string: configuration.userAgent), "USERAGENT")
         // Fails early on a too-large Content-Length; the body callback enforces the limit otherwise.
@@ -118,7 +119,8 @@ final class Transfer {
             return TransportError(
                 failure.code == CURLE_OUT_OF_MEMORY ? .connection : .invalidRequest,
                 "\(method) \(origin): libcurl refused option \(failure.option): "
-                    + "\(CurlHandleSupport.text(of: failure.code)) (curl error \(failure.code.rawValue))")
+                    + "\(CurlHandleSupport.text(of: failure.code)) (curl error \(failure.code.rawValue))"
+            )
         }
         return nil
     }
@@ -154,9 +156,15 @@ final class Transfer {
         }
         return .failure(
             CurlErrorMapping.transportError(
-                code: code, detail: easy.errorDetail, method: method, origin: origin,
-                bodyLimitExceeded: bodyLimitExceeded, maxResponseBytes: maxResponseBytes,
-                refusedAddress: refusedAddress))
+                code: code,
+                detail: easy.errorDetail,
+                method: method,
+                origin: origin,
+                bodyLimitExceeded: bodyLimitExceeded,
+                maxResponseBytes: maxResponseBytes,
+                refusedAddress: refusedAddress
+            )
+        )
     }
 }
 
@@ -229,8 +237,13 @@ enum CurlErrorMapping {
     /// The error for a failed transfer. The message names the method, the origin (no credentials,
     /// path or query) and libcurl's explanation; it never contains header values.
     static func transportError(
-        code: CURLcode, detail: String?, method: String, origin: String, bodyLimitExceeded: Bool,
-        maxResponseBytes: Int, refusedAddress: String?
+        code: CURLcode,
+        detail: String?,
+        method: String,
+        origin: String,
+        bodyLimitExceeded: Bool,
+        maxResponseBytes: Int,
+        refusedAddress: String?
     ) -> TransportError {
         let prefix = "\(method) \(origin)"
         if let refusedAddress {

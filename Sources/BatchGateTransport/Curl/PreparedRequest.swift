@@ -19,7 +19,8 @@ struct PreparedRequest: Sendable {
         guard let origin = Self.origin(of: request.url) else {
             throw TransportError(
                 .invalidRequest,
-                "url must be an absolute http:// or https:// URL with a host")
+                "url must be an absolute http:// or https:// URL with a host"
+            )
         }
         guard Self.isToken(request.method) else {
             throw TransportError(.invalidRequest, "method \"\(request.method)\" is not a valid HTTP method token")
@@ -49,11 +50,15 @@ struct PreparedRequest: Sendable {
         for (index, header) in request.headers.enumerated() {
             guard Self.isToken(header.name) else {
                 throw TransportError(
-                    .invalidRequest, "header #\(index) has an invalid name (must be a non-empty HTTP token)")
+                    .invalidRequest,
+                    "header #\(index) has an invalid name (must be a non-empty HTTP token)"
+                )
             }
             guard Self.isValidHeaderValue(header.value) else {
                 throw TransportError(
-                    .invalidRequest, "header \"\(header.name)\" has a value containing CR, LF or NUL")
+                    .invalidRequest,
+                    "header \"\(header.name)\" has a value containing CR, LF or NUL"
+                )
             }
             let lowered = header.name.lowercased()
             if lowered == "content-type" { hasContentType = true }

@@ -16,13 +16,19 @@ import Foundation
     static let token = "sk_test_airops_secret"
 
     static let fast = AirOpsSimulator.Scenario(
-        scrapingDuration: .milliseconds(150), analyzingDuration: .milliseconds(40), enrichingSubmitDelay: .milliseconds(20),
-        enrichingDuration: .milliseconds(150))
+        scrapingDuration: .milliseconds(150),
+        analyzingDuration: .milliseconds(40),
+        enrichingSubmitDelay: .milliseconds(20),
+        enrichingDuration: .milliseconds(150)
+    )
 
     /// Slow enough that polls see every intermediate state even on a loaded machine.
     static let observable = AirOpsSimulator.Scenario(
-        scrapingDuration: .milliseconds(900), analyzingDuration: .milliseconds(200), enrichingSubmitDelay: .milliseconds(50),
-        enrichingDuration: .milliseconds(900))
+        scrapingDuration: .milliseconds(900),
+        analyzingDuration: .milliseconds(200),
+        enrichingSubmitDelay: .milliseconds(50),
+        enrichingDuration: .milliseconds(900)
+    )
 
     static let urls = [
         "https://shop.example/products/kettle", "https://news.example/blog/launch", "https://broken.example/fail/page",
@@ -35,26 +41,40 @@ import Foundation
 
     /// Runs `body` with a libcurl client, a simulator and an adapter pointed at it.
     func withAdapter(
-        scenario: AirOpsSimulator.Scenario = fast, faults: AirOpsFaults = AirOpsFaults(), token: String = token,
+        scenario: AirOpsSimulator.Scenario = fast,
+        faults: AirOpsFaults = AirOpsFaults(),
+        token: String = token,
         timeout: Duration = .seconds(5),
         _ body: (AirOpsProvider, AirOpsSimulator, CurlHTTPClient) async throws -> Void
     ) async throws {
         let client = try CurlHTTPClient()
         defer { client.shutdown() }
         let configuration = AirOpsSimulator.Configuration(
-            token: Self.token, scenario: scenario, faults: faults,
-            webhookRetry: .init(maxAttempts: 4, initialBackoff: .milliseconds(10), timeout: .seconds(30)))
+            token: Self.token,
+            scenario: scenario,
+            faults: faults,
+            webhookRetry: .init(maxAttempts: 4, initialBackoff: .milliseconds(10), timeout: .seconds(30))
+        )
         try await withAirOpsSimulator(configuration, transport: client) { baseURL, simulator in
             let settings = ProviderSettings(
-                name: "airops", kind: "olostep-airops", baseURL: baseURL + "/", pollInterval: .milliseconds(20),
-                timeout: timeout, options: ["token": .string(token)])
+                name: "airops",
+                kind: "olostep-airops",
+                baseURL: baseURL + "/",
+                pollInterval: .milliseconds(20),
+                timeout: timeout,
+                options: ["token": .string(token)]
+            )
             let provider = AirOpsProvider(settings: settings, context: ProviderContext(transport: client, logger: quietLogger))
             try await body(provider, simulator, client)
         }
     }
 
     /// Polls until the job is terminal, folding every observation; returns the final state and the percents seen.
-    func pollToTerminal(_ provider: AirOpsProvider, _ batchID: String, from initial: JobState = JobState()) async throws -> (JobState, [Int], Set<LifecycleStatus>) {
+    func pollToTerminal(
+        _ provider: AirOpsProvider,
+        _ batchID: String,
+        from initial: JobState = JobState()
+    ) async throws -> (JobState, [Int], Set<LifecycleStatus>) {
         var state = initial
         var percents: [Int] = []
         var seen: Set<LifecycleStatus> = []
@@ -141,19 +161,37 @@ import Foundation
 
     @Test(arguments: [
         OutcomeRow(
-            outcome: .scrapingFailure, lifecycle: .failed, errorCode: "provider_failed", providerCode: "SCRAPING_ERROR",
-            enrichingState: "pending", events: ["scraping_started", "scraping_failed", "failed"]),
+            outcome: .scrapingFailure,
+            lifecycle: .failed,
+            errorCode: "provider_failed",
+            providerCode: "SCRAPING_ERROR",
+            enrichingState: "pending",
+            events: ["scraping_started", "scraping_failed", "failed"]
+        ),
         OutcomeRow(
-            outcome: .enrichmentFailed, lifecycle: .failed, errorCode: "provider_failed", providerCode: "LLM_BATCH_FAILED",
+            outcome: .enrichmentFailed,
+            lifecycle: .failed,
+            errorCode: "provider_failed",
+            providerCode: "LLM_BATCH_FAILED",
             enrichingState: "failed",
-            events: ["scraping_started", "scraping_completed", "analyzing_completed", "enriching_started", "enriching_failed", "failed"]),
+            events: ["scraping_started", "scraping_completed", "analyzing_completed", "enriching_started", "enriching_failed", "failed"]
+        ),
         OutcomeRow(
-            outcome: .enrichmentExpired, lifecycle: .expired, errorCode: "provider_expired", providerCode: "LLM_BATCH_EXPIRED",
+            outcome: .enrichmentExpired,
+            lifecycle: .expired,
+            errorCode: "provider_expired",
+            providerCode: "LLM_BATCH_EXPIRED",
             enrichingState: "failed",
-            events: ["scraping_started", "scraping_completed", "analyzing_completed", "enriching_started", "enriching_failed", "failed"]),
+            events: ["scraping_started", "scraping_completed", "analyzing_completed", "enriching_started", "enriching_failed", "failed"]
+        ),
         OutcomeRow(
-            outcome: .enrichingSkipped, lifecycle: .completed, errorCode: nil, providerCode: nil, enrichingState: "skipped",
-            events: ["scraping_started", "scraping_completed", "analyzing_completed", "completed"]),
+            outcome: .enrichingSkipped,
+            lifecycle: .completed,
+            errorCode: nil,
+            providerCode: nil,
+            enrichingState: "skipped",
+            events: ["scraping_started", "scraping_completed", "analyzing_completed", "completed"]
+        ),
     ])
     func scenarioOutcome(_ row: OutcomeRow) async throws {
         var scenario = Self.fast
@@ -365,7 +403,13 @@ import Foundation
         let client = try CurlHTTPClient()
         defer { client.shutdown() }
         // Port 9 (discard) is not served on loopback here: the connection is refused.
-        let settings = ProviderSettings(name: "airops", kind: "olostep-airops", baseURL: "http://127.0.0.1:9", timeout: .seconds(2), options: ["token": .string("t")])
+        let settings = ProviderSettings(
+            name: "airops",
+            kind: "olostep-airops",
+            baseURL: "http://127.0.0.1:9",
+            timeout: .seconds(2),
+            options: ["token": .string("t")]
+        )
         let provider = AirOpsProvider(settings: settings, context: ProviderContext(transport: client, logger: quietLogger))
         do {
             _ = try await provider.poll(providerBatchID: "batch_1")
@@ -399,7 +443,9 @@ import Foundation
     ])
     func httpStatusMapping(_ status: Int, _ code: ProviderError.Code) async {
         let body = #"{"error":{"code":"E","message":"vendor says no to Bearer t0ken"}}"#
-        let transport = CannedTransport(response: HTTPResponse(status: status, headers: [("Retry-After", "Wed, 21 Oct 2099 07:28:00 GMT")], body: Array(body.utf8)))
+        let transport = CannedTransport(
+            response: HTTPResponse(status: status, headers: [("Retry-After", "Wed, 21 Oct 2099 07:28:00 GMT")], body: Array(body.utf8))
+        )
         let settings = ProviderSettings(name: "airops", kind: "olostep-airops", baseURL: "http://127.0.0.1:1", options: ["token": .string("t0ken")])
         let provider = AirOpsProvider(settings: settings, context: ProviderContext(transport: transport, logger: quietLogger))
         do {
@@ -423,7 +469,10 @@ import Foundation
     ])
     func transportErrorMapping(_ transportCode: TransportError.Code, _ code: ProviderError.Code) async {
         let settings = ProviderSettings(name: "airops", kind: "olostep-airops", baseURL: "http://127.0.0.1:1", options: ["token": .string("t")])
-        let provider = AirOpsProvider(settings: settings, context: ProviderContext(transport: FailingTransport(code: transportCode), logger: quietLogger))
+        let provider = AirOpsProvider(
+            settings: settings,
+            context: ProviderContext(transport: FailingTransport(code: transportCode), logger: quietLogger)
+        )
         do {
             _ = try await provider.poll(providerBatchID: "batch_1")
             Issue.record("no error")
@@ -436,8 +485,12 @@ import Foundation
         let created = try fixture("airops/create-response.json")
         let transport = CannedTransport(response: HTTPResponse(status: 200, body: created))
         let settings = ProviderSettings(
-            name: "airops", kind: "olostep-airops", baseURL: "https://api.olostep.example//", timeout: .seconds(7),
-            options: ["token": .string("sk_live")])
+            name: "airops",
+            kind: "olostep-airops",
+            baseURL: "https://api.olostep.example//",
+            timeout: .seconds(7),
+            options: ["token": .string("sk_live")]
+        )
         let provider = AirOpsProvider(settings: settings, context: ProviderContext(transport: transport, logger: quietLogger))
         let input = JobInput.urlBatch(URLBatchInput(urls: ["https://a.example", "https://b.example"], brands: ["Acme"], country: "US"))
         let outcome = try await provider.submit(Submission(jobID: "job_1", input: input, webhookURL: "https://gw.example/hook"))
@@ -450,13 +503,15 @@ import Foundation
         #expect(request.headers.contains { $0.name == "Authorization" && $0.value == "Bearer sk_live" })
         let sent = try JSONDecoder().decode(JSONValue.self, from: Data(try #require(request.body)))
         #expect(
-            sent == .object([
-                "items": .array([
-                    .object(["url": .string("https://a.example"), "custom_id": .string("item-0")]),
-                    .object(["url": .string("https://b.example"), "custom_id": .string("item-1")]),
-                ]),
-                "brands": .array([.string("Acme")]), "country": .string("US"), "webhook": .string("https://gw.example/hook"),
-            ]))
+            sent
+                == .object([
+                    "items": .array([
+                        .object(["url": .string("https://a.example"), "custom_id": .string("item-0")]),
+                        .object(["url": .string("https://b.example"), "custom_id": .string("item-1")]),
+                    ]),
+                    "brands": .array([.string("Acme")]), "country": .string("US"), "webhook": .string("https://gw.example/hook"),
+                ])
+        )
 
         _ = try? await provider.poll(providerBatchID: "batch/1 2")
         #expect(transport.requests().last?.url == "https://api.olostep.example/v1/batches-airops/batch%2F1%202")

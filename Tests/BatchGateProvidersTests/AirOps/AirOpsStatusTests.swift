@@ -75,22 +75,85 @@ import Testing
     @Test(arguments: [
         PercentRow(name: "nothing started", scraping: "pending", valid: 10, analyzing: "pending", enriching: "pending", expected: 0),
         PercentRow(name: "scraping 0/10", scraping: "started", valid: 10, analyzing: "pending", enriching: "pending", expected: 0),
-        PercentRow(name: "scraping 5/10", scraping: "started", scrapingProcessed: 5, valid: 10, analyzing: "pending", enriching: "pending", expected: 20),
-        PercentRow(name: "scraping 10/10 still started", scraping: "started", scrapingProcessed: 10, valid: 10, analyzing: "pending", enriching: "pending", expected: 40),
-        PercentRow(name: "scraping, valid unknown", scraping: "started", scrapingProcessed: 5, valid: nil, analyzing: nil, enriching: nil, expected: 0),
+        PercentRow(
+            name: "scraping 5/10",
+            scraping: "started",
+            scrapingProcessed: 5,
+            valid: 10,
+            analyzing: "pending",
+            enriching: "pending",
+            expected: 20
+        ),
+        PercentRow(
+            name: "scraping 10/10 still started",
+            scraping: "started",
+            scrapingProcessed: 10,
+            valid: 10,
+            analyzing: "pending",
+            enriching: "pending",
+            expected: 40
+        ),
+        PercentRow(
+            name: "scraping, valid unknown",
+            scraping: "started",
+            scrapingProcessed: 5,
+            valid: nil,
+            analyzing: nil,
+            enriching: nil,
+            expected: 0
+        ),
         PercentRow(name: "scraping completed", scraping: "completed", valid: 10, analyzing: "started", enriching: "pending", expected: 40),
         PercentRow(name: "analyzing completed", scraping: "completed", valid: 10, analyzing: "completed", enriching: "pending", expected: 50),
-        PercentRow(name: "enriching 0/45", scraping: "completed", valid: 10, analyzing: "completed", enriching: "started", toEnrich: 45, expected: 50),
-        PercentRow(name: "enriching 20/40", scraping: "completed", valid: 10, analyzing: "completed", enriching: "started", enrichingProcessed: 20, toEnrich: 40, expected: 74),
-        PercentRow(name: "enriching completed 45/45", scraping: "completed", valid: 10, analyzing: "completed", enriching: "completed", enrichingProcessed: 45, toEnrich: 45, expected: 99),
-        PercentRow(name: "enriching nothing to enrich", scraping: "completed", valid: 10, analyzing: "completed", enriching: "started", toEnrich: 0, expected: 50),
+        PercentRow(
+            name: "enriching 0/45",
+            scraping: "completed",
+            valid: 10,
+            analyzing: "completed",
+            enriching: "started",
+            toEnrich: 45,
+            expected: 50
+        ),
+        PercentRow(
+            name: "enriching 20/40",
+            scraping: "completed",
+            valid: 10,
+            analyzing: "completed",
+            enriching: "started",
+            enrichingProcessed: 20,
+            toEnrich: 40,
+            expected: 74
+        ),
+        PercentRow(
+            name: "enriching completed 45/45",
+            scraping: "completed",
+            valid: 10,
+            analyzing: "completed",
+            enriching: "completed",
+            enrichingProcessed: 45,
+            toEnrich: 45,
+            expected: 99
+        ),
+        PercentRow(
+            name: "enriching nothing to enrich",
+            scraping: "completed",
+            valid: 10,
+            analyzing: "completed",
+            enriching: "started",
+            toEnrich: 0,
+            expected: 50
+        ),
         PercentRow(name: "enriching skipped", scraping: "completed", valid: 10, analyzing: "completed", enriching: "skipped", expected: 99),
     ])
     func percentRow(_ row: PercentRow) {
         let percent = AirOpsProvider.percentHint(
-            scrapingState: row.scraping, scrapingProcessed: row.scrapingProcessed, scrapingValid: row.valid,
-            analyzingState: row.analyzing, enrichingState: row.enriching, enrichingProcessed: row.enrichingProcessed,
-            itemsToEnrich: row.toEnrich)
+            scrapingState: row.scraping,
+            scrapingProcessed: row.scrapingProcessed,
+            scrapingValid: row.valid,
+            analyzingState: row.analyzing,
+            enrichingState: row.enriching,
+            enrichingProcessed: row.enrichingProcessed,
+            itemsToEnrich: row.toEnrich
+        )
         #expect(percent == row.expected)
     }
 
@@ -134,101 +197,221 @@ import Testing
 
     static let payloads: [Expected] = [
         Expected(
-            source: .fixture("get-batch-completed.json"), lifecycle: .completed, providerStatus: "completed", total: 50,
-            succeeded: 48, failed: 2, percent: 99, phaseStates: ["completed", "completed", "completed"],
+            source: .fixture("get-batch-completed.json"),
+            lifecycle: .completed,
+            providerStatus: "completed",
+            total: 50,
+            succeeded: 48,
+            failed: 2,
+            percent: 99,
+            phaseStates: ["completed", "completed", "completed"],
             counts: ["scraping.submitted": 50, "scraping.failed": 2, "analyzing.items_complete": 18, "enriching.items_enriched": 30],
-            llmBatchID: "batch_xyz789", scrapingStartedAt: 1_705_315_200_000),
+            llmBatchID: "batch_xyz789",
+            scrapingStartedAt: 1_705_315_200_000
+        ),
         Expected(
-            source: .fixture("get-batch-example-response.json"), lifecycle: .completed, providerStatus: "completed",
-            total: 100, succeeded: 97, failed: 3, percent: 99, phaseStates: ["completed", "completed", "completed"],
+            source: .fixture("get-batch-example-response.json"),
+            lifecycle: .completed,
+            providerStatus: "completed",
+            total: 100,
+            succeeded: 97,
+            failed: 3,
+            percent: 99,
+            phaseStates: ["completed", "completed", "completed"],
             counts: [
                 "analyzing.fields_to_enrich.author": 12, "analyzing.fields_to_enrich.page_type": 98,
                 "enriching.items_failed": 1, "enriching.items_to_enrich": 45,
             ],
-            llmBatchID: "batch_xyz789def", scrapingStartedAt: 1_705_315_200_000),
+            llmBatchID: "batch_xyz789def",
+            scrapingStartedAt: 1_705_315_200_000
+        ),
         Expected(
-            source: .fixture("webhook-scraping_started.json"), lifecycle: .running, providerStatus: "in_progress",
-            total: 100, succeeded: 0, failed: 0, percent: 0, phaseStates: ["started", "pending", "pending"],
-            counts: ["scraping.valid": 100, "analyzing.items_analyzed": 0], scrapingStartedAt: 1_705_315_200_000),
+            source: .fixture("webhook-scraping_started.json"),
+            lifecycle: .running,
+            providerStatus: "in_progress",
+            total: 100,
+            succeeded: 0,
+            failed: 0,
+            percent: 0,
+            phaseStates: ["started", "pending", "pending"],
+            counts: ["scraping.valid": 100, "analyzing.items_analyzed": 0],
+            scrapingStartedAt: 1_705_315_200_000
+        ),
         Expected(
-            source: .fixture("webhook-scraping_completed.json"), lifecycle: .running, providerStatus: "in_progress",
-            total: 100, succeeded: 0, failed: 2, percent: 40, phaseStates: ["completed", "started", "pending"],
-            counts: ["scraping.succeeded": 98]),
+            source: .fixture("webhook-scraping_completed.json"),
+            lifecycle: .running,
+            providerStatus: "in_progress",
+            total: 100,
+            succeeded: 0,
+            failed: 2,
+            percent: 40,
+            phaseStates: ["completed", "started", "pending"],
+            counts: ["scraping.succeeded": 98]
+        ),
         Expected(
-            source: .fixture("webhook-analyzing_completed.json"), lifecycle: .running, providerStatus: "in_progress",
-            total: 100, succeeded: 53, failed: 2, percent: 50, phaseStates: ["completed", "completed", "pending"],
-            counts: ["analyzing.items_needing_enrichment": 45, "enriching.items_to_enrich": 45]),
+            source: .fixture("webhook-analyzing_completed.json"),
+            lifecycle: .running,
+            providerStatus: "in_progress",
+            total: 100,
+            succeeded: 53,
+            failed: 2,
+            percent: 50,
+            phaseStates: ["completed", "completed", "pending"],
+            counts: ["analyzing.items_needing_enrichment": 45, "enriching.items_to_enrich": 45]
+        ),
         Expected(
-            source: .fixture("webhook-enriching_started.json"), lifecycle: .running, providerStatus: "in_progress",
-            total: 100, succeeded: 53, failed: 2, percent: 50, phaseStates: ["completed", "completed", "started"],
-            llmBatchID: "batch_xyz789def"),
+            source: .fixture("webhook-enriching_started.json"),
+            lifecycle: .running,
+            providerStatus: "in_progress",
+            total: 100,
+            succeeded: 53,
+            failed: 2,
+            percent: 50,
+            phaseStates: ["completed", "completed", "started"],
+            llmBatchID: "batch_xyz789def"
+        ),
         Expected(
-            source: .fixture("webhook-completed.json"), lifecycle: .completed, providerStatus: "completed", total: 100,
-            succeeded: 97, failed: 3, percent: 99, phaseStates: ["completed", "completed", "completed"],
-            llmBatchID: "batch_xyz789def"),
+            source: .fixture("webhook-completed.json"),
+            lifecycle: .completed,
+            providerStatus: "completed",
+            total: 100,
+            succeeded: 97,
+            failed: 3,
+            percent: 99,
+            phaseStates: ["completed", "completed", "completed"],
+            llmBatchID: "batch_xyz789def"
+        ),
         Expected(
-            source: .fixture("webhook-failed.json"), lifecycle: .failed, providerStatus: "failed", total: 100,
-            succeeded: 53, failed: 2, percent: 50, phaseStates: ["completed", "completed", "failed"],
+            source: .fixture("webhook-failed.json"),
+            lifecycle: .failed,
+            providerStatus: "failed",
+            total: 100,
+            succeeded: 53,
+            failed: 2,
+            percent: 50,
+            phaseStates: ["completed", "completed", "failed"],
             error: BatchError(
-                code: "provider_failed", message: "LLM batch processing failed with status: expired",
-                providerCode: "LLM_BATCH_FAILED"),
-            llmBatchID: "batch_xyz789def"),
+                code: "provider_failed",
+                message: "LLM batch processing failed with status: expired",
+                providerCode: "LLM_BATCH_FAILED"
+            ),
+            llmBatchID: "batch_xyz789def"
+        ),
         Expected(
-            source: .fixture("create-response.json"), lifecycle: .running, providerStatus: "in_progress", total: 3,
-            succeeded: 0, failed: 0, percent: 0, phaseStates: ["started", "pending", "pending"]),
+            source: .fixture("create-response.json"),
+            lifecycle: .running,
+            providerStatus: "in_progress",
+            total: 3,
+            succeeded: 0,
+            failed: 0,
+            percent: 0,
+            phaseStates: ["started", "pending", "pending"]
+        ),
         Expected(
             source: .json(
                 "expired enrichment",
                 #"{"id":"b","status":{"overall":"failed","scraping":{"state":"completed","submitted":4,"valid":4,"succeeded":4,"failed":0},"analyzing":{"state":"completed","items_complete":1},"enriching":{"state":"failed","items_to_enrich":3,"error":{"code":"LLM_BATCH_EXPIRED","message":"LLM batch timed out"}}}}"#
             ),
-            lifecycle: .expired, providerStatus: "failed", total: 4, succeeded: 1, failed: 0, percent: 50,
+            lifecycle: .expired,
+            providerStatus: "failed",
+            total: 4,
+            succeeded: 1,
+            failed: 0,
+            percent: 50,
             phaseStates: ["completed", "completed", "failed"],
-            error: BatchError(code: "provider_expired", message: "LLM batch timed out", providerCode: "LLM_BATCH_EXPIRED")),
+            error: BatchError(code: "provider_expired", message: "LLM batch timed out", providerCode: "LLM_BATCH_EXPIRED")
+        ),
         Expected(
             source: .json(
                 "scraping failure",
                 #"{"id":"b","total_urls":2,"status":"failed","scraping":{"state":"failed","submitted":2,"valid":2,"succeeded":0,"failed":2,"error":{"code":"SCRAPING_ERROR","message":"All URLs failed to scrape"}},"analyzing":{"state":"pending"},"enriching":{"state":"pending"}}"#
             ),
-            lifecycle: .failed, providerStatus: "failed", total: 2, succeeded: 0, failed: 2, percent: 40,
+            lifecycle: .failed,
+            providerStatus: "failed",
+            total: 2,
+            succeeded: 0,
+            failed: 2,
+            percent: 40,
             phaseStates: ["failed", "pending", "pending"],
-            error: BatchError(code: "provider_failed", message: "All URLs failed to scrape", providerCode: "SCRAPING_ERROR")),
+            error: BatchError(code: "provider_failed", message: "All URLs failed to scrape", providerCode: "SCRAPING_ERROR")
+        ),
         Expected(
             source: .json(
                 "failed without an error object",
-                #"{"id":"b","status":"failed","analyzing":{"state":"failed"}}"#),
-            lifecycle: .failed, providerStatus: "failed", total: nil, succeeded: 0, failed: 0, percent: 50,
+                #"{"id":"b","status":"failed","analyzing":{"state":"failed"}}"#
+            ),
+            lifecycle: .failed,
+            providerStatus: "failed",
+            total: nil,
+            succeeded: 0,
+            failed: 0,
+            percent: 50,
             phaseStates: ["failed"],
-            error: BatchError(code: "provider_failed", message: "AirOps reported the batch as failed in the analyzing phase.")),
+            error: BatchError(code: "provider_failed", message: "AirOps reported the batch as failed in the analyzing phase.")
+        ),
         Expected(
             source: .json(
                 "overall missing: derived from phases",
                 #"{"id":"b","status":{"scraping":{"state":"completed","submitted":3,"valid":2,"succeeded":2,"failed":0},"analyzing":{"state":"completed","items_complete":2},"enriching":{"state":"skipped"}}}"#
             ),
-            lifecycle: .completed, providerStatus: "completed", total: 3, succeeded: 2, failed: 1, percent: 99,
-            phaseStates: ["completed", "completed", "skipped"]),
+            lifecycle: .completed,
+            providerStatus: "completed",
+            total: 3,
+            succeeded: 2,
+            failed: 1,
+            percent: 99,
+            phaseStates: ["completed", "completed", "skipped"]
+        ),
         Expected(
             source: .json("no status, no phases", #"{"id":"b","total_urls":7}"#),
-            lifecycle: .pending, providerStatus: "pending", total: 7, succeeded: 0, failed: 0, percent: 0, phaseStates: []),
+            lifecycle: .pending,
+            providerStatus: "pending",
+            total: 7,
+            succeeded: 0,
+            failed: 0,
+            percent: 0,
+            phaseStates: []
+        ),
         Expected(
             source: .json(
                 "unknown overall: lifecycle derived, status verbatim",
-                #"{"id":"b","status":"paused","scraping":{"state":"started","submitted":10,"valid":10,"succeeded":2,"failed":3}}"#),
-            lifecycle: .running, providerStatus: "paused", total: 10, succeeded: 0, failed: 3, percent: 20,
-            phaseStates: ["started"]),
+                #"{"id":"b","status":"paused","scraping":{"state":"started","submitted":10,"valid":10,"succeeded":2,"failed":3}}"#
+            ),
+            lifecycle: .running,
+            providerStatus: "paused",
+            total: 10,
+            succeeded: 0,
+            failed: 3,
+            percent: 20,
+            phaseStates: ["started"]
+        ),
         Expected(
             source: .json(
                 "null counts, numeric strings, extra fields",
                 #"{"id":"b","status":"in_progress","total_urls":null,"surprise":{"x":1},"scraping":{"state":"started","submitted":"8","valid":null,"succeeded":4,"failed":null,"new_field":true},"analyzing":null,"enriching":{"state":"pending","items_to_enrich":null,"llm_batch_id":""}}"#
             ),
-            lifecycle: .running, providerStatus: "in_progress", total: 8, succeeded: 0, failed: 0, percent: 20,
-            phaseStates: ["started", "pending"], counts: ["scraping.submitted": 8, "scraping.succeeded": 4]),
+            lifecycle: .running,
+            providerStatus: "in_progress",
+            total: 8,
+            succeeded: 0,
+            failed: 0,
+            percent: 20,
+            phaseStates: ["started", "pending"],
+            counts: ["scraping.submitted": 8, "scraping.succeeded": 4]
+        ),
         Expected(
             source: .json(
                 "phases both nested and top-level: nested wins",
                 #"{"id":"b","status":{"overall":"in_progress","scraping":{"state":"completed","submitted":5,"valid":5,"succeeded":5,"failed":0}},"scraping":{"state":"started","submitted":5,"valid":5,"succeeded":1,"failed":0}}"#
             ),
-            lifecycle: .running, providerStatus: "in_progress", total: 5, succeeded: 0, failed: 0, percent: 40,
-            phaseStates: ["completed"]),
+            lifecycle: .running,
+            providerStatus: "in_progress",
+            total: 5,
+            succeeded: 0,
+            failed: 0,
+            percent: 40,
+            phaseStates: ["completed"]
+        ),
     ]
 
     @Test(arguments: payloads)
@@ -295,7 +478,8 @@ import Testing
     }
 
     @Test func unknownEventWithValidStatusIsAccepted() throws {
-        let body = #"{"object":"event.batch.airops.something_new","id":"batch_1","created":1,"timestamp":2,"status":{"overall":"in_progress","scraping":{"state":"started"}}}"#
+        let body =
+            #"{"object":"event.batch.airops.something_new","id":"batch_1","created":1,"timestamp":2,"status":{"overall":"in_progress","scraping":{"state":"started"}}}"#
         let event = try Self.provider.decodeWebhook(Array(body.utf8))
         #expect(event.eventType == "event.batch.airops.something_new")
         #expect(event.observation.lifecycle == .running)
@@ -309,9 +493,15 @@ import Testing
         (#"{"id":"batch_1","status":{"overall":"in_progress","scraping":{"state":"started","submitted":"many"}}}"#, "status.scraping.submitted"),
         ("[1,2]", "not readable"),
         // Counts no batch can have: refused as unreadable instead of reaching arithmetic.
-        (#"{"id":"batch_1","status":{"overall":"in_progress","scraping":{"state":"started","failed":9223372036854775807}}}"#, "status.scraping.failed"),
+        (
+            #"{"id":"batch_1","status":{"overall":"in_progress","scraping":{"state":"started","failed":9223372036854775807}}}"#,
+            "status.scraping.failed"
+        ),
         (#"{"id":"batch_1","status":{"overall":"in_progress","scraping":{"state":"started","succeeded":-3}}}"#, "status.scraping.succeeded"),
-        (#"{"id":"batch_1","status":{"overall":"in_progress","enriching":{"state":"started","items_enriched":1e300}}}"#, "status.enriching.items_enriched"),
+        (
+            #"{"id":"batch_1","status":{"overall":"in_progress","enriching":{"state":"started","items_enriched":1e300}}}"#,
+            "status.enriching.items_enriched"
+        ),
     ])
     func malformedWebhookIsBadResponse(_ body: String, _ mentions: String) {
         do {
@@ -325,7 +515,8 @@ import Testing
 
     static let provider = AirOpsProvider(
         settings: ProviderSettings(name: "airops", kind: "olostep-airops", baseURL: "http://127.0.0.1:9", options: ["token": .string("t")]),
-        context: ProviderContext(transport: RefusingTransport(), logger: quietLogger))
+        context: ProviderContext(transport: RefusingTransport(), logger: quietLogger)
+    )
 }
 
 /// A transport for tests that must not touch the network.

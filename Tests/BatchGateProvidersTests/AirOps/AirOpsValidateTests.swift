@@ -27,14 +27,25 @@ import Testing
         Row(name: "fewer custom ids", input: urls(["https://a.example", "https://b.example"], ids: ["x"]), field: "input.custom_ids"),
         Row(name: "empty custom id", input: urls(["https://a.example", "https://b.example"], ids: ["x", ""]), field: "input.custom_ids[1]"),
         Row(
-            name: "custom id of 256", input: urls(["https://a.example", "https://b.example", "https://c.example", "https://d.example"], ids: ["a", "b", "c", String(repeating: "z", count: 256)]),
-            field: "input.custom_ids[3]"),
-        Row(name: "duplicate custom id", input: urls(["https://a.example", "https://b.example", "https://c.example"], ids: ["a", "b", "a"]), field: "input.custom_ids[2]"),
+            name: "custom id of 256",
+            input: urls(
+                ["https://a.example", "https://b.example", "https://c.example", "https://d.example"],
+                ids: ["a", "b", "c", String(repeating: "z", count: 256)]
+            ),
+            field: "input.custom_ids[3]"
+        ),
+        Row(
+            name: "duplicate custom id",
+            input: urls(["https://a.example", "https://b.example", "https://c.example"], ids: ["a", "b", "a"]),
+            field: "input.custom_ids[2]"
+        ),
         Row(name: "empty brand", input: urls(["https://a.example"], brands: ["Acme", " "]), field: "input.brands[1]"),
         Row(name: "empty country", input: urls(["https://a.example"], country: ""), field: "input.country"),
         Row(
-            name: "document tagging", input: .documentTagging(DocumentTaggingInput(documents: [TaggingDocument(title: "t", filePath: "p", fileSourceType: "url")])),
-            field: "input"),
+            name: "document tagging",
+            input: .documentTagging(DocumentTaggingInput(documents: [TaggingDocument(title: "t", filePath: "p", fileSourceType: "url")])),
+            field: "input"
+        ),
     ])
     func rejects(_ row: Row) {
         do {
@@ -81,7 +92,8 @@ import Testing
         let page = try JSONDecoder().decode(AirOpsWire.ItemsPage.self, from: Data(body))
         let input = URLBatchInput(
             urls: ["https://example.com/pricing", "https://example.com/missing", "https://example.com/blog/launch", "https://example.com/new"],
-            customIDs: ["post-3", "post-2", "post-1", "post-4"])
+            customIDs: ["post-3", "post-2", "post-1", "post-4"]
+        )
         let results = AirOpsProvider.itemResults(page.items, input: input)
         #expect(results.map(\.index) == [0, 1, 2, 3])
         #expect(results.map(\.key) == ["post-3", "post-2", "post-1", "post-4"])

@@ -30,8 +30,13 @@ import Testing
         let client = try CurlHTTPClient()
         defer { client.shutdown() }
         let configuration = AitronosSimulator.Configuration(
-            apiKey: Self.apiKey, authStyle: setup.authStyle, pathPrefix: setup.simulatorPrefix, perURLDuration: setup.perURLDuration,
-            parallelJobs: setup.parallelJobs, faults: setup.faults)
+            apiKey: Self.apiKey,
+            authStyle: setup.authStyle,
+            pathPrefix: setup.simulatorPrefix,
+            perURLDuration: setup.perURLDuration,
+            parallelJobs: setup.parallelJobs,
+            faults: setup.faults
+        )
         try await withAitronosSimulator(configuration) { baseURL, simulator in
             let settings = AitronosFixtures.settings(baseURL: baseURL + "/", apiKey: setup.apiKey, timeout: setup.timeout, options: setup.options)
             try await body(AitronosFixtures.provider(client, settings: settings), simulator)
@@ -54,7 +59,12 @@ import Testing
         return (state, percents, seen)
     }
 
-    func submit(_ provider: AitronosProvider, urls: [String] = urls, customIDs: [String]? = nil, options: JSONValue? = nil) async throws -> SubmitOutcome {
+    func submit(
+        _ provider: AitronosProvider,
+        urls: [String] = urls,
+        customIDs: [String]? = nil,
+        options: JSONValue? = nil
+    ) async throws -> SubmitOutcome {
         let input = AitronosFixtures.input(urls, customIDs: customIDs, options: options)
         try provider.validate(input)
         return try await provider.submit(Submission(jobID: "job_test", input: input, webhookURL: nil))
@@ -176,7 +186,9 @@ import Testing
             let (state, _, _) = try await pollToTerminal(provider, outcome.providerBatchID)
             #expect(state.lifecycle == .completed)
             let results = try await provider.results(
-                providerBatchID: outcome.providerBatchID, input: AitronosFixtures.input(["https://a.example/x", "https://b.example/fail"]))
+                providerBatchID: outcome.providerBatchID,
+                input: AitronosFixtures.input(["https://a.example/x", "https://b.example/fail"])
+            )
             #expect(results.map(\.status) == [.succeeded, .failed])
             #expect(simulator.requestCount(AitronosSimulator.Route.job) == 2)
         }

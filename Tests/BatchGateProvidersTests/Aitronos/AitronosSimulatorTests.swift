@@ -13,7 +13,9 @@ import Foundation
 @Suite(.timeLimit(.minutes(1))) struct AitronosSimulatorTests {
     static let apiKey = "sim_key"
 
-    typealias Send = (_ method: String, _ path: String, _ body: String?, _ headers: [(name: String, value: String)]) async throws -> (Int, JSONValue, HTTPResponse)
+    typealias Send = (_ method: String, _ path: String, _ body: String?, _ headers: [(name: String, value: String)]) async throws -> (
+        Int, JSONValue, HTTPResponse
+    )
 
     static let bearer: [(name: String, value: String)] = [("Authorization", "Bearer \(apiKey)")]
 
@@ -27,8 +29,13 @@ import Foundation
             let send: Send = { method, path, body, headers in
                 let response = try await client.send(
                     HTTPRequest(
-                        method: method, url: baseURL + path, headers: [("Content-Type", "application/json")] + headers,
-                        body: body.map { Array($0.utf8) }, timeout: .seconds(30)))
+                        method: method,
+                        url: baseURL + path,
+                        headers: [("Content-Type", "application/json")] + headers,
+                        body: body.map { Array($0.utf8) },
+                        timeout: .seconds(30)
+                    )
+                )
                 let json = (try? JSONDecoder().decode(JSONValue.self, from: Data(response.body))) ?? .null
                 return (response.status, json, response)
             }
@@ -56,11 +63,31 @@ import Foundation
         BadBody(name: "missing schema", body: #"{"urls":["https://a.example"]}"#, field: "schema"),
         BadBody(name: "schema not an object", body: #"{"urls":["https://a.example"],"schema":"x"}"#, field: "schema"),
         BadBody(name: "options not an object", body: #"{"urls":["https://a.example"],\#(schema),"options":[]}"#, field: "options"),
-        BadBody(name: "max_items_per_url 0", body: #"{"urls":["https://a.example"],\#(schema),"options":{"max_items_per_url":0}}"#, field: "options.max_items_per_url"),
-        BadBody(name: "max_total_items 5001", body: #"{"urls":["https://a.example"],\#(schema),"options":{"max_total_items":5001}}"#, field: "options.max_total_items"),
-        BadBody(name: "parallel_jobs 11", body: #"{"urls":["https://a.example"],\#(schema),"options":{"parallel_jobs":11}}"#, field: "options.parallel_jobs"),
-        BadBody(name: "timeout_per_url 1.5", body: #"{"urls":["https://a.example"],\#(schema),"options":{"timeout_per_url":1.5}}"#, field: "options.timeout_per_url"),
-        BadBody(name: "date_filter a string", body: #"{"urls":["https://a.example"],\#(schema),"options":{"date_filter":"x"}}"#, field: "options.date_filter"),
+        BadBody(
+            name: "max_items_per_url 0",
+            body: #"{"urls":["https://a.example"],\#(schema),"options":{"max_items_per_url":0}}"#,
+            field: "options.max_items_per_url"
+        ),
+        BadBody(
+            name: "max_total_items 5001",
+            body: #"{"urls":["https://a.example"],\#(schema),"options":{"max_total_items":5001}}"#,
+            field: "options.max_total_items"
+        ),
+        BadBody(
+            name: "parallel_jobs 11",
+            body: #"{"urls":["https://a.example"],\#(schema),"options":{"parallel_jobs":11}}"#,
+            field: "options.parallel_jobs"
+        ),
+        BadBody(
+            name: "timeout_per_url 1.5",
+            body: #"{"urls":["https://a.example"],\#(schema),"options":{"timeout_per_url":1.5}}"#,
+            field: "options.timeout_per_url"
+        ),
+        BadBody(
+            name: "date_filter a string",
+            body: #"{"urls":["https://a.example"],\#(schema),"options":{"date_filter":"x"}}"#,
+            field: "options.date_filter"
+        ),
         BadBody(name: "unknown option", body: #"{"urls":["https://a.example"],\#(schema),"options":{"depth":2}}"#, field: "options.depth"),
         BadBody(name: "organization_id a number", body: #"{"urls":["https://a.example"],\#(schema),"organization_id":5}"#, field: "organization_id"),
     ])
@@ -101,7 +128,8 @@ import Foundation
     /// Create as on the vendor's page, progress wrapped as in the supplement, the job bare, the list paged.
     @Test func responseShapesFollowTheDocs() async throws {
         try await withSimulator { send, simulator in
-            let create = #"{"urls":["https://a.example/blog/x","https://b.example/fail","https://c.example/"],\#(Self.schema),"options":{"parallel_jobs":3,"llm_mode":"structured","date_filter":null}}"#
+            let create =
+                #"{"urls":["https://a.example/blog/x","https://b.example/fail","https://c.example/"],\#(Self.schema),"options":{"parallel_jobs":3,"llm_mode":"structured","date_filter":null}}"#
             let (status, created, _) = try await send("POST", "/v1/scrape/batch", create, Self.bearer)
             #expect(status == 200)
             #expect(created["total_urls"] == 3)
@@ -167,7 +195,16 @@ import Foundation
             }
             let (_, failed, _) = try await send("GET", "/v1/scrape/jobs?status=failed", nil, Self.bearer)
             #expect(failed["data"]?["total"] == 1)
-            #expect(failed["data"]?["jobs"] == [["job_id": try #require(failed["data"]?["jobs"].flatMap(Self.first)?["job_id"]), "batch_id": try #require(failed["data"]?["jobs"].flatMap(Self.first)?["batch_id"]), "url": "https://a.example/fail", "status": "failed", "items_extracted": 0, "created_at": try #require(failed["data"]?["jobs"].flatMap(Self.first)?["created_at"])]])
+            #expect(
+                failed["data"]?["jobs"] == [
+                    [
+                        "job_id": try #require(failed["data"]?["jobs"].flatMap(Self.first)?["job_id"]),
+                        "batch_id": try #require(failed["data"]?["jobs"].flatMap(Self.first)?["batch_id"]), "url": "https://a.example/fail",
+                        "status": "failed", "items_extracted": 0,
+                        "created_at": try #require(failed["data"]?["jobs"].flatMap(Self.first)?["created_at"]),
+                    ]
+                ]
+            )
 
             let (_, page, _) = try await send("GET", "/v1/scrape/jobs?limit=2&offset=1", nil, Self.bearer)
             #expect(page["data"]?["total"] == 4)
@@ -179,7 +216,9 @@ import Foundation
             }
             #expect(listed.map { $0["url"] } == ["https://a.example/fail", "https://a.example/3"])
 
-            for (query, field) in [("limit=0", "limit"), ("limit=101", "limit"), ("limit=x", "limit"), ("offset=-1", "offset"), ("status=done", "status")] {
+            for (query, field) in [
+                ("limit=0", "limit"), ("limit=101", "limit"), ("limit=x", "limit"), ("offset=-1", "offset"), ("status=done", "status"),
+            ] {
                 let (status, json, _) = try await send("GET", "/v1/scrape/jobs?\(query)", nil, Self.bearer)
                 #expect(status == 400, "\(query)")
                 #expect(json["error"]?["field"] == .string(field), "\(query)")
@@ -190,7 +229,8 @@ import Foundation
     /// `options.parallel_jobs` sets the lanes: with two lanes and slow URLs, two jobs run and two wait.
     @Test func parallelJobsOptionSetsTheLanes() async throws {
         try await withSimulator(.init(apiKey: Self.apiKey, perURLDuration: .seconds(5), parallelJobs: 3)) { send, _ in
-            let create = #"{"urls":["https://a.example/1","https://a.example/2","https://a.example/3","https://a.example/4"],\#(Self.schema),"options":{"parallel_jobs":2}}"#
+            let create =
+                #"{"urls":["https://a.example/1","https://a.example/2","https://a.example/3","https://a.example/4"],\#(Self.schema),"options":{"parallel_jobs":2}}"#
             let (_, created, _) = try await send("POST", "/v1/scrape/batch", create, Self.bearer)
             let id = try #require(created["batch_id"]?.stringValue)
             try await waitUntil("two jobs processing") {
@@ -266,8 +306,14 @@ import Foundation
         #expect(
             faults
                 == AitronosFaults(
-                    latency: .milliseconds(50), unavailableResponses: 3, rateLimitedResponses: 2, retryAfter: .seconds(1), slowCreates: 1,
-                    slowCreateDelay: .seconds(10)))
+                    latency: .milliseconds(50),
+                    unavailableResponses: 3,
+                    rateLimitedResponses: 2,
+                    retryAfter: .seconds(1),
+                    slowCreates: 1,
+                    slowCreateDelay: .seconds(10)
+                )
+        )
         let more = try AitronosFaults.parse(" slow_create=2 , ratelimit=1, latency=1m ")
         #expect(more.slowCreates == 2 && more.slowCreateDelay == .seconds(5))
         #expect(more.rateLimitedResponses == 1 && more.retryAfter == .seconds(1))

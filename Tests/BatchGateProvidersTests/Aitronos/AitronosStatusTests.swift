@@ -43,12 +43,32 @@ import Foundation
         DerivationRow(name: "all pending", tally: Tally(total: 3, pending: 3), status: "pending", lifecycle: .pending),
         DerivationRow(name: "one processing", tally: Tally(total: 3, processing: 1, pending: 2), status: "processing", lifecycle: .running),
         DerivationRow(name: "all processing", tally: Tally(total: 2, processing: 2), status: "processing", lifecycle: .running),
-        DerivationRow(name: "some completed, rest pending", tally: Tally(total: 3, completed: 1, pending: 2), status: "processing", lifecycle: .running),
+        DerivationRow(
+            name: "some completed, rest pending",
+            tally: Tally(total: 3, completed: 1, pending: 2),
+            status: "processing",
+            lifecycle: .running
+        ),
         DerivationRow(name: "some failed, rest pending", tally: Tally(total: 3, failed: 1, pending: 2), status: "processing", lifecycle: .running),
-        DerivationRow(name: "some cancelled, rest pending", tally: Tally(total: 3, cancelled: 1, pending: 2), status: "processing", lifecycle: .running),
+        DerivationRow(
+            name: "some cancelled, rest pending",
+            tally: Tally(total: 3, cancelled: 1, pending: 2),
+            status: "processing",
+            lifecycle: .running
+        ),
         DerivationRow(name: "all completed", tally: Tally(total: 3, completed: 3), status: "completed", lifecycle: .completed),
-        DerivationRow(name: "one completed, rest failed", tally: Tally(total: 3, completed: 1, failed: 2), status: "completed", lifecycle: .completed),
-        DerivationRow(name: "one completed, rest cancelled", tally: Tally(total: 2, completed: 1, cancelled: 1), status: "completed", lifecycle: .completed),
+        DerivationRow(
+            name: "one completed, rest failed",
+            tally: Tally(total: 3, completed: 1, failed: 2),
+            status: "completed",
+            lifecycle: .completed
+        ),
+        DerivationRow(
+            name: "one completed, rest cancelled",
+            tally: Tally(total: 2, completed: 1, cancelled: 1),
+            status: "completed",
+            lifecycle: .completed
+        ),
         DerivationRow(name: "all failed", tally: Tally(total: 3, failed: 3), status: "failed", lifecycle: .failed),
         DerivationRow(name: "failed and cancelled", tally: Tally(total: 3, failed: 1, cancelled: 2), status: "failed", lifecycle: .failed),
         DerivationRow(name: "all cancelled", tally: Tally(total: 1, cancelled: 1), status: "failed", lifecycle: .failed),
@@ -68,7 +88,9 @@ import Foundation
 
     @Test func tallyFromJobs() {
         let tally = AitronosProvider.tally(
-            jobStatuses: ["completed", "failed", "cancelled", "processing", "pending", nil, "queued"], totalURLs: 9)
+            jobStatuses: ["completed", "failed", "cancelled", "processing", "pending", nil, "queued"],
+            totalURLs: 9
+        )
         #expect(tally == Tally(total: 9, completed: 1, failed: 1, cancelled: 1, processing: 2, pending: 4))
         // A list longer than total_urls wins.
         #expect(AitronosProvider.tally(jobStatuses: ["completed", "completed"], totalURLs: 1) == Tally(total: 2, completed: 2))
@@ -80,7 +102,9 @@ import Foundation
         var failed: Int?
         var pending: Int?
         var expected: Tally
-        var testDescription: String { "\(totalURLs.map(String.init) ?? "-")/\(completed.map(String.init) ?? "-")/\(failed.map(String.init) ?? "-")/\(pending.map(String.init) ?? "-")" }
+        var testDescription: String {
+            "\(totalURLs.map(String.init) ?? "-")/\(completed.map(String.init) ?? "-")/\(failed.map(String.init) ?? "-")/\(pending.map(String.init) ?? "-")"
+        }
     }
 
     @Test(arguments: [
@@ -120,33 +144,73 @@ import Foundation
         Expected(name: "progress-completed.json", lifecycle: .completed, providerStatus: "completed", total: 3, succeeded: 2, failed: 1),
         Expected(
             name: "progress unwrapped",
-            body: #"{"batch_id":"b","total_urls":2,"completed":1,"failed":0,"pending":0,"jobs":[{"job_id":"j1","url":"https://a.example","status":"completed"},{"job_id":"j2","url":"https://b.example","status":"processing"}]}"#,
-            lifecycle: .running, providerStatus: "processing", total: 2, succeeded: 1, failed: 0),
+            body:
+                #"{"batch_id":"b","total_urls":2,"completed":1,"failed":0,"pending":0,"jobs":[{"job_id":"j1","url":"https://a.example","status":"completed"},{"job_id":"j2","url":"https://b.example","status":"processing"}]}"#,
+            lifecycle: .running,
+            providerStatus: "processing",
+            total: 2,
+            succeeded: 1,
+            failed: 0
+        ),
         Expected(
             name: "every job failed",
-            body: #"{"success":true,"data":{"batch_id":"b","total_urls":2,"completed":0,"failed":2,"pending":0,"jobs":[{"job_id":"j1","url":"https://a.example","status":"failed"},{"job_id":"j2","url":"https://b.example","status":"failed"}]}}"#,
-            lifecycle: .failed, providerStatus: "failed", total: 2, succeeded: 0, failed: 2,
-            error: BatchError(code: "provider_failed", message: "Aitronos scraped none of the batch's 2 URLs (2 failed, 0 cancelled).")),
+            body:
+                #"{"success":true,"data":{"batch_id":"b","total_urls":2,"completed":0,"failed":2,"pending":0,"jobs":[{"job_id":"j1","url":"https://a.example","status":"failed"},{"job_id":"j2","url":"https://b.example","status":"failed"}]}}"#,
+            lifecycle: .failed,
+            providerStatus: "failed",
+            total: 2,
+            succeeded: 0,
+            failed: 2,
+            error: BatchError(code: "provider_failed", message: "Aitronos scraped none of the batch's 2 URLs (2 failed, 0 cancelled).")
+        ),
         Expected(
             name: "cancelled jobs count as failed",
-            body: #"{"success":true,"data":{"batch_id":"b","total_urls":3,"jobs":[{"job_id":"j1","status":"completed"},{"job_id":"j2","status":"cancelled"},{"job_id":"j3","status":"failed"}]}}"#,
-            lifecycle: .completed, providerStatus: "completed", total: 3, succeeded: 1, failed: 2),
+            body:
+                #"{"success":true,"data":{"batch_id":"b","total_urls":3,"jobs":[{"job_id":"j1","status":"completed"},{"job_id":"j2","status":"cancelled"},{"job_id":"j3","status":"failed"}]}}"#,
+            lifecycle: .completed,
+            providerStatus: "completed",
+            total: 3,
+            succeeded: 1,
+            failed: 2
+        ),
         Expected(
             name: "counters only: rest processing",
             body: #"{"success":true,"data":{"batch_id":"b","total_urls":4,"completed":"1","failed":null,"pending":1}}"#,
-            lifecycle: .running, providerStatus: "processing", total: 4, succeeded: 1, failed: 0),
+            lifecycle: .running,
+            providerStatus: "processing",
+            total: 4,
+            succeeded: 1,
+            failed: 0
+        ),
         Expected(
             name: "counters under progress, no jobs",
             body: #"{"batch_id":"b","total_urls":2,"progress":{"completed":2,"failed":0,"pending":0}}"#,
-            lifecycle: .completed, providerStatus: "completed", total: 2, succeeded: 2, failed: 0),
+            lifecycle: .completed,
+            providerStatus: "completed",
+            total: 2,
+            succeeded: 2,
+            failed: 0
+        ),
         Expected(
             name: "job list shorter than total_urls",
-            body: #"{"success":true,"data":{"batch_id":"b","total_urls":3,"jobs":[{"job_id":"j1","status":"completed"},{"job_id":7,"status":"completed"}]}}"#,
-            lifecycle: .running, providerStatus: "processing", total: 3, succeeded: 2, failed: 0),
+            body:
+                #"{"success":true,"data":{"batch_id":"b","total_urls":3,"jobs":[{"job_id":"j1","status":"completed"},{"job_id":7,"status":"completed"}]}}"#,
+            lifecycle: .running,
+            providerStatus: "processing",
+            total: 3,
+            succeeded: 2,
+            failed: 0
+        ),
         Expected(
             name: "unknown job status keeps the batch running",
-            body: #"{"success":true,"data":{"batch_id":"b","total_urls":2,"jobs":[{"job_id":"j1","status":"completed"},{"job_id":"j2","status":"retrying","surprise":1}]}}"#,
-            lifecycle: .running, providerStatus: "processing", total: 2, succeeded: 1, failed: 0),
+            body:
+                #"{"success":true,"data":{"batch_id":"b","total_urls":2,"jobs":[{"job_id":"j1","status":"completed"},{"job_id":"j2","status":"retrying","surprise":1}]}}"#,
+            lifecycle: .running,
+            providerStatus: "processing",
+            total: 2,
+            succeeded: 1,
+            failed: 0
+        ),
     ]
 
     @Test(arguments: payloads)
@@ -207,10 +271,13 @@ import Foundation
         let first = AitronosProvider.itemResult(index: 0, input: input, summary: summary("completed"), detail: completed)
         #expect(first.key == "home")
         #expect(first.status == .succeeded)
-        #expect(first.data?["extracted_data"] == .array([
-            ["title": "Welcome to Example", "content": "This domain is for use in illustrative examples."],
-            ["title": "More information", "content": "Further reading about example domains."],
-        ]))
+        #expect(
+            first.data?["extracted_data"]
+                == .array([
+                    ["title": "Welcome to Example", "content": "This domain is for use in illustrative examples."],
+                    ["title": "More information", "content": "Further reading about example domains."],
+                ])
+        )
         #expect(first.data?["metadata"] == ["processing_time": .number(4.82), "engine_used": "playwright", "llm_calls": 2, "cache_hit": false])
         #expect(first.error == nil)
 
@@ -237,18 +304,33 @@ import Foundation
         ItemRow(name: "pending", summaryStatus: "pending", detail: nil, status: .pending),
         ItemRow(name: "processing", summaryStatus: "processing", detail: nil, status: .pending),
         ItemRow(
-            name: "failed without details", summaryStatus: "failed", detail: #"{"status":"failed"}"#, status: .failed,
-            error: ItemError(code: "SCRAPE_FAILED", message: "Aitronos could not scrape https://a.example/x.")),
+            name: "failed without details",
+            summaryStatus: "failed",
+            detail: #"{"status":"failed"}"#,
+            status: .failed,
+            error: ItemError(code: "SCRAPE_FAILED", message: "Aitronos could not scrape https://a.example/x.")
+        ),
         ItemRow(
-            name: "failed, string error", summaryStatus: "failed", detail: #"{"status":"failed","error":"HTTP 404"}"#, status: .failed,
-            error: ItemError(code: "SCRAPE_FAILED", message: "HTTP 404")),
+            name: "failed, string error",
+            summaryStatus: "failed",
+            detail: #"{"status":"failed","error":"HTTP 404"}"#,
+            status: .failed,
+            error: ItemError(code: "SCRAPE_FAILED", message: "HTTP 404")
+        ),
         ItemRow(
-            name: "failed, error_code and error_message", summaryStatus: "failed",
-            detail: #"{"status":"failed","error_code":"BLOCKED","error_message":"robots.txt"}"#, status: .failed,
-            error: ItemError(code: "BLOCKED", message: "robots.txt")),
+            name: "failed, error_code and error_message",
+            summaryStatus: "failed",
+            detail: #"{"status":"failed","error_code":"BLOCKED","error_message":"robots.txt"}"#,
+            status: .failed,
+            error: ItemError(code: "BLOCKED", message: "robots.txt")
+        ),
         ItemRow(
-            name: "cancelled", summaryStatus: "cancelled", detail: #"{"status":"cancelled"}"#, status: .failed,
-            error: ItemError(code: "JOB_CANCELLED", message: "Aitronos cancelled the job for https://a.example/x.")),
+            name: "cancelled",
+            summaryStatus: "cancelled",
+            detail: #"{"status":"cancelled"}"#,
+            status: .failed,
+            error: ItemError(code: "JOB_CANCELLED", message: "Aitronos cancelled the job for https://a.example/x.")
+        ),
         ItemRow(name: "detail status wins", summaryStatus: "completed", detail: #"{"status":"processing"}"#, status: .pending),
         ItemRow(name: "completed without data", summaryStatus: "completed", detail: #"{"status":"completed"}"#, status: .succeeded),
     ])
@@ -271,7 +353,9 @@ import Foundation
                 [{"job_id":"j1","url":"https://b.example"},{"job_id":"j2","url":"https://a.example"},
                  {"job_id":"j3","url":"https://a.example"},{"job_id":"j4","url":"HTTPS://C.example:443/"},
                  {"job_id":"j5"}]
-                """#.utf8))
+                """#.utf8
+            )
+        )
         let urls = ["https://a.example", "https://b.example", "https://a.example", "https://c.example", "https://d.example"]
         let matched = AitronosProvider.matchJobs(jobs, urls: urls)
         // Duplicates in order; the vendor's normalised c.example matches loosely; j5 has no URL and takes its position.

@@ -27,12 +27,19 @@ final class RoutedTransport: HTTPTransport {
 enum AitronosFixtures {
     /// Settings for an adapter; `options` adds to or replaces `api_key`.
     static func settings(
-        baseURL: String = "http://127.0.0.1:1", apiKey: String = "ait_key", timeout: Duration = .seconds(5),
+        baseURL: String = "http://127.0.0.1:1",
+        apiKey: String = "ait_key",
+        timeout: Duration = .seconds(5),
         options: [String: ConfigValue] = [:]
     ) -> ProviderSettings {
         ProviderSettings(
-            name: "aitronos", kind: "aitronos-scrape", baseURL: baseURL, pollInterval: .milliseconds(20), timeout: timeout,
-            options: ["api_key": .string(apiKey)].merging(options) { _, new in new })
+            name: "aitronos",
+            kind: "aitronos-scrape",
+            baseURL: baseURL,
+            pollInterval: .milliseconds(20),
+            timeout: timeout,
+            options: ["api_key": .string(apiKey)].merging(options) { _, new in new }
+        )
     }
 
     static func provider(_ transport: any HTTPTransport, settings: ProviderSettings = settings()) -> AitronosProvider {

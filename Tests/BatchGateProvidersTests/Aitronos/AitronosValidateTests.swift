@@ -58,7 +58,8 @@ import Foundation
         Row(
             name: "document tagging",
             input: .documentTagging(DocumentTaggingInput(documents: [TaggingDocument(title: "t", filePath: "p", fileSourceType: "url")])),
-            field: "input"),
+            field: "input"
+        ),
     ])
     func rejects(_ row: Row) {
         do {
@@ -113,14 +114,17 @@ import Foundation
                 ProviderOptionSpec("auth", .string, allowedValues: ["bearer", "x-api-key"]),
                 ProviderOptionSpec("path_prefix", .string),
                 ProviderOptionSpec("default_schema", .jsonObject),
-            ])
+            ]
+        )
         #expect(provider.capabilities == ProviderCapabilities(jobKinds: [.urlBatch], canCancel: false, maxItemsPerBatch: 50, receivesWebhooks: false))
         #expect(provider.name == "aitronos")
         #expect(provider.kind == "aitronos-scrape")
         #expect(provider.pollInterval == .milliseconds(20))
         #expect(ProviderRegistry.standard.entries["aitronos-scrape"]?.spec == AitronosProvider.kindSpec)
         let built = ProviderRegistry.standard.makeProvider(
-            AitronosFixtures.settings(), context: ProviderContext(transport: RoutedTransport(body: []), logger: quietLogger))
+            AitronosFixtures.settings(),
+            context: ProviderContext(transport: RoutedTransport(body: []), logger: quietLogger)
+        )
         #expect(built is AitronosProvider)
     }
 
@@ -153,10 +157,13 @@ import Foundation
         if let auth = row.auth { options["auth"] = .string(auth) }
         let provider = AitronosFixtures.provider(
             transport,
-            settings: AitronosFixtures.settings(baseURL: "https://api.aitronos.example//", apiKey: "sk_live", timeout: .seconds(7), options: options))
+            settings: AitronosFixtures.settings(baseURL: "https://api.aitronos.example//", apiKey: "sk_live", timeout: .seconds(7), options: options)
+        )
         let input = AitronosFixtures.input(
-            ["https://example.com/page1", "https://example.com/page2", "https://example.com/page3"], customIDs: ["a", "b", "c"],
-            options: ["max_items_per_url": 50, "parallel_jobs": 3])
+            ["https://example.com/page1", "https://example.com/page2", "https://example.com/page3"],
+            customIDs: ["a", "b", "c"],
+            options: ["max_items_per_url": 50, "parallel_jobs": 3]
+        )
         try provider.validate(input)
         let outcome = try await provider.submit(Submission(jobID: "job_1", input: input, webhookURL: "https://gw.example/ignored"))
         #expect(outcome.providerBatchID == "batch_xyz789")
@@ -174,7 +181,8 @@ import Foundation
             sent == [
                 "urls": ["https://example.com/page1", "https://example.com/page2", "https://example.com/page3"],
                 "schema": AitronosFixtures.schema, "options": ["max_items_per_url": 50, "parallel_jobs": 3],
-            ])
+            ]
+        )
 
         _ = try? await provider.poll(providerBatchID: "batch/1 2")
         #expect(transport.requests().last?.url == "https://api.aitronos.example/api/v1/scrape/batch/batch%2F1%202/progress")
@@ -194,7 +202,9 @@ import Foundation
         let fallback: JSONValue = ["type": "object", "properties": ["page_type": ["type": "string"]]]
         let transport = RoutedTransport(body: try fixture("aitronos/create-response.json"))
         let provider = AitronosFixtures.provider(
-            transport, settings: AitronosFixtures.settings(options: ["default_schema": .json(fallback)]))
+            transport,
+            settings: AitronosFixtures.settings(options: ["default_schema": .json(fallback)])
+        )
         let bare = AitronosFixtures.input(["https://a.example"], schema: nil)
         try provider.validate(bare)
         _ = try await provider.submit(Submission(jobID: "j", input: bare, webhookURL: nil))
@@ -323,7 +333,10 @@ import Foundation
 
     /// A vendor whose progress lists `urls` as jobs `job_<i>` with `status(i)`; job details answer after `delay`.
     static func scriptedVendor(
-        urls: [String], status: @escaping @Sendable (Int) -> String, delay: Duration = .zero, inFlight: InFlightCounter? = nil,
+        urls: [String],
+        status: @escaping @Sendable (Int) -> String,
+        delay: Duration = .zero,
+        inFlight: InFlightCounter? = nil,
         missingJob: Int? = nil
     ) -> RoutedTransport {
         RoutedTransport { request throws(TransportError) in
@@ -350,8 +363,11 @@ import Foundation
         let urls = (0..<50).map { "https://site.example/p\($0)" }
         let inFlight = InFlightCounter()
         let transport = Self.scriptedVendor(
-            urls: urls, status: { $0 % 10 == 9 ? "processing" : ($0 % 10 == 3 ? "failed" : "completed") }, delay: .milliseconds(15),
-            inFlight: inFlight)
+            urls: urls,
+            status: { $0 % 10 == 9 ? "processing" : ($0 % 10 == 3 ? "failed" : "completed") },
+            delay: .milliseconds(15),
+            inFlight: inFlight
+        )
         let provider = AitronosFixtures.provider(transport)
         let results = try await provider.results(providerBatchID: "b", input: AitronosFixtures.input(urls))
         #expect(results.map(\.index) == Array(0..<50))
@@ -387,7 +403,12 @@ import Foundation
 final class InFlightCounter: Sendable {
     private let state = Mutex<(now: Int, max: Int)>((0, 0))
 
-    func enter() { state.withLock { $0.now += 1; $0.max = max($0.max, $0.now) } }
+    func enter() {
+        state.withLock {
+            $0.now += 1
+            $0.max = max($0.max, $0.now)
+        }
+    }
     func leave() { state.withLock { $0.now -= 1 } }
     func peak() -> Int { state.withLock { $0.max } }
 }

@@ -22,8 +22,12 @@ import Testing
         // The simulator waits a little before a socket's first message, as a vendor across a network would
         // (the catchup then arrives apart from the upgrade's 101 response).
         let configuration = TaggerSimulator.Configuration(
-            token: Self.token, scenario: setup.scenario, faults: setup.faults, keepaliveInterval: .seconds(1),
-            firstMessageDelay: .milliseconds(100))
+            token: Self.token,
+            scenario: setup.scenario,
+            faults: setup.faults,
+            keepaliveInterval: .seconds(1),
+            firstMessageDelay: .milliseconds(100)
+        )
         try await withTaggerSimulator(configuration) { baseURL, simulator in
             var options = setup.options
             options["token"] = .string(setup.token)
@@ -31,7 +35,8 @@ import Testing
             options["keepalive_interval"] = options["keepalive_interval"] ?? .duration(.seconds(10))
             let provider = TaggerProvider(
                 settings: ProviderSettings(name: "tagger", kind: "doc-tagging-ws", baseURL: baseURL + "/", timeout: .seconds(5), options: options),
-                context: ProviderContext(transport: client, webSocket: NIOWebSocketClient(logger: quietLogger), logger: quietLogger))
+                context: ProviderContext(transport: client, webSocket: NIOWebSocketClient(logger: quietLogger), logger: quietLogger)
+            )
             try await body(provider, simulator)
         }
     }
@@ -40,7 +45,9 @@ import Testing
         .documentTagging(
             DocumentTaggingInput(
                 documents: (0..<count).map { TaggingDocument(title: "Doc \($0)", filePath: "s3://b/\($0).pdf", fileSourceType: "s3") },
-                config: ["num_tags": 4, "model_name": "openai/gpt-4o-mini"]))
+                config: ["num_tags": 4, "model_name": "openai/gpt-4o-mini"]
+            )
+        )
     }
 
     @Test func startObserveAndReadTheResults() async throws {

@@ -112,7 +112,10 @@ private let doc = TaggingDocument(title: "A", filePath: "https://files.example/a
 
     @Test func cancelledIsTerminal() throws {
         let text = #"{"type": "cancelled", "job_id": "j", "processed_count": "2", "failed_count": "0", "message": "Job cancelled"}"#
-        guard case .update(let update) = try TaggerProvider.decodeMessage(text) else { Issue.record("not an update"); return }
+        guard case .update(let update) = try TaggerProvider.decodeMessage(text) else {
+            Issue.record("not an update")
+            return
+        }
         #expect(update.kind == .terminal)
         #expect(update.observation?.lifecycle == .cancelled)
         #expect(update.observation?.succeeded == 2)
@@ -200,9 +203,18 @@ private let doc = TaggingDocument(title: "A", filePath: "https://files.example/a
 
     @Test(arguments: [
         (JobInput.documentTagging(DocumentTaggingInput(documents: [])), "input.documents"),
-        (.documentTagging(DocumentTaggingInput(documents: [TaggingDocument(title: " ", filePath: "a.pdf", fileSourceType: "url")])), "input.documents[0].title"),
-        (.documentTagging(DocumentTaggingInput(documents: [TaggingDocument(title: "A", filePath: "", fileSourceType: "url")])), "input.documents[0].file_path"),
-        (.documentTagging(DocumentTaggingInput(documents: [TaggingDocument(title: "A", filePath: "a.pdf", fileSourceType: "ftp")])), "input.documents[0].file_source_type"),
+        (
+            .documentTagging(DocumentTaggingInput(documents: [TaggingDocument(title: " ", filePath: "a.pdf", fileSourceType: "url")])),
+            "input.documents[0].title"
+        ),
+        (
+            .documentTagging(DocumentTaggingInput(documents: [TaggingDocument(title: "A", filePath: "", fileSourceType: "url")])),
+            "input.documents[0].file_path"
+        ),
+        (
+            .documentTagging(DocumentTaggingInput(documents: [TaggingDocument(title: "A", filePath: "a.pdf", fileSourceType: "ftp")])),
+            "input.documents[0].file_source_type"
+        ),
         (.documentTagging(DocumentTaggingInput(documents: [doc], config: ["num_pages": 11])), "input.config.num_pages"),
         (.documentTagging(DocumentTaggingInput(documents: [doc], config: ["num_tags": 2])), "input.config.num_tags"),
         (.documentTagging(DocumentTaggingInput(documents: [doc], config: ["num_tags": .number(3.5)])), "input.config.num_tags"),
@@ -225,10 +237,14 @@ private let doc = TaggingDocument(title: "A", filePath: "https://files.example/a
             .documentTagging(
                 DocumentTaggingInput(
                     documents: [doc, TaggingDocument(title: "B", filePath: "s3://bucket/b.pdf", fileSourceType: "s3", description: "b")],
-                    config: ["model_name": "openai/gpt-4o-mini", "num_pages": 3, "num_tags": 8, "exclusion_words": ["the"], "api_key": "k"])))
+                    config: ["model_name": "openai/gpt-4o-mini", "num_pages": 3, "num_tags": 8, "exclusion_words": ["the"], "api_key": "k"]
+                )
+            )
+        )
     }
 
     private let provider = TaggerProvider(
         settings: ProviderSettings(name: "tagger", kind: "doc-tagging-ws", baseURL: "http://127.0.0.1:9", options: ["token": .string("t")]),
-        context: ProviderContext(transport: RefusingTransport(), logger: quietLogger))
+        context: ProviderContext(transport: RefusingTransport(), logger: quietLogger)
+    )
 }

@@ -76,7 +76,8 @@ final class ScriptedWebSocketServer: Sendable {
                     try pipeline.addHandler(writer)
                     try pipeline.addHandler(decoder)
                     try pipeline.addHandler(
-                        ScriptedUpgradeResponder(script: script, writer: writer, decoder: decoder, recorder: recorder))
+                        ScriptedUpgradeResponder(script: script, writer: writer, decoder: decoder, recorder: recorder)
+                    )
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -96,7 +97,9 @@ final class ScriptedWebSocketServer: Sendable {
     /// Runs `body` with a started server and stops it afterwards, whatever happens.
     @discardableResult
     static func with<R: Sendable>(
-        _ script: Script, tls: NIOSSLContext? = nil, _ body: (ScriptedWebSocketServer) async throws -> R
+        _ script: Script,
+        tls: NIOSSLContext? = nil,
+        _ body: (ScriptedWebSocketServer) async throws -> R
     ) async throws -> R {
         let server = try await start(script, tls: tls)
         do {
@@ -170,7 +173,9 @@ private final class ScriptedUpgradeResponder: ChannelInboundHandler, RemovableCh
     private var head: HTTPRequestHead?
 
     init(
-        script: ScriptedWebSocketServer.Script, writer: RawWriter, decoder: ByteToMessageHandler<HTTPRequestDecoder>,
+        script: ScriptedWebSocketServer.Script,
+        writer: RawWriter,
+        decoder: ByteToMessageHandler<HTTPRequestDecoder>,
         recorder: Recorder<ScriptedWebSocketServer.ReceivedFrame>
     ) {
         self.script = script
@@ -192,7 +197,8 @@ private final class ScriptedUpgradeResponder: ChannelInboundHandler, RemovableCh
     private func answer(context: ChannelHandlerContext, head: HTTPRequestHead) {
         let upgrader = NIOWebSocketServerUpgrader(
             shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(HTTPHeaders()) },
-            upgradePipelineHandler: { channel, _ in channel.eventLoop.makeSucceededVoidFuture() })
+            upgradePipelineHandler: { channel, _ in channel.eventLoop.makeSucceededVoidFuture() }
+        )
         let script = script
         let recorder = recorder
         let decoder = decoder

@@ -1,8 +1,8 @@
 import BatchGateCore
 import Foundation
 import Hummingbird
-import ServiceLifecycle
 import Logging
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -39,7 +39,8 @@ struct PortContext: RequestContext {
 /// then shuts it down gracefully (cancelling a NIO server that holds an accepted, unserved connection
 /// traps in NIO).
 func withTestServer<R: Sendable>(
-    _ router: Router<PortContext>, _ body: @Sendable (Int) async throws -> R
+    _ router: Router<PortContext>,
+    _ body: @Sendable (Int) async throws -> R
 ) async throws -> R {
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
     let app = Application(
@@ -49,7 +50,8 @@ func withTestServer<R: Sendable>(
             portContinuation.yield(channel.localAddress?.port ?? 0)
             portContinuation.finish()
         },
-        logger: quietLogger)
+        logger: quietLogger
+    )
     let services = ServiceGroup(services: [app], logger: quietLogger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
@@ -76,7 +78,9 @@ func withTestServer<R: Sendable>(
 
 /// Polls `condition` every few milliseconds until it holds; fails after `timeout`.
 func waitUntil(
-    timeout: Duration = .seconds(20), _ what: String, _ condition: () -> Bool
+    timeout: Duration = .seconds(20),
+    _ what: String,
+    _ condition: () -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while !condition() {

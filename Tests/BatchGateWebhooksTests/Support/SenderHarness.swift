@@ -16,7 +16,9 @@ let quietLogger = Logger(label: "batchgate.webhooks.tests", factory: { _ in Swif
 
 /// Polls `condition` every few milliseconds until it holds; fails after `timeout`.
 func waitUntil(
-    timeout: Duration = .seconds(30), _ what: String, _ condition: () async -> Bool
+    timeout: Duration = .seconds(30),
+    _ what: String,
+    _ condition: () async -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while !(await condition()) {
@@ -157,14 +159,17 @@ final class Receiver: Sendable {
         fields[.contentType] = "text/plain"
         if let retryAfter = reply.retryAfter { fields[.retryAfter] = retryAfter }
         return Response(
-            status: .init(code: reply.status), headers: fields,
-            body: ResponseBody(byteBuffer: ByteBuffer(string: reply.body)))
+            status: .init(code: reply.status),
+            headers: fields,
+            body: ResponseBody(byteBuffer: ByteBuffer(string: reply.body))
+        )
     }
 }
 
 /// Runs a receiver on 127.0.0.1 with an OS-chosen port for the duration of `body`, then stops it.
 func withReceiver<R: Sendable>(
-    _ receiver: Receiver, _ body: @Sendable (_ hookURL: String) async throws -> R
+    _ receiver: Receiver,
+    _ body: @Sendable (_ hookURL: String) async throws -> R
 ) async throws -> R {
     let router = Router()
     router.post("hook") { request, _ in try await receiver.handle(request) }
@@ -176,7 +181,8 @@ func withReceiver<R: Sendable>(
             portContinuation.yield(channel.localAddress?.port ?? 0)
             portContinuation.finish()
         },
-        logger: quietLogger)
+        logger: quietLogger
+    )
     // Stopped gracefully, never cancelled: cancelling a NIO server that holds an accepted, unserved
     // connection traps in NIO.
     let services = ServiceGroup(services: [app], logger: quietLogger)
@@ -208,18 +214,27 @@ func withReceiver<R: Sendable>(
 /// `now` is the sender's wall clock (real time unless a test moves it); `allowRemoteAddress` is the
 /// transport's filter of connected addresses.
 func withSender<R: Sendable>(
-    outbox: InMemoryOutbox, configuration: WebhookSenderConfiguration,
+    outbox: InMemoryOutbox,
+    configuration: WebhookSenderConfiguration,
     policy: WebhookURLPolicy = WebhookURLPolicy(allowInsecureLoopback: true),
     now: @escaping @Sendable () -> Timestamp = { Timestamp.now() },
     allowRemoteAddress: (@Sendable (String) -> Bool)? = nil,
     _ body: @Sendable (WebhookSender<ContinuousClock>) async throws -> R
 ) async throws -> R {
     let client = try CurlHTTPClient(
-        configuration: .init(connectTimeout: .seconds(2), allowRemoteAddress: allowRemoteAddress), logger: quietLogger)
+        configuration: .init(connectTimeout: .seconds(2), allowRemoteAddress: allowRemoteAddress),
+        logger: quietLogger
+    )
     defer { client.shutdown() }
     let sender = WebhookSender(
-        outbox: outbox, transport: client, policy: policy, configuration: configuration, clock: ContinuousClock(),
-        now: now, logger: quietLogger)
+        outbox: outbox,
+        transport: client,
+        policy: policy,
+        configuration: configuration,
+        clock: ContinuousClock(),
+        now: now,
+        logger: quietLogger
+    )
     let services = ServiceGroup(services: [sender], logger: quietLogger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await services.run() }
@@ -250,21 +265,37 @@ final class ManualWallClock: Sendable {
 
 /// A delivery of a small JSON event to `url`.
 func makeDelivery(
-    url: String, secret: WebhookSecret? = WebhookSecret.generate(), maxAttempts: Int = 5,
-    due: Timestamp = .now(), key: String = "batch.completed"
+    url: String,
+    secret: WebhookSecret? = WebhookSecret.generate(),
+    maxAttempts: Int = 5,
+    due: Timestamp = .now(),
+    key: String = "batch.completed"
 ) -> WebhookDelivery {
     let eventID = Identifier.make(prefix: "evt")
     let jobID = Identifier.make(prefix: "bat")
     let data = Array(#"{"id":"\#(jobID)","object":"batch","lifecycle_status":"completed","metadata":{"note":"caf\#u{e9}"}}"#.utf8)
     return WebhookDelivery(
-        id: Identifier.make(prefix: "dlv"), jobID: jobID, tenant: "acme", deliveryKey: key, eventType: "batch.completed",
-        eventID: eventID, createdAt: Timestamp(milliseconds: 1_767_225_600_123), url: url, secret: secret?.encoded,
-        data: data, attempt: 0, maxAttempts: maxAttempts, nextAttemptAt: due)
+        id: Identifier.make(prefix: "dlv"),
+        jobID: jobID,
+        tenant: "acme",
+        deliveryKey: key,
+        eventType: "batch.completed",
+        eventID: eventID,
+        createdAt: Timestamp(milliseconds: 1_767_225_600_123),
+        url: url,
+        secret: secret?.encoded,
+        data: data,
+        attempt: 0,
+        maxAttempts: maxAttempts,
+        nextAttemptAt: due
+    )
 }
 
 /// Fast settings: tiny backoff without jitter, short timeout.
 func fastConfiguration(
-    timeout: Duration = .seconds(10), initialBackoff: Duration = .milliseconds(20), maxBackoff: Duration = .milliseconds(200),
+    timeout: Duration = .seconds(10),
+    initialBackoff: Duration = .milliseconds(20),
+    maxBackoff: Duration = .milliseconds(200),
     concurrency: Int = 8
 ) -> WebhookSenderConfiguration {
     var configuration = WebhookSenderConfiguration()
