@@ -145,11 +145,12 @@ let package = Package(
         .testTarget(
             name: "BatchGateWebhooksTests",
             dependencies: [
-                "BatchGateWebhooks", "BatchGateCore", "BatchGateTransport",
+                "BatchGateWebhooks", "BatchGateCore", "BatchGateTransport", "BatchGateTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(name: "BatchGateTestSupport", path: "Tests/BatchGateTestSupport"),
         .testTarget(name: "BatchGateStoreTests", dependencies: ["BatchGateStore", "BatchGateCore"]),
         .testTarget(
             name: "BatchGateProvidersTests",
@@ -162,7 +163,7 @@ let package = Package(
             name: "BatchGateServerTests",
             dependencies: [
                 "BatchGateServer", "BatchGateSimulators", "BatchGateCore", "BatchGateTransport",
-                "BatchGateStore", "BatchGateConfig", "BatchGateWebhooks",
+                "BatchGateStore", "BatchGateConfig", "BatchGateWebhooks", "BatchGateTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]

@@ -1,23 +1,15 @@
 import BatchGateCore
+import BatchGateTestSupport
 import Foundation
 import Testing
 
 /// The `batchgate` binary's commands that need no server.
 @Suite struct CommandLineTests {
     func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CrashRecoveryTests.binary)
-        process.arguments = arguments
-        process.environment = ["PATH": "/usr/bin:/bin"]
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try ProcessLaunch.run(process)
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        let process = try ChildProcess(executable: CrashRecoveryTests.binary, arguments: arguments, environment: ["PATH": "/usr/bin:/bin"])
+        let status = process.waitUntilExit()
+        let (stdout, stderr) = process.output()
+        return ((status >> 8) & 0xff, stdout, stderr)
     }
 
     /// `run` on a thread of its own, so a gateway in this process keeps every cooperative thread meanwhile.

@@ -1,5 +1,6 @@
 import BatchGateCore
 import BatchGateSimulators
+import BatchGateTestSupport
 import BatchGateTransport
 import Foundation
 import Testing
@@ -23,29 +24,30 @@ struct CrashRecoveryTests {
     }
 
     final class GatewayProcess {
-        let process = Process()
+        let process: ChildProcess
 
         init(config: String) throws {
-            process.executableURL = URL(fileURLWithPath: CrashRecoveryTests.binary)
-            process.arguments = ["serve", "--config", config]
-            process.environment = ["LOG_LEVEL": "warning", "PATH": "/usr/bin:/bin"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try ProcessLaunch.run(process)
+            process = try ChildProcess(
+                executable: CrashRecoveryTests.binary,
+                arguments: ["serve", "--config", config],
+                environment: ["LOG_LEVEL": "warning", "PATH": "/usr/bin:/bin"]
+            )
         }
 
         func kill9() {
-            kill(process.processIdentifier, SIGKILL)
+            process.signal(SIGKILL)
             process.waitUntilExit()
         }
 
+        /// SIGTERM (a graceful shutdown), then waits for the end.
         func terminate() {
             guard process.isRunning else { return }
-            process.terminate()
+            process.signal(SIGTERM)
             process.waitUntilExit()
         }
 
-        deinit { if process.isRunning { kill9() } }
+        /// Ended by exiting (with any code), not by a signal.
+        var exited: Bool { process.exitCode != nil }
     }
 
     @Test func sigkillMidBatchLosesNothing() async throws {

@@ -323,16 +323,3 @@ struct TimeoutError: Error, CustomStringConvertible {
     let what: String
     var description: String { "timed out waiting for \(what)" }
 }
-
-/// Launches child processes one at a time. Foundation's `Process.run()` on Linux is not safe to call from
-/// several threads at once (a test run crashed inside it while other suites launched gateways), so every
-/// test that starts a process goes through here.
-enum ProcessLaunch {
-    private static let lock = NSLock()
-
-    static func run(_ process: Process) throws {
-        lock.lock()
-        defer { lock.unlock() }
-        try process.run()
-    }
-}

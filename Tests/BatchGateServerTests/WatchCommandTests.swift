@@ -1,4 +1,5 @@
 import BatchGateCore
+import BatchGateTestSupport
 import Foundation
 import Testing
 
@@ -17,24 +18,19 @@ struct WatchCommandTests {
             Thread {
                 continuation.resume(
                     with: Result {
-                        let process = Process()
-                        process.executableURL = URL(fileURLWithPath: CrashRecoveryTests.binary)
-                        process.arguments = arguments
-                        process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { _, new in new }
-                        let out = Pipe()
-                        let err = Pipe()
-                        process.standardOutput = out
-                        process.standardError = err
-                        try ProcessLaunch.run(process)
-                        let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+                        let process = try ChildProcess(
+                            executable: CrashRecoveryTests.binary,
+                            arguments: arguments,
+                            environment: ["PATH": "/usr/bin:/bin"].merging(environment) { _, new in new }
+                        )
+                        let killer = DispatchWorkItem { process.signal(SIGTERM) }
                         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-                        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-                        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-                        process.waitUntilExit()
-                        let timedOut = process.terminationReason == .uncaughtSignal
+                        let status = process.waitUntilExit()
                         killer.cancel()
+                        let (stdout, stderr) = process.output()
+                        let timedOut = status & 0x7f != 0
                         return (
-                            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self),
+                            (status >> 8) & 0xff, stdout, stderr,
                             timedOut
                         )
                     }

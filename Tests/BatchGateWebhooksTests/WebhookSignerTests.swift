@@ -1,4 +1,5 @@
 import BatchGateCore
+import BatchGateTestSupport
 import Foundation
 import Testing
 
@@ -221,18 +222,13 @@ func runPythonVerifier(
         print("no matching signature")
         sys.exit(1)
         """#
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script, secret, id, String(timestamp), signature]
-    let input = Pipe()
-    let output = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    input.fileHandleForWriting.write(Data(body))
-    try input.fileHandleForWriting.close()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let process = try ChildProcess(
+        executable: "/usr/bin/env",
+        arguments: ["python3", "-c", script, secret, id, String(timestamp), signature],
+        environment: ["PATH": "/usr/bin:/bin"],
+        standardInput: body
+    )
+    let status = process.waitUntilExit()
+    let (stdout, stderr) = process.output()
+    return ((status >> 8) & 0xff, stdout + stderr)
 }
