@@ -23,8 +23,13 @@ public final class SQLiteJobStore: JobStore {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
-        pool = try DatabasePool(path: path, configuration: configuration)
-        try Self.migrator.migrate(pool)
+        // Replicas starting together on a new file would each create the tables: opening and migrating
+        // happen under an exclusive lock on a file beside the database.
+        pool = try Self.withFileLock(path + ".migrate-lock") {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+            return pool
+        }
         // Claims this replica left when it last stopped are void: nothing of this process is sending them.
         try pool.write { db in
             try db.execute(
@@ -153,6 +158,26 @@ public final class SQLiteJobStore: JobStore {
             )
         }
         return migrator
+    }
+
+    /// Runs `body` holding an exclusive `flock` on `lockPath` (created when missing), waiting for it.
+    static func withFileLock<T>(_ lockPath: String, _ body: () throws -> T) throws -> T {
+        let fd = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw GatewayError(
+                status: 500,
+                code: "store_unavailable",
+                message: "Cannot open the migration lock \(lockPath): \(String(cString: strerror(errno)))."
+            )
+        }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                throw GatewayError(status: 500, code: "store_unavailable", message: "Cannot lock \(lockPath): \(String(cString: strerror(errno))).")
+            }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
     }
 
     /// `<process name>@<host name>`.

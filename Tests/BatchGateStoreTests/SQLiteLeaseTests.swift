@@ -73,6 +73,19 @@ import Testing
         #expect(try await a.acquireLease(jobID: job.id, now: later)?.fence == 1)
     }
 
+    /// Replicas starting together on a new file: one creates the tables, the others find them.
+    @Test func replicasOpeningANewFileTogetherAllStart() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = self.path
+        let opened = try await withThrowingTaskGroup(of: String.self) { group in
+            for replica in 0..<6 {
+                group.addTask { try SQLiteJobStore(path: path, owner: "replica-\(replica)").owner }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(opened.count == 6)
+    }
+
     @Test func aReplicaWhoseHeartbeatLapsedTakesNothingUntilItRenews() async throws {
         defer { try? FileManager.default.removeItem(at: directory) }
         let a = try SQLiteJobStore(path: path, owner: "replica-a")
