@@ -251,10 +251,10 @@ struct NIOWebSocketClientDeliveryTests {
         try await Server.with(script) { server in
             let received = Mutex<[String]>([])
             let close = try await client.connect(
-                WebSocketRequest(url: "ws://127.0.0.1:\(server.port)/", idleTimeout: .milliseconds(150))
+                WebSocketRequest(url: "ws://127.0.0.1:\(server.port)/", idleTimeout: .seconds(1))
             ) { text in
                 received.withLock { $0.append(text) }
-                try await Task.sleep(for: .milliseconds(2))
+                try await Task.sleep(for: .milliseconds(10))
                 return .keepReading
             }
             #expect(received.withLock { $0 } == messages)

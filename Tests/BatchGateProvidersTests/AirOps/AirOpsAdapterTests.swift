@@ -135,7 +135,10 @@ import Foundation
     }
 
     @Test func resultsUseClientCustomIDs() async throws {
-        try await withAdapter(scenario: Self.observable) { provider, _, _ in
+        // Queued for 5 s first, so the early read is before any item finished even on a loaded machine.
+        var scenario = Self.observable
+        scenario.queueDelay = .seconds(5)
+        try await withAdapter(scenario: scenario) { provider, _, _ in
             let urls = Array(Self.urls.prefix(3))
             let ids = ["kettle", "launch", "broken"]
             let outcome = try await submit(provider, urls: urls, customIDs: ids)

@@ -72,8 +72,8 @@ import Testing
 
     @Test func submitPollAndResultsThroughCompletion() async throws {
         var setup = Setup()
-        // Slow enough that polls see the batch running even on a loaded machine.
-        setup.perURLDuration = .milliseconds(400)
+        // Slow enough (about 4 s in all) that polls see the batch running even on a loaded machine.
+        setup.perURLDuration = .seconds(2)
         try await withAdapter(setup) { provider, simulator in
             let ids = ["kettle", "launch", "broken", "setup", "home"]
             let outcome = try await submit(provider, customIDs: ids, options: ["max_items_per_url": 2])
@@ -286,8 +286,8 @@ import Testing
     @Test func slowCreateTimesOutAfterTheBatchWasCreated() async throws {
         var setup = Setup()
         setup.faults = AitronosFaults(slowCreates: 1, slowCreateDelay: .seconds(120))
-        // Short enough to time out on the held answer, long enough for a prompt one on a loaded machine.
-        setup.timeout = .seconds(3)
+        // Short enough to time out on the held answer (120 s), long enough for a prompt one on a loaded machine.
+        setup.timeout = .seconds(10)
         let started = ContinuousClock.now
         try await withAdapter(setup) { provider, simulator in
             do {
