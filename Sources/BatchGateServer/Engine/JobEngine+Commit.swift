@@ -14,7 +14,7 @@ extension JobEngine {
     enum CommitOutcome {
         case stored(Job)
         /// The event was stored before: nothing changed.
-        case duplicate(Job)
+        case duplicate
         /// The job changed meanwhile: the cache holds the newer version now.
         case conflict
     }
@@ -52,39 +52,13 @@ extension JobEngine {
             if !deliveries.isEmpty { notifyDeliveriesQueued() }
             return .stored(cache.put(nextJob))
         case .duplicateEvent:
-            return .duplicate(job)
+            return .duplicate
         case .conflict:
             try await reload(job.id)
             return .conflict
         case .leaseLost:
             leases.forget(job.id)
             throw GatewayError(status: 503, code: "busy", message: "Another gateway replica works on this job now.")
-        }
-    }
-
-    /// Commits `updated` as the next version of `job`; 503 `busy` when the job changed meanwhile.
-    @discardableResult
-    func commit(
-        _ updated: Job,
-        from job: Job,
-        attempts: [ProviderAttemptRecord],
-        results: [ItemResult] = [],
-        replacesResults: Bool = false,
-        event: ProviderEventRecord? = nil,
-        touched: Bool = true
-    ) async throws -> Job {
-        switch try await commitOnce(
-            updated,
-            from: job,
-            attempts: attempts,
-            results: results,
-            replacesResults: replacesResults,
-            event: event,
-            touched: touched
-        )
-        {
-        case .stored(let stored), .duplicate(let stored): return stored
-        case .conflict: throw GatewayError(status: 503, code: "busy", message: "The job changed meanwhile.")
         }
     }
 

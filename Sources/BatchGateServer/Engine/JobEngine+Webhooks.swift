@@ -27,51 +27,54 @@ extension JobEngine {
             throw GatewayError(status: 400, code: "invalid_payload", message: error.message)
         }
 
-        return try await locks.withLock(id) {
-            let job = cache.job(id) ?? stored
-            let record = ProviderEventRecord(
-                jobID: id,
-                provider: providerName,
-                providerBatchID: event.providerBatchID,
-                eventType: event.eventType,
-                dedupeKey: event.dedupeKey,
-                receivedAt: now(),
-                payload: body
-            )
-            var updated = job
-            let current =
-                job.provider == providerName && job.providerBatchID == event.providerBatchID
-                && !job.state.lifecycle.isTerminal
-            var needsConfirmation = false
-            if current {
-                var observation = event.observation
-                needsConfirmation = observation.lifecycle.isTerminal || observation.lifecycle.rank < job.state.lifecycle.rank
-                if observation.lifecycle.isTerminal {
-                    observation.lifecycle = .running
-                    observation.providerStatus = job.state.providerStatus ?? observation.providerStatus
-                    observation.error = nil
+        let record = ProviderEventRecord(
+            jobID: id,
+            provider: providerName,
+            providerBatchID: event.providerBatchID,
+            eventType: event.eventType,
+            dedupeKey: event.dedupeKey,
+            receivedAt: now(),
+            payload: body
+        )
+        // Folded into the freshest version; a version conflict (a poll committed meanwhile) reads again.
+        for _ in 0..<Self.maxConflicts {
+            let (outcome, current, needsConfirmation) = try await locks.withLock(id) {
+                let job = try await currentJob(id) ?? stored
+                var updated = job
+                let current =
+                    job.provider == providerName && job.providerBatchID == event.providerBatchID
+                    && !job.state.lifecycle.isTerminal
+                var needsConfirmation = false
+                if current {
+                    var observation = event.observation
+                    needsConfirmation = observation.lifecycle.isTerminal || observation.lifecycle.rank < job.state.lifecycle.rank
+                    if observation.lifecycle.isTerminal {
+                        observation.lifecycle = .running
+                        observation.providerStatus = job.state.providerStatus ?? observation.providerStatus
+                        observation.error = nil
+                    }
+                    updated.state = JobStateMachine.apply(observation, to: job.state, at: now())
+                    updated.correlation.merge(observation.correlation) { _, new in new }
                 }
-                updated.state = JobStateMachine.apply(observation, to: job.state, at: now())
-                updated.correlation.merge(observation.correlation) { _, new in new }
+                let outcome = try await commitOnce(
+                    updated,
+                    from: job,
+                    attempts: [],
+                    event: record,
+                    touched: updated.state != job.state
+                )
+                return (outcome, current, needsConfirmation)
             }
-            let nextJob = next(updated, from: job, touched: updated.state != job.state)
-            let deliveries = try await deliveries(for: nextJob, previous: job)
-            let outcome = try await store.apply(
-                JobChange(job: nextJob, event: record, deliveries: deliveries, lease: leases.lease(id))
-            )
             switch outcome {
-            case .duplicateEvent:
+            case .duplicate:
                 return .duplicate
-            case .conflict, .leaseLost:
-                if outcome == .leaseLost { leases.forget(id) }
-                try await reload(id)
-                throw GatewayError(status: 503, code: "busy", message: "The job changed meanwhile; retry the delivery.")
+            case .conflict:
+                continue
             case .stored:
-                cache.put(nextJob)
-                if !deliveries.isEmpty { notifyDeliveriesQueued() }
                 if needsConfirmation { scheduler.runSoon(id) }
                 return current ? .applied : .recorded
             }
         }
+        throw GatewayError(status: 503, code: "busy", message: "The job kept changing meanwhile; retry the delivery.")
     }
 }
