@@ -25,8 +25,9 @@ public enum HostileAnswer: String, Sendable, Hashable, CaseIterable {
     /// The largest body an `oversized` answer sends.
     public static let oversizedBytes = 64 << 20
 
-    /// The bytes to send instead of `value`'s JSON encoding.
-    public func body(for value: JSONValue) -> [UInt8] {
+    /// The bytes to send instead of `value`'s JSON encoding; nil for `oversized`, which is streamed
+    /// (`responseBody(for:)`) rather than built in memory.
+    func body(for value: JSONValue) -> [UInt8]? {
         switch self {
         case .absurdNumbers:
             var counter = 0
@@ -37,10 +38,7 @@ public enum HostileAnswer: String, Sendable, Hashable, CaseIterable {
             let bytes = Self.encode(value)
             return Array(bytes.prefix(max(1, bytes.count / 2)))
         case .oversized:
-            var bytes = Array(#"{"padding":""#.utf8)
-            bytes += [UInt8](repeating: UInt8(ascii: "x"), count: Self.oversizedBytes)
-            bytes.append(contentsOf: Array(#""}"#.utf8))
-            return bytes
+            return nil
         case .invalidUTF8:
             var out: [UInt8] = []
             var inString = false
