@@ -14,10 +14,22 @@ extension TaggerSimulator {
         case replay([String])
         /// Send the catchup, then whatever the stream brings.
         case follow(catchup: String, subscriber: Int, stream: AsyncStream<Outbound>, dropAfter: Int?)
+
+        var sends: Bool {
+            switch self {
+            case .refuse, .replay, .follow: true
+            case .stall: false
+            }
+        }
     }
 
-    /// One socket, from upgrade to close. The sender and a reader of the client's frames run side by side:
-    /// the socket ends when the sender is done or the client goes away.
+    /// One socket, from upgrade to close. The sender and a reader of the client's frames run side by side.
+    ///
+    /// The socket always ends with the close frame written before the reader is cancelled: cancelling a
+    /// read of the inbound stream closes the connection, and a close frame written after that is lost.
+    /// When the job ends the sender closes normally and the reader ends with the client's answer; on a
+    /// graceful shutdown the WebSocket library sends the normal close itself. A client that does not
+    /// answer a close within `closeGrace` is cut off.
     func serveSocket(
         inbound: WebSocketInboundStream,
         outbound: WebSocketOutboundWriter,
@@ -32,29 +44,47 @@ extension TaggerSimulator {
             if case .refuse = plan {} else { disconnect(jobID: jobID, plan: plan) }
         }
         if configuration.firstMessageDelay > .zero { try await Task.sleep(for: configuration.firstMessageDelay) }
+        if case .refuse(let error) = plan {
+            try await outbound.writeTextMessage(error)
+            try await outbound.close(.policyViolation, reason: nil)
+            return
+        }
+        let drop = context.requestContext.dropConnection
         do {
-            switch plan {
-            case .refuse(let error):
-                try await outbound.writeTextMessage(error)
-                try await outbound.close(.policyViolation, reason: nil)
-            case .stall:
-                try await cancelWhenGracefulShutdown { try await Self.drain(inbound) }
-            case .replay(let messages):
-                for message in messages { try await outbound.writeTextMessage(message) }
-            case .follow(let catchup, _, let stream, let dropAfter):
-                let drop = context.requestContext.dropConnection
-                try await cancelWhenGracefulShutdown {
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask { try await Self.drain(inbound) }
-                        group.addTask {
-                            try await Self.send(catchup: catchup, stream: stream, to: outbound, dropAfter: dropAfter, drop: drop)
-                        }
-                        try await group.next()
-                        group.cancelAll()
-                    }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await Self.drain(inbound) }
+                group.addTask {
+                    try await gracefulShutdown()
+                    try await Task.sleep(for: Self.closeGrace)
                 }
+                // A stalled socket sends nothing: it stays open until the client leaves or the shutdown.
+                if plan.sends { group.addTask { try await Self.send(plan, to: outbound, drop: drop) } }
+                try await group.next()
+                group.cancelAll()
             }
         } catch is CancellationError {}
+    }
+
+    /// How long a client has to answer a close frame before its connection is cut.
+    static let closeGrace: Duration = .seconds(2)
+
+    /// Sends what a replaying or following socket is to send, then closes normally and gives the client
+    /// `closeGrace` to answer; returns at once after dropping the connection.
+    private static func send(
+        _ plan: SocketPlan,
+        to outbound: WebSocketOutboundWriter,
+        drop: @escaping @Sendable () -> Void
+    ) async throws {
+        switch plan {
+        case .refuse, .stall:
+            return
+        case .replay(let messages):
+            for message in messages { try await outbound.writeTextMessage(message) }
+        case .follow(let catchup, _, let stream, let dropAfter):
+            if try await send(catchup: catchup, stream: stream, to: outbound, dropAfter: dropAfter, drop: drop) { return }
+        }
+        try await outbound.close(.normalClosure, reason: nil)
+        try await Task.sleep(for: closeGrace)
     }
 
     /// Sends the catchup, then what the stream brings until the job ends; with `dropAfter`, drops the
@@ -65,11 +95,11 @@ extension TaggerSimulator {
         to outbound: WebSocketOutboundWriter,
         dropAfter: Int?,
         drop: @Sendable () -> Void
-    ) async throws {
+    ) async throws -> Bool {
         try await outbound.writeTextMessage(catchup)
         if dropAfter == 0 {
             drop()
-            return
+            return true
         }
         var progressSent = 0
         for await item in stream {
@@ -80,12 +110,13 @@ extension TaggerSimulator {
                 progressSent += 1
                 if progressSent >= dropAfter {
                     drop()
-                    return
+                    return true
                 }
             case .finish:
-                return
+                return false
             }
         }
+        return false
     }
 
     /// Reads the client's frames until it closes or goes away; the service ignores what clients send.

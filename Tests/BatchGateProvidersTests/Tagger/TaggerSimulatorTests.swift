@@ -508,7 +508,7 @@ import Foundation
         let stalled = try await sockets.0.value
         let live = try await sockets.1.value
         #expect(stalled.messages.isEmpty)
-        #expect(stalled.closeCode == 1000)
+        #expect(stalled.closeCode == 1000, "stalled socket: \(stalled)")
         #expect(live.messages.first?["type"] == .string("catchup"))
         #expect(live.closeCode == 1000)
     }
