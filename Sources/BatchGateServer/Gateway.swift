@@ -186,7 +186,7 @@ struct EngineService: Service {
                         // Jobs nobody alive works on (a replica stopped, or they were created elsewhere), spread
                         // over a second; the first turn takes the lease, unless another replica took it first.
                         for jobID in jobIDs where !engine.scheduler.isScheduled(jobID) {
-                            engine.scheduler.schedule(jobID, after: .milliseconds(Int.random(in: 0..<1000)))
+                            engine.scheduler.schedule(jobID, after: .seconds(1) * engine.random.fraction())
                         }
                     }
                 )

@@ -2,19 +2,6 @@ import Testing
 
 @testable import BatchGateCore
 
-/// SplitMix64: a small seeded generator, so jitter is reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Always returns `UInt64.max`, which draws the top of any range.
 struct TopGenerator: RandomNumberGenerator {
     mutating func next() -> UInt64 { .max }
@@ -89,7 +76,7 @@ struct BackoffTests {
 
     @Test("exponential, capped, Retry-After as a capped floor", arguments: withoutJitter)
     func exponentialCappedWithAFloor(row: Row) {
-        var random = SeededGenerator(seed: 1)
+        var random = RandomSource(seed: 1)
         let backoff = Backoff(base: row.base, cap: row.cap, retryAfterCap: row.retryAfterCap, jitter: .none)
         #expect(backoff.delay(afterAttempt: row.attempt, retryAfter: row.retryAfter, using: &random) == row.expected)
         if row.retryAfter == nil {
@@ -133,8 +120,8 @@ struct BackoffTests {
     @Test(arguments: [Backoff.Jitter.full, .equal], [UInt64(1), 42, 0xDEAD_BEEF])
     func seededJitterStaysInRangeSpreadsAndRepeats(jitter: Backoff.Jitter, seed: UInt64) {
         let backoff = Backoff(base: .seconds(1), cap: .seconds(600), jitter: jitter)
-        var first = SeededGenerator(seed: seed)
-        var second = SeededGenerator(seed: seed)
+        var first = RandomSource(seed: seed)
+        var second = RandomSource(seed: seed)
         var distinct = Set<Duration>()
         for attempt in 1...12 {
             let base = Duration.seconds(min(600, 1 << (attempt - 1)))
@@ -154,13 +141,13 @@ struct BackoffTests {
     /// Retry-After, and never above the un-jittered delay unless Retry-After raised it.
     @Test(arguments: Backoff.Jitter.allCases)
     func propertiesHoldForRandomInputs(jitter: Backoff.Jitter) {
-        var random = SeededGenerator(seed: 0xBAC0FF)
+        var random = RandomSource(seed: 0xBAC0FF)
         let attempts = [Int.min, -1, 0, 1, 2, 31, 32, 62, 63, 64, 65, 1 << 32, Int.max - 1, Int.max]
         let durations: [Duration] = [
             .zero, .nanoseconds(1), .milliseconds(1), .seconds(1), .seconds(600), .seconds(86_399), .seconds(86_400),
             .seconds(86_401), .seconds(2_147_483_647), .seconds(Int64.max), .seconds(-1), .seconds(Int64.min),
         ]
-        func randomDuration(_ random: inout SeededGenerator) -> Duration {
+        func randomDuration(_ random: inout RandomSource) -> Duration {
             switch UInt8.random(in: 0...2, using: &random) {
             case 0: durations.randomElement(using: &random)!
             case 1: .milliseconds(Int64.random(in: -1_000_000...200_000_000, using: &random))
@@ -198,7 +185,7 @@ struct BackoffTests {
 
     /// The base delay never decreases from one attempt to the next, and reaches the cap.
     @Test func baseDelayIsMonotonicAndReachesTheCap() {
-        var random = SeededGenerator(seed: 5)
+        var random = RandomSource(seed: 5)
         for _ in 0..<200 {
             let base = Duration.milliseconds(Int64.random(in: 1...10_000, using: &random))
             let cap = Duration.milliseconds(Int64.random(in: 1...86_400_000, using: &random))
@@ -215,7 +202,7 @@ struct BackoffTests {
 
     /// A delay can always be added to a timestamp near today without overflow.
     @Test func delaysFitATimestamp() {
-        var random = SeededGenerator(seed: 9)
+        var random = RandomSource(seed: 9)
         let now = Timestamp(milliseconds: 1_767_225_600_000)
         let backoff = Backoff(base: .seconds(Int64.max), cap: .seconds(Int64.max), retryAfterCap: .seconds(Int64.max))
         let delay = backoff.delay(afterAttempt: Int.max, retryAfter: .seconds(Int64.max), using: &random)

@@ -10,7 +10,7 @@ struct JobStateMachinePropertyTests {
 
     /// What an honest vendor reports, in order, for a job of `total` items: counts only grow, the lifecycle
     /// only moves forward, and the last report is terminal.
-    static func honestReports(total: Int, using random: inout SeededGenerator) -> [ProviderObservation] {
+    static func honestReports(total: Int, using random: inout RandomSource) -> [ProviderObservation] {
         var reports: [ProviderObservation] = [ProviderObservation(lifecycle: .pending, providerStatus: "queued", total: total)]
         var succeeded = 0
         var failed = 0
@@ -46,7 +46,7 @@ struct JobStateMachinePropertyTests {
     }
 
     /// Vendor nonsense: counts far out of range, negative, or past the job's size.
-    static func nonsense(total: Int, using random: inout SeededGenerator) -> ProviderObservation {
+    static func nonsense(total: Int, using random: inout RandomSource) -> ProviderObservation {
         let values = [Int.min, -1, 0, total + 1, Int.max, 1_000_000_000]
         return ProviderObservation(
             lifecycle: [.pending, .running].randomElement(using: &random)!,
@@ -60,7 +60,7 @@ struct JobStateMachinePropertyTests {
 
     /// The reports delivered in a random order, some twice, some with nonsense between them; the terminal
     /// report is always among them.
-    static func delivered(_ reports: [ProviderObservation], total: Int, using random: inout SeededGenerator) -> [ProviderObservation] {
+    static func delivered(_ reports: [ProviderObservation], total: Int, using random: inout RandomSource) -> [ProviderObservation] {
         var out: [ProviderObservation] = []
         for report in reports {
             out.append(report)
@@ -87,7 +87,7 @@ struct JobStateMachinePropertyTests {
     }
 
     @Test func randomDeliveriesKeepEveryInvariantAndEndTheSame() {
-        var random = SeededGenerator(seed: 0xBA7C_4A7E)
+        var random = RandomSource(seed: 0xBA7C_4A7E)
         for sequence in 0..<1_000 {
             let total = Int.random(in: 1...40, using: &random)
             let reports = Self.honestReports(total: total, using: &random)
@@ -113,7 +113,7 @@ struct JobStateMachinePropertyTests {
     @Test func duplicatesAndReorderingsOfCountsEndInTheSameProgress() {
         // Running reports only (the terminal one folded last, as a poll confirms it): any interleaving of
         // duplicates and reorderings ends with exactly the in-order progress and phases.
-        var random = SeededGenerator(seed: 0x5EED)
+        var random = RandomSource(seed: 0x5EED)
         for sequence in 0..<1_000 {
             let total = Int.random(in: 1...40, using: &random)
             let reports = Self.honestReports(total: total, using: &random)
@@ -133,7 +133,7 @@ struct JobStateMachinePropertyTests {
     @Test func chunkedJobsObeyTheSameRules() {
         // A job split into chunks: each chunk folds its own reports; the job folds the chunks' aggregate
         // after every event. The job's state obeys the same invariants as a single batch's.
-        var random = SeededGenerator(seed: 0xC4A7)
+        var random = RandomSource(seed: 0xC4A7)
         for sequence in 0..<300 {
             let sizes = (0..<Int.random(in: 2...5, using: &random)).map { _ in Int.random(in: 1...20, using: &random) }
             let total = sizes.reduce(0, +)

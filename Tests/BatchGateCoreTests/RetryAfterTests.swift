@@ -115,7 +115,7 @@ struct RetryAfterTests {
 
     /// Random text, random digit runs and random well-formed dates: nil or a duration in range.
     @Test func randomValuesGiveNilOrADurationInRange() {
-        var random = SeededGenerator(seed: 0x5EED)
+        var random = RandomSource(seed: 0x5EED)
         let alphabet = Array("0123456789 ,:-GMTSunMonNovDec\t+.e".utf8)
         let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]

@@ -3,19 +3,6 @@ import Testing
 
 @testable import BatchGateWebhooks
 
-/// SplitMix64: a small seeded generator, so jitter is reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite struct DeliveryClassifierTests {
     static let now = Timestamp(milliseconds: 1_767_225_600_000)  // 2026-01-01T00:00:00Z
 
@@ -157,7 +144,7 @@ struct SeededGenerator: RandomNumberGenerator {
 
     @Test(arguments: rows)
     func classifies(row: Row) {
-        var random = SeededGenerator(seed: 3)
+        var random = RandomSource(seed: 3)
         let classifier = DeliveryClassifier(
             backoff: Backoff(base: .seconds(1), cap: .seconds(600), jitter: .none),
             timeout: .seconds(30)

@@ -7,28 +7,29 @@ extension JobEngine {
 
     /// What one chunk's poll brought.
     private enum ChunkPoll: Sendable {
-        /// The chunk's new state, with its results when it finished.
-        case observed(JobState, [ItemResult])
-        /// It finished but its results could not be read yet: try again next turn.
-        case resultsPending
+        /// The chunk as the poll left it, with its results when it finished.
+        case observed(UpstreamChunk, [ItemResult])
+        /// It finished but its results could not be read yet: keep it as it was and try again then.
+        case retry(TurnDelay)
         case failed(ProviderError)
     }
 
     /// One turn of a job split into several upstream batches: submit the chunks that have no batch yet,
-    /// poll the running ones, fetch results of the ones that finished, and fold them into the job.
+    /// poll the running ones, fetch results of the ones that finished, and fold them into the job. Each
+    /// chunk follows the same `UpstreamRules` as a job's single batch.
     ///
     /// Every vendor call is made first; then the chunks this turn changed are folded into the job's
     /// freshest version (a chunk that changed meanwhile is left as it is there).
     func chunkedTurn(_ job: Job, _ provider: any BatchProvider, chunkSize: Int) async throws -> Duration? {
         guard let input = try await store.input(jobID: job.id) else { return nil }
+        let rules = configuration.rules
         var updated = job
         if updated.chunks.isEmpty {
             updated.chunks = UpstreamChunk.split(itemCount: input.itemCount, size: chunkSize)
         }
         var attempts: [ProviderAttemptRecord] = []
         var results: [ItemResult] = []
-        var retryDelay: Duration?
-        func retry(after delay: Duration) { retryDelay = min(retryDelay ?? delay, delay) }
+        var retries: [TurnDelay] = []
 
         // Submits, a few at a time.
         let unsubmitted = updated.chunks.indices.filter {
@@ -43,59 +44,46 @@ extension JobEngine {
                 unconfirmedSince: chunk.unconfirmedSubmitAt
             )
         }
-        let nothingSubmittedYet = updated.chunks.allSatisfy { $0.providerBatchID == nil }
-        var firstRetryableFailure: ProviderError?
+        var submitFailures: [(index: Int, error: ProviderError, sentAt: Timestamp)] = []
         for (index, (result, sentAt)) in submits {
             switch result {
             case .success(let outcome):
-                updated.chunks[index].providerBatchID = outcome.providerBatchID
-                updated.chunks[index].submitAttempts = 0
-                updated.chunks[index].unconfirmedSubmitAt = nil
-                if let observation = outcome.observation {
-                    updated.chunks[index].state = JobStateMachine.apply(observation, to: updated.chunks[index].state, at: now())
-                }
+                updated.chunks[index] = rules.submitted(updated.chunks[index], outcome, at: now())
                 attempts.append(attempt(job, "submit", outcome: "ok", batch: outcome.providerBatchID, message: "chunk \(index)"))
             case .failure(let error):
                 attempts.append(attempt(job, "submit", outcome: error.code.rawValue, message: "chunk \(index): \(error.message)"))
-                updated.chunks[index].submitAttempts += 1
-                if error.mayHaveCreated {
-                    updated.chunks[index].unconfirmedSubmitAt = updated.chunks[index].unconfirmedSubmitAt ?? sentAt
-                }
-                if error.isRetryableSubmit && updated.chunks[index].submitAttempts < configuration.maxSubmitAttempts {
-                    firstRetryableFailure = firstRetryableFailure ?? error
-                    retry(after: backoff(attempt: updated.chunks[index].submitAttempts, retryAfter: error.retryAfter))
-                } else {
-                    updated.chunks[index].state = JobStateMachine.finish(
-                        updated.chunks[index].state,
-                        as: .failed,
-                        error: BatchError(
-                            code: error.isRetryableSubmit ? "submit_failed" : "submit_rejected",
-                            message: "Provider \(job.provider) did not accept chunk \(index): \(error.message)",
-                            providerCode: error.providerCode
-                        ),
-                        at: now()
-                    )
-                }
+                submitFailures.append((index, error, sentAt))
             }
         }
-        // Before any chunk is upstream, a retryable failure moves the whole job to the route's fallback.
-        if nothingSubmittedYet, let error = firstRetryableFailure, updated.chunks.allSatisfy({ $0.providerBatchID == nil }),
-            let fallback = fallbackProvider(for: job)
-        {
-            let entry = HistoryEntry(
+        // The whole job moves to the route's fallback only while none of its chunks is upstream.
+        let fallback = updated.chunks.allSatisfy { $0.providerBatchID == nil } ? fallbackProvider(for: job) : nil
+        for failure in submitFailures {
+            let decision = rules.submitFailed(
+                updated.chunks[failure.index],
                 provider: job.provider,
-                providerBatchID: nil,
-                lifecycleStatus: .failed,
-                reason: "fallback: submit failed (\(error.description))",
+                subject: "chunk \(failure.index)",
+                error: failure.error,
+                sentAt: failure.sentAt,
+                canFallBack: fallback != nil,
                 at: now()
             )
-            try await updateJob(job.id, attempts: attempts) { fresh in
-                guard fresh.isActive, fresh.provider == job.provider, fresh.chunks.allSatisfy({ $0.providerBatchID == nil }) else {
-                    return nil
+            switch decision {
+            case .fallBack(let reason):
+                guard let fallback else { continue }
+                let entry = HistoryEntry(provider: job.provider, providerBatchID: nil, lifecycleStatus: .failed, reason: reason, at: now())
+                try await updateJob(job.id, attempts: attempts) { fresh in
+                    guard fresh.isActive, fresh.provider == job.provider, fresh.chunks.allSatisfy({ $0.providerBatchID == nil }) else {
+                        return nil
+                    }
+                    return Self.moved(fresh, to: fallback, entry)
                 }
-                return Self.moved(fresh, to: fallback, entry)
+                return .zero
+            case .retry(let chunk, let after):
+                updated.chunks[failure.index] = chunk
+                retries.append(after)
+            case .failed(let chunk):
+                updated.chunks[failure.index] = chunk
             }
-            return .zero
         }
 
         // Polls, and results of chunks that finished.
@@ -107,20 +95,20 @@ extension JobEngine {
         let chunksBeforePoll = updated.chunks
         let polls = await forEachConcurrently(running) { index -> ChunkPoll in
             let chunk = chunksBeforePoll[index]
-            guard let batchID = chunk.providerBatchID else { return .resultsPending }
+            guard let batchID = chunk.providerBatchID else { return .retry(.pollInterval) }
             let observation: ProviderObservation
             do throws(ProviderError) {
                 observation = try await provider.poll(providerBatchID: batchID)
             } catch {
                 return .failed(error)
             }
-            let state = JobStateMachine.apply(observation, to: chunk.state, at: self.now())
-            guard state.lifecycle.isTerminal else { return .observed(state, []) }
+            let (polled, needsResults) = rules.polled(chunk, observation, at: self.now())
+            guard needsResults else { return .observed(polled, []) }
             let slice = input.slice(offset: chunk.offset, count: chunk.count)
-            do {
+            do throws(ProviderError) {
                 let items = try await provider.results(providerBatchID: batchID, input: slice)
                 return .observed(
-                    state,
+                    polled,
                     items.map { item in
                         var item = item
                         item.index += chunk.offset
@@ -128,40 +116,44 @@ extension JobEngine {
                     }
                 )
             } catch {
-                // Finish a completed chunk only with its results in hand.
-                return state.lifecycle == .completed ? .resultsPending : .observed(state, [])
+                switch rules.resultsFailed(polled, error: error) {
+                case .retry(let after): return .retry(after)
+                case .finishWithout: return .observed(polled, [])
+                }
             }
         }
         var polled: Set<Int> = []
         for (index, outcome) in polls {
             switch outcome {
-            case .observed(let state, let items):
+            case .observed(let chunk, let items):
                 clearPollFailures(job.id, slot: index)
-                updated.chunks[index].state = state
+                updated.chunks[index] = chunk
                 results += items
                 polled.insert(index)
-            case .resultsPending:
-                retry(after: configuration.retryBaseDelay)
+            case .retry(let after):
+                retries.append(after)
             case .failed(let error):
-                // The same rules as a single batch's poll: backoff (honouring Retry-After), the first unreadable
-                // answer in a row shown on the job.
-                let failures = countPollFailure(job.id, slot: index)
                 logger.warning(
                     "chunk poll failed",
                     metadata: ["job": "\(job.id)", "chunk": "\(index)", "provider": "\(provider.name)", "error": "\(error)"]
                 )
-                if error.code == .badResponse && failures == 1 {
-                    attempts.append(
-                        attempt(
-                            job,
-                            "poll",
-                            outcome: error.code.rawValue,
-                            batch: chunksBeforePoll[index].providerBatchID,
-                            message: "chunk \(index): \(error.message)"
-                        )
-                    )
+                let failure = rules.pollFailed(
+                    updated.chunks[index],
+                    provider: provider.name,
+                    error: error,
+                    failuresInARow: countPollFailure(job.id, slot: index),
+                    at: now()
+                )
+                if failure.recordAttempt {
+                    let batch = chunksBeforePoll[index].providerBatchID
+                    attempts.append(attempt(job, "poll", outcome: error.code.rawValue, batch: batch, message: "chunk \(index): \(error.message)"))
                 }
-                retry(after: backoff(attempt: failures, retryAfter: error.retryAfter))
+                if let next = failure.next {
+                    retries.append(next)
+                } else {
+                    updated.chunks[index] = failure.batch
+                    polled.insert(index)
+                }
             }
         }
 
@@ -194,11 +186,7 @@ extension JobEngine {
             current = fresh
         }
         guard current.isActive else { return nil }
-        if current.chunks.contains(where: { $0.providerBatchID == nil && !$0.state.lifecycle.isTerminal }) {
-            return retryDelay ?? configuration.retryBaseDelay
-        }
-        let interval = jittered(provider.pollInterval)
-        return retryDelay.map { max($0, interval) } ?? interval
+        return delay(rules.nextTurn(current.chunks, retries: retries) ?? .pollInterval, pollInterval: provider.pollInterval)
     }
 
     /// Runs `body` for each element with at most `chunkConcurrency` at once; results in input order.

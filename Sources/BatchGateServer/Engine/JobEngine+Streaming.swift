@@ -186,7 +186,7 @@ extension JobEngine {
 
     /// Exponential backoff from `reconnectBaseDelay`, capped at `maxReconnectDelay`, with jitter.
     private func reconnectDelay(failures: Int) -> Duration {
-        var random = SystemRandomNumberGenerator()
+        var random = random
         return Backoff(base: configuration.reconnectBaseDelay, cap: configuration.maxReconnectDelay, jitter: .equal)
             .delay(afterAttempt: failures, using: &random)
     }

@@ -66,16 +66,13 @@ extension JobEngine {
         case .success(let value):
             outcome = value
         case .failure(let error):
-            return try await submitFailed(job, error, sentAt: sentAt)
+            return try await submitFailed(job, provider, error, sentAt: sentAt)
         }
         let stored = try await updateJob(job.id, attempts: [attempt(job, "submit", outcome: "ok", batch: outcome.providerBatchID)]) { fresh in
             guard Self.isStill(fresh, on: job.provider, batch: nil) else { return nil }
             var updated = fresh
-            updated.providerBatchID = outcome.providerBatchID
-            updated.submitAttempts = 0
-            updated.unconfirmedSubmitAt = nil
+            updated.upstream = configuration.rules.submitted(fresh.upstream, outcome, at: now())
             if let observation = outcome.observation {
-                updated.state = JobStateMachine.apply(observation, to: fresh.state, at: now())
                 updated.correlation.merge(observation.correlation) { _, new in new }
             }
             return updated
@@ -84,7 +81,7 @@ extension JobEngine {
             await abandon(outcome.providerBatchID, of: job, at: provider)
             return .zero
         }
-        return stored.isActive ? jittered(provider.pollInterval) : nil
+        return configuration.rules.nextTurn([stored.upstream], retries: []).map { delay($0, pollInterval: provider.pollInterval) }
     }
 
     /// A batch the vendor created for a job that moved on meanwhile (cancelled, migrated): nobody tracks
@@ -102,49 +99,53 @@ extension JobEngine {
         }
     }
 
-    /// After a failed submit: fall back to the route's next provider, retry later, or fail the job.
-    private func submitFailed(_ job: Job, _ error: ProviderError, sentAt: Timestamp) async throws -> Duration? {
+    /// After a failed submit: fall back to the route's next provider, retry later, or fail the job, as
+    /// `UpstreamRules.submitFailed` decides.
+    private func submitFailed(
+        _ job: Job,
+        _ provider: any BatchProvider,
+        _ error: ProviderError,
+        sentAt: Timestamp
+    ) async throws -> Duration? {
         let record = attempt(job, "submit", outcome: error.code.rawValue, message: error.message)
-        let unconfirmed = error.mayHaveCreated ? (job.unconfirmedSubmitAt ?? sentAt) : job.unconfirmedSubmitAt
-        if error.isRetryableSubmit {
-            if let fallback = fallbackProvider(for: job) {
-                let entry = HistoryEntry(
-                    provider: job.provider,
-                    providerBatchID: nil,
-                    lifecycleStatus: .failed,
-                    reason: "fallback: submit failed (\(error.description))",
-                    at: now()
-                )
-                try await updateJob(job.id, attempts: [record]) { fresh in
-                    guard Self.isStill(fresh, on: job.provider, batch: nil) else { return nil }
-                    return Self.moved(fresh, to: fallback, entry)
-                }
-                return .zero
-            }
-            if job.submitAttempts + 1 < configuration.maxSubmitAttempts {
-                try await updateJob(job.id, attempts: [record], touched: false) { fresh in
-                    guard Self.isStill(fresh, on: job.provider, batch: nil) else { return nil }
-                    var updated = fresh
-                    updated.submitAttempts = fresh.submitAttempts + 1
-                    updated.unconfirmedSubmitAt = unconfirmed
-                    return updated
-                }
-                return backoff(attempt: job.submitAttempts + 1, retryAfter: error.retryAfter)
-            }
-        }
-        let failure = BatchError(
-            code: error.isRetryableSubmit ? "submit_failed" : "submit_rejected",
-            message: "Provider \(job.provider) did not accept the batch: \(error.message)",
-            providerCode: error.providerCode
+        let fallback = fallbackProvider(for: job)
+        let decision = configuration.rules.submitFailed(
+            job.upstream,
+            provider: job.provider,
+            subject: "the batch",
+            error: error,
+            sentAt: sentAt,
+            canFallBack: fallback != nil,
+            at: now()
         )
-        try await updateJob(job.id, attempts: [record]) { fresh in
-            guard Self.isStill(fresh, on: job.provider, batch: nil) else { return nil }
-            var updated = fresh
-            updated.unconfirmedSubmitAt = unconfirmed
-            updated.state = JobStateMachine.finish(fresh.state, as: .failed, error: failure, at: now())
-            return updated
+        switch decision {
+        case .fallBack(let reason):
+            guard let fallback else { return nil }
+            let entry = HistoryEntry(provider: job.provider, providerBatchID: nil, lifecycleStatus: .failed, reason: reason, at: now())
+            try await updateJob(job.id, attempts: [record]) { fresh in
+                guard Self.isStill(fresh, on: job.provider, batch: nil) else { return nil }
+                return Self.moved(fresh, to: fallback, entry)
+            }
+            return .zero
+        case .retry(let batch, let after):
+            try await updateJob(job.id, attempts: [record], touched: false) { fresh in
+                guard Self.isStill(fresh, on: job.provider, batch: nil) else { return nil }
+                var updated = fresh
+                updated.submitAttempts = batch.submitAttempts
+                updated.unconfirmedSubmitAt = batch.unconfirmedSubmitAt
+                return updated
+            }
+            return delay(after, pollInterval: provider.pollInterval)
+        case .failed(let batch):
+            try await updateJob(job.id, attempts: [record]) { fresh in
+                guard Self.isStill(fresh, on: job.provider, batch: nil) else { return nil }
+                var updated = fresh
+                updated.unconfirmedSubmitAt = batch.unconfirmedSubmitAt
+                updated.state = JobStateMachine.finish(fresh.state, as: .failed, error: batch.state.error, at: now())
+                return updated
+            }
+            return nil
         }
-        return nil
     }
 
     /// The route's next provider for `job` that can serve it, when it has one not tried yet.
@@ -189,48 +190,48 @@ extension JobEngine {
 
     private func poll(_ job: Job, _ provider: any BatchProvider) async throws -> Duration? {
         guard let providerBatchID = job.providerBatchID else { return nil }
+        let rules = configuration.rules
         let observation: ProviderObservation
         do {
             observation = try await provider.poll(providerBatchID: providerBatchID)
         } catch {
-            let failures = countPollFailure(job.id)
             logger.warning(
                 "poll failed",
                 metadata: ["job": "\(job.id)", "provider": "\(provider.name)", "error": "\(error)"]
             )
-            if error.code == .badResponse && failures == 1 {
-                // An answer that makes no sense is shown on the job (`provider_attempts`) the first time in a row.
-                let record = attempt(job, "poll", outcome: error.code.rawValue, batch: providerBatchID, message: error.message)
-                try await updateJob(job.id, attempts: [record], touched: false) { fresh in
-                    Self.isStill(fresh, on: job.provider, batch: providerBatchID) ? fresh : nil
-                }
-            }
-            if error.code == .notFound && failures >= configuration.maxNotFoundPolls {
-                let lost = BatchError(code: "provider_lost", message: "Provider \(provider.name) no longer knows batch \(providerBatchID).")
-                try await updateJob(job.id) { fresh in
+            let failure = rules.pollFailed(
+                job.upstream,
+                provider: provider.name,
+                error: error,
+                failuresInARow: countPollFailure(job.id),
+                at: now()
+            )
+            let records =
+                failure.recordAttempt ? [attempt(job, "poll", outcome: error.code.rawValue, batch: providerBatchID, message: error.message)] : []
+            if failure.next == nil || !records.isEmpty {
+                try await updateJob(job.id, attempts: records, touched: failure.next == nil) { fresh in
                     guard Self.isStill(fresh, on: job.provider, batch: providerBatchID) else { return nil }
                     var updated = fresh
-                    updated.state = JobStateMachine.finish(fresh.state, as: .failed, error: lost, at: now())
+                    if failure.next == nil {
+                        updated.state = JobStateMachine.finish(fresh.state, as: .failed, error: failure.batch.state.error, at: now())
+                    }
                     return updated
                 }
-                return nil
             }
-            return backoff(attempt: failures, retryAfter: error.retryAfter)
+            return failure.next.map { delay($0, pollInterval: provider.pollInterval) }
         }
         clearPollFailures(job.id)
 
         var results: [ItemResult] = []
-        if JobStateMachine.apply(observation, to: job.state, at: now()).lifecycle.isTerminal,
-            let input = try await store.input(jobID: job.id)
-        {
+        let (polled, needsResults) = rules.polled(job.upstream, observation, at: now())
+        if needsResults, let input = try await store.input(jobID: job.id) {
             do {
                 results = try await provider.results(providerBatchID: providerBatchID, input: input)
             } catch {
-                if observation.lifecycle == .completed && error.isRetryable {
-                    // Finish only with the results in hand; try again shortly.
-                    return backoff(attempt: 1, retryAfter: error.retryAfter)
-                }
                 logger.warning("results unavailable", metadata: ["job": "\(job.id)", "error": "\(error)"])
+                if case .retry(let after) = rules.resultsFailed(polled, error: error) {
+                    return delay(after, pollInterval: provider.pollInterval)
+                }
             }
         }
         let stored = try await updateJob(job.id, results: results) { fresh in
@@ -240,7 +241,7 @@ extension JobEngine {
             updated.correlation.merge(observation.correlation) { _, new in new }
             return updated.state != fresh.state || updated.correlation != fresh.correlation ? updated : nil
         }
-        return (stored ?? job).isActive ? jittered(provider.pollInterval) : nil
+        return rules.nextTurn([(stored ?? job).upstream], retries: []).map { delay($0, pollInterval: provider.pollInterval) }
     }
 
     /// Submits, but first, when an earlier submit timed out, asks the provider whether that one created

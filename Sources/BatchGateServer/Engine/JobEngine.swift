@@ -35,10 +35,8 @@ enum WebhookReceipt: String, Sendable {
 final class JobEngine: Sendable {
     struct Configuration: Sendable {
         var publicURL: String
-        /// Submit attempts to one provider before the job fails.
-        var maxSubmitAttempts = 8
-        /// Consecutive `not_found` polls before the job fails.
-        var maxNotFoundPolls = 3
+        /// Submit attempts, lost batches, fallback: what a vendor's answer does to an upstream batch.
+        var rules = UpstreamRules()
         var retryBaseDelay: Duration = .seconds(1)
         var maxRetryDelay: Duration = .seconds(300)
         /// Spread of poll intervals, as a fraction of the interval.
@@ -77,6 +75,8 @@ final class JobEngine: Sendable {
     /// Tells the webhook sender that deliveries were queued.
     private let deliveriesQueued = Mutex<(@Sendable () -> Void)?>(nil)
     let now: @Sendable () -> Timestamp
+    /// Every random draw of the engine (poll jitter, backoff, spreading resumed jobs, weighted routes).
+    let random: RandomSource
     let logger: Logger
 
     init(
@@ -85,13 +85,14 @@ final class JobEngine: Sendable {
         providers: [String: any BatchProvider],
         routes: [RouteSettings],
         logger: Logger,
-        now: @escaping @Sendable () -> Timestamp = { .now() }
+        now: @escaping @Sendable () -> Timestamp = { .now() },
+        random: RandomSource = .system
     ) {
         self.configuration = configuration
         self.store = store
         self.providers = providers
         self.cache = JobCache()
-        self.planner = RoutePlanner(routes: routes)
+        self.planner = RoutePlanner(routes: routes, random: random)
         self.renderer = BatchRenderer(publicURL: configuration.publicURL) { name in
             providers[name]?.capabilities.canCancel ?? false
         }
@@ -99,6 +100,7 @@ final class JobEngine: Sendable {
         self.leases = JobLeases(store: store, configuration: configuration.leases, now: now, logger: logger)
         self.logger = logger
         self.now = now
+        self.random = random
     }
 
     // MARK: - Startup
@@ -114,7 +116,7 @@ final class JobEngine: Sendable {
             let interval = provider?.pollInterval ?? .seconds(15)
             // Submits and vendor connections are resumed within a second; polls spread over their interval.
             let spread = job.providerBatchID == nil || provider is any StreamingBatchProvider ? min(interval, .seconds(1)) : interval
-            scheduler.schedule(job.id, after: spread * Double.random(in: 0...1))
+            scheduler.schedule(job.id, after: spread * random.fraction())
         }
         return jobs.count
     }
@@ -254,23 +256,24 @@ final class JobEngine: Sendable {
     }
 
     func jittered(_ interval: Duration) -> Duration {
-        interval * (1 + Double.random(in: -configuration.jitter...configuration.jitter))
+        interval * (1 + configuration.jitter * (2 * random.fraction() - 1))
     }
 
     /// The core's `Backoff` from `retryBaseDelay` to `maxRetryDelay` (equal jitter), never sooner than a
     /// `Retry-After`, which is itself capped at `maxRetryDelay`: a vendor cannot park a job for years.
     func backoff(attempt: Int, retryAfter: Duration?) -> Duration {
-        var random = SystemRandomNumberGenerator()
+        var random = random
         return Backoff(base: configuration.retryBaseDelay, cap: configuration.maxRetryDelay, jitter: .equal)
             .delay(afterAttempt: attempt, retryAfter: retryAfter, using: &random)
     }
-}
 
-extension ProviderError {
-    /// A submit that failed this way may still have created the upstream batch: it timed out, or the vendor
-    /// answered with something unreadable. The next attempt first asks the provider whether it did.
-    var mayHaveCreated: Bool { code == .timeout || code == .badResponse }
-
-    /// Whether a submit that failed this way is tried again (after asking, when it `mayHaveCreated`).
-    var isRetryableSubmit: Bool { isRetryable || code == .badResponse }
+    /// The duration of a turn delay the rules asked for, drawn with this engine's jitter.
+    func delay(_ delay: TurnDelay, pollInterval: Duration) -> Duration {
+        switch delay {
+        case .immediately: .zero
+        case .pollInterval: jittered(pollInterval)
+        case .retry(let attempt, let retryAfter): backoff(attempt: attempt, retryAfter: retryAfter)
+        case .atLeastPollInterval(let other): max(self.delay(other, pollInterval: pollInterval), jittered(pollInterval))
+        }
+    }
 }

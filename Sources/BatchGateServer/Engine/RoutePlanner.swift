@@ -4,9 +4,12 @@ import BatchGateCore
 /// `Idempotency-Key` so a retried create lands on the same provider, then `fallback` in order.
 struct RoutePlanner: Sendable {
     let routes: [String: RouteSettings]
+    /// Draws the target of a create without an `Idempotency-Key`.
+    let random: RandomSource
 
-    init(routes: [RouteSettings]) {
+    init(routes: [RouteSettings], random: RandomSource = .system) {
         self.routes = Dictionary(routes.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.random = random
     }
 
     /// The target for a new job. With a key the choice is a pure function of it; without, it is random.
@@ -17,7 +20,8 @@ struct RoutePlanner: Sendable {
         if let idempotencyKey {
             point = Int(Self.fnv1a(idempotencyKey) % UInt64(total))
         } else {
-            point = Int.random(in: 0..<total)
+            var random = random
+            point = Int.random(in: 0..<total, using: &random)
         }
         var cumulative = 0
         for target in route.targets {
