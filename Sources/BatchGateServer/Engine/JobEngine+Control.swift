@@ -99,7 +99,7 @@ extension JobEngine {
         reason: String = "migrated",
         dryRun: Bool = false
     ) async throws -> Job {
-        let found = try await job(id, tenant: tenant)
+        let found = try await reads.job(id, tenant: tenant)
         guard let target = providers[providerName] else {
             throw GatewayError.invalid(
                 "provider",
@@ -173,7 +173,7 @@ extension JobEngine {
 
     /// The freshest version of job `id` this replica has, if it belongs to `tenant` (404 otherwise).
     private func ownJob(_ id: String, tenant: String) async throws -> Job {
-        let found = try await job(id, tenant: tenant)
+        let found = try await reads.job(id, tenant: tenant)
         return try await currentJob(id) ?? found
     }
 

@@ -1,6 +1,5 @@
 import BatchGateCore
 import Logging
-import NIOCore
 import Synchronization
 
 /// A validated create request.
@@ -64,6 +63,8 @@ final class JobEngine: Sendable {
     let providers: [String: any BatchProvider]
     let planner: RoutePlanner
     let renderer: BatchRenderer
+    /// What the routes read.
+    let reads: BatchReads
     let scheduler: PollScheduler<ContinuousClock>
     /// The jobs of streaming providers whose vendor connection is being kept open.
     let observers = StreamObservers()
@@ -96,6 +97,7 @@ final class JobEngine: Sendable {
         self.renderer = BatchRenderer(publicURL: configuration.publicURL) { name in
             providers[name]?.capabilities.canCancel ?? false
         }
+        self.reads = BatchReads(store: store, cache: cache, renderer: renderer, providerNames: providers.keys.sorted())
         self.scheduler = PollScheduler(clock: ContinuousClock(), logger: logger)
         self.leases = JobLeases(store: store, configuration: configuration.leases, now: now, logger: logger)
         self.logger = logger
@@ -165,42 +167,6 @@ final class JobEngine: Sendable {
         }
     }
 
-    /// The job, if it exists and belongs to `tenant`.
-    func job(_ id: String, tenant: String) async throws -> Job {
-        guard Identifier.isWellFormed(id, prefix: "bat") else { throw GatewayError.notFound("batch") }
-        if let job = cache.job(id) {
-            guard job.tenant == tenant else { throw GatewayError.notFound("batch") }
-            return job
-        }
-        guard let job = try await store.job(id: id), job.tenant == tenant else { throw GatewayError.notFound("batch") }
-        return cache.put(job)
-    }
-
-    /// The rendered batch object, from the cache when the job has not changed since last rendered.
-    func renderedJob(_ id: String, tenant: String) async throws -> ByteBuffer {
-        if let (job, body) = cache.rendered(id), job.tenant == tenant {
-            if let body { return body }
-            return try await rendering(job)
-        }
-        return try await rendering(try await job(id, tenant: tenant))
-    }
-
-    /// Renders `job` (with its webhook delivery summary) and keeps the rendering for its version.
-    func rendering(_ job: Job) async throws -> ByteBuffer {
-        // A delivery recorded while this renders invalidates it: the epoch keeps the stale rendering out.
-        let epoch = cache.renderEpoch(job.id)
-        let rendered = ByteBuffer(bytes: renderer.render(job, webhook: try await webhookView(job)))
-        cache.storeRendering(job.id, version: job.version, epoch: epoch, body: rendered)
-        return rendered
-    }
-
-    /// The job's subscription with how its delivery is going, or nil without a subscription.
-    func webhookView(_ job: Job) async throws -> WebhookView? {
-        guard let subscription = job.webhook else { return nil }
-        let (summary, attempts) = try await store.webhookDelivery(jobID: job.id, recent: 10)
-        return WebhookView(subscription: subscription, summary: summary, attempts: attempts)
-    }
-
     /// Sets what to call when deliveries were queued (the webhook sender's wake-up).
     func onDeliveriesQueued(_ action: @escaping @Sendable () -> Void) {
         deliveriesQueued.withLock { $0 = action }
@@ -218,7 +184,7 @@ final class JobEngine: Sendable {
         if previous == nil {
             view = WebhookView(subscription: subscription, summary: WebhookDeliverySummary(), attempts: [])
         } else {
-            view = try await webhookView(next)!
+            view = try await reads.webhookView(next)!
         }
         let data = renderer.render(next, webhook: view)
         let created = now()

@@ -13,6 +13,7 @@ import NIOCore
 /// `field` names the parameter, header or body path; a usual method a route does not take gets a 405.
 struct APIRoutes: Sendable {
     let engine: JobEngine
+    var reads: BatchReads { engine.reads }
     let routes: [String: RouteSettings]
     let maxBodyBytes: Int
     let apiKeys: [String: String]
@@ -43,7 +44,7 @@ struct APIRoutes: Sendable {
         api.get { request, context in try await list(request, context) }
         api.get(":id") { request, context in
             _ = try QueryParameters(request, allowed: [])
-            let body = try await engine.renderedJob(try context.parameters.require("id"), tenant: try context.requireTenant())
+            let body = try await reads.rendered(try context.parameters.require("id"), tenant: try context.requireTenant())
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
         }
         api.post(":id/cancel") { request, context in
@@ -52,7 +53,7 @@ struct APIRoutes: Sendable {
             return Response(
                 status: .accepted,
                 headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: try await engine.rendering(job))
+                body: .init(byteBuffer: try await reads.rendered(job))
             )
         }
         api.post(":id/pause") { request, context in
@@ -61,7 +62,7 @@ struct APIRoutes: Sendable {
             return Response(
                 status: .accepted,
                 headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: try await engine.rendering(job))
+                body: .init(byteBuffer: try await reads.rendered(job))
             )
         }
         api.post(":id/resume") { request, context in
@@ -70,13 +71,13 @@ struct APIRoutes: Sendable {
             return Response(
                 status: .accepted,
                 headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: try await engine.rendering(job))
+                body: .init(byteBuffer: try await reads.rendered(job))
             )
         }
         api.get(":id/results") { request, context in try await results(request, context) }
         api.post(":id/migrate") { request, context in try await migrate(request, context) }
         api.get(":id/deliveries") { request, context in try await deliveries(request, context) }
-        EventStreamRoute(engine: engine).register(on: api)
+        EventStreamRoute(reads: reads).register(on: api)
         let batchPaths: [(RouterPath, [HTTPRequest.Method])] = [
             ("", [.get, .post]), (":id", [.get]), (":id/cancel", [.post]), (":id/pause", [.post]), (":id/resume", [.post]),
             (":id/results", [.get]), (":id/migrate", [.post]), (":id/deliveries", [.get]), (":id/events", [.get]),
@@ -126,9 +127,9 @@ struct APIRoutes: Sendable {
                 webhook: parsed.webhook ?? webhookDefaults[tenant]
             )
         )
-        var headers: HTTPFields = [.contentType: "application/json", .location: engine.renderer.object(job).pollingURL]
+        var headers: HTTPFields = [.contentType: "application/json", .location: reads.pollingURL(job)]
         if replayed { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
-        return Response(status: .created, headers: headers, body: .init(byteBuffer: try await engine.rendering(job)))
+        return Response(status: .created, headers: headers, body: .init(byteBuffer: try await reads.rendered(job)))
     }
 
     /// The `Idempotency-Key` header from its values: absent, or exactly one of 1–255 printable ASCII characters.
@@ -161,7 +162,7 @@ struct APIRoutes: Sendable {
         }
         // A dry run makes every check of a real migration and answers with the batch unchanged.
         let job = try await engine.migrate(try context.parameters.require("id"), tenant: tenant, to: provider, dryRun: dryRun)
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await engine.rendering(job)))
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: try await reads.rendered(job)))
     }
 
     private func list(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
@@ -169,7 +170,7 @@ struct APIRoutes: Sendable {
         let query = try QueryParameters(request, allowed: ["lifecycle_status", "provider", "route", "limit", "after"])
         var filter = JobQuery(tenant: tenant)
         filter.lifecycle = try query.choice("lifecycle_status", of: LifecycleStatus.allCases.map(\.rawValue)).flatMap(LifecycleStatus.init(rawValue:))
-        filter.provider = try query.choice("provider", of: engine.providers.keys)
+        filter.provider = try query.choice("provider", of: reads.providerNames)
         filter.route = try query.choice("route", of: routes.keys)
         filter.limit = try query.limit(default: 20, max: 100)
         if let after = query["after"] {
@@ -180,20 +181,14 @@ struct APIRoutes: Sendable {
         }
         let wanted = filter.limit
         filter.limit += 1
-        var jobs = try await engine.store.jobs(filter)
+        var jobs = try await reads.jobs(filter)
         let hasMore = jobs.count > wanted
         if hasMore { jobs.removeLast() }
         var buffer = ByteBuffer()
         buffer.writeString(#"{"object":"list","data":["#)
         for (index, job) in jobs.enumerated() {
             if index > 0 { buffer.writeString(",") }
-            let cached = engine.cache.rendered(job.id)
-            var body: ByteBuffer
-            if let cached, cached.job.version == job.version, let rendered = cached.body {
-                body = rendered
-            } else {
-                body = try await engine.rendering(job)
-            }
+            var body = try await reads.rendered(job)
             buffer.writeBuffer(&body)
         }
         buffer.writeString(#"],"has_more":\#(hasMore),"next_after":"#)
@@ -206,10 +201,9 @@ struct APIRoutes: Sendable {
         let query = try QueryParameters(request, allowed: ["limit", "after"])
         let limit = try query.limit(default: 100, max: 1000)
         let after = try query.integer("after", in: 0...Int.max, meaning: "an item index from next_after (a non-negative integer)")
-        let job = try await engine.job(try context.parameters.require("id"), tenant: try context.requireTenant())
-        let stored = try await engine.store.results(jobID: job.id, afterIndex: after, limit: limit + 1)
+        let job = try await reads.job(try context.parameters.require("id"), tenant: try context.requireTenant())
         // While the job runs, items without a stored row show as pending.
-        let input = job.state.lifecycle.isTerminal ? nil : try await engine.store.input(jobID: job.id)
+        let (stored, input) = try await reads.results(job, afterIndex: after, limit: limit + 1)
         let (rows, hasMore) = ResultsPage.rows(stored: stored, pendingFrom: input, after: after, limit: limit)
         let page = ListPage(data: rows, hasMore: hasMore, nextAfter: hasMore ? rows.last?.index : nil)
         return Response(
@@ -232,8 +226,8 @@ struct APIRoutes: Sendable {
             }
             after = value
         }
-        let job = try await engine.job(try context.parameters.require("id"), tenant: try context.requireTenant())
-        var attempts = try await engine.store.deliveryAttempts(jobID: job.id, after: after, limit: limit + 1)
+        let job = try await reads.job(try context.parameters.require("id"), tenant: try context.requireTenant())
+        var attempts = try await reads.deliveryAttempts(job, after: after, limit: limit + 1)
         let hasMore = attempts.count > limit
         if hasMore { attempts.removeLast() }
         let page = ListPage(data: attempts.map(AttemptObject.init), hasMore: hasMore, nextAfter: hasMore ? attempts.last?.id : nil)

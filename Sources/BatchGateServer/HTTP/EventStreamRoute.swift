@@ -19,7 +19,7 @@ struct EventStreamRoute: Sendable {
     /// The heartbeat period of streams served by routes registered in this task (tests shorten it).
     @TaskLocal static var defaultHeartbeat: Duration = .seconds(15)
 
-    let engine: JobEngine
+    let reads: BatchReads
     var heartbeat: Duration = EventStreamRoute.defaultHeartbeat
 
     func register(on group: RouterGroup<GatewayRequestContext>) {
@@ -36,11 +36,11 @@ struct EventStreamRoute: Sendable {
         let tenant = try context.requireTenant()
         _ = try QueryParameters(request, allowed: [])
         let lastEventID = try Self.lastEventID(request.headers[values: HTTPField.Name("Last-Event-ID")!])
-        let found = try await engine.job(id, tenant: tenant)
+        let found = try await reads.job(id, tenant: tenant)
         // Subscribed before reading the current state again, so no version stored in between is missed.
-        let changes = engine.cache.changes.subscribe(id)
-        let current = engine.cache.job(id).flatMap { $0.version > found.version ? $0 : nil } ?? found
-        let engine = engine
+        let changes = reads.changes(id)
+        let current = reads.newest(found)
+        let reads = reads
         let heartbeat = heartbeat
         let body = ResponseBody { writer in
             let newest = NewestJob(current)
@@ -66,7 +66,7 @@ struct EventStreamRoute: Sendable {
                     var lastData: ByteBuffer?
                     for await reason in wakes {
                         if let job = newest.take(newerThan: sent) {
-                            let data = try await Self.rendering(job, engine)
+                            let data = try await reads.rendered(job)
                             sent = job.version
                             // Equal data means the previous event already showed this state (terminal included).
                             if data != lastData {
@@ -107,14 +107,6 @@ struct EventStreamRoute: Sendable {
             )
         }
         return version
-    }
-
-    /// The batch object at `job`'s version: the rendering `GET` answers with when one is cached.
-    private static func rendering(_ job: Job, _ engine: JobEngine) async throws -> ByteBuffer {
-        if let cached = engine.cache.rendered(job.id), cached.job.version == job.version, let body = cached.body {
-            return body
-        }
-        return try await engine.rendering(job)
     }
 
     /// One `batch` event; `data` is split into one `data:` line per line, so a client joining them
