@@ -6,6 +6,14 @@ import PackageDescription
 let strict: [SwiftSetting] =
     ProcessInfo.processInfo.environment["BATCHGATE_STRICT"] == nil ? [] : [.treatAllWarnings(as: .error)]
 
+/// The upcoming language features every BatchGate target is built with (as Hummingbird is): `any` spelled
+/// out, members visible only through a module the file imports, imports internal unless marked `public`.
+let upcoming: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
 let package = Package(
     name: "BatchGate",
     platforms: [.macOS(.v15)],
@@ -61,10 +69,7 @@ let package = Package(
         ),
         .target(
             name: "BatchGateStore",
-            dependencies: [
-                "BatchGateCore", .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["BatchGateCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .target(
             name: "BatchGateProviders",
@@ -83,8 +88,7 @@ let package = Package(
         .target(
             name: "BatchGateServer",
             dependencies: [
-                "BatchGateCore", "BatchGateConfig", "BatchGateTransport", "BatchGateStore",
-                "BatchGateProviders", "BatchGateWebhooks",
+                "BatchGateCore", "BatchGateTransport", "BatchGateStore", "BatchGateProviders", "BatchGateWebhooks",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -98,9 +102,12 @@ let package = Package(
         .target(
             name: "BatchGateSimulators",
             dependencies: [
-                "BatchGateCore", "BatchGateTransport",
+                "BatchGateCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -109,9 +116,10 @@ let package = Package(
             name: "batchgate",
             dependencies: [
                 "BatchGateServer", "BatchGateSimulators", "BatchGateConfig", "BatchGateCore",
-                "BatchGateTransport", "BatchGateClient",
+                "BatchGateTransport", "BatchGateClient", "BatchGateProviders",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -119,7 +127,9 @@ let package = Package(
         // The fixed-body Hummingbird endpoint the read-path benchmark compares against.
         .executableTarget(
             name: "BareEndpoint",
-            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Benchmarks/BareEndpoint"
         ),
 
@@ -140,6 +150,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
@@ -148,6 +160,7 @@ let package = Package(
                 "BatchGateWebhooks", "BatchGateCore", "BatchGateTransport", "BatchGateTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(name: "BatchGateTestSupport", path: "Tests/BatchGateTestSupport"),
@@ -156,6 +169,7 @@ let package = Package(
             name: "BatchGateProvidersTests",
             dependencies: [
                 "BatchGateProviders", "BatchGateCore", "BatchGateSimulators", "BatchGateTransport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Fixtures")]
         ),
@@ -163,9 +177,10 @@ let package = Package(
             name: "BatchGateServerTests",
             dependencies: [
                 "BatchGateServer", "BatchGateSimulators", "BatchGateCore", "BatchGateTransport",
-                "BatchGateStore", "BatchGateConfig", "BatchGateWebhooks", "BatchGateTestSupport",
+                "BatchGateStore", "BatchGateWebhooks", "BatchGateTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -195,8 +210,8 @@ package.targets.append(contentsOf: [
     .target(
         name: "BatchGateFuzzServerTargets",
         dependencies: [
-            "BatchGateFuzzTargets", "BatchGateCore", "BatchGateConfig", "BatchGateProviders", "BatchGateServer",
-            "BatchGateTransport", "BatchGateWebhooks",
+            "BatchGateFuzzTargets", "BatchGateCore", "BatchGateProviders", "BatchGateServer", "BatchGateTransport",
+            "BatchGateWebhooks", .product(name: "Logging", package: "swift-log"),
         ],
         path: "Fuzz/ServerTargets"
     ),
@@ -213,5 +228,5 @@ package.targets.append(contentsOf: [
 ])
 
 for target in package.targets where target.type != .system {
-    target.swiftSettings = (target.swiftSettings ?? []) + strict
+    target.swiftSettings = (target.swiftSettings ?? []) + upcoming + strict
 }

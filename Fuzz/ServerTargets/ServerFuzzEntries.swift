@@ -1,4 +1,4 @@
-import BatchGateFuzzTargets
+public import BatchGateFuzzTargets
 
 /// Every fuzz entry point, the decoder ones and those that need the server and transport modules.
 public enum ServerFuzzEntries {

@@ -1,5 +1,6 @@
 import BatchGateCore
 import BatchGateProviders
+import Foundation
 
 /// The Aitronos adapter on one exchange. The input holds vendor bodies separated by lines of `---`:
 /// the first answers create and progress, the others answer job details (`GET …/jobs/{id}`, picked per

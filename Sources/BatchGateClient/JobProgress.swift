@@ -1,4 +1,4 @@
-import BatchGateCore
+public import BatchGateCore
 
 /// What the command line shows of one batch: its status, counts and how long it has taken.
 public struct JobProgress: Sendable, Equatable {

@@ -1,4 +1,4 @@
-import BatchGateCore
+public import BatchGateCore
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
-import BatchGateCore
-import Logging
+public import BatchGateCore
+public import Logging
 
 /// What an adapter gets from the gateway when it is built.
 public struct ProviderContext: Sendable {

@@ -1,12 +1,12 @@
-import BatchGateCore
-import BatchGateProviders
+public import BatchGateCore
+public import BatchGateProviders
 import BatchGateStore
 import BatchGateTransport
 import BatchGateWebhooks
 import Foundation
 import Hummingbird
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 
 /// The assembled gateway: store, provider adapters, job engine and HTTP API, as services to run.
 public struct Gateway: Sendable {

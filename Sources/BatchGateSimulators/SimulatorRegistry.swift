@@ -1,5 +1,5 @@
-import BatchGateCore
-import Logging
+public import BatchGateCore
+public import Logging
 
 /// How to start one simulator.
 public struct SimulatorLaunch: Sendable {

@@ -1,6 +1,6 @@
-import BatchGateCore
+public import BatchGateCore
 import Hummingbird
-import Logging
+public import Logging
 import Synchronization
 
 /// A loopback webhook receiver for tests: records every POST and answers with a chosen status.

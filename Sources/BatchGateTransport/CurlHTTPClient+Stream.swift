@@ -1,4 +1,4 @@
-import BatchGateCore
+public import BatchGateCore
 import Synchronization
 
 /// A piece of a streamed HTTP response: the head once, then body chunks as they arrive.

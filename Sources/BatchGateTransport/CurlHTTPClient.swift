@@ -1,5 +1,6 @@
-import BatchGateCore
-import Logging
+public import BatchGateCore
+public import Logging
+import Synchronization
 
 /// An HTTP/1.1 and HTTP/2 client on libcurl's multi interface: one event thread drives every
 /// transfer, and connections are kept and reused per host.

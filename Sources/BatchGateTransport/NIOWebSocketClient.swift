@@ -1,11 +1,11 @@
-import BatchGateCore
+public import BatchGateCore
 import FoundationEssentials
 import HTTPTypes
-import Logging
+public import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import NIOSSL
+public import NIOSSL
 import NIOWebSocket
 import Synchronization
 

@@ -1,4 +1,4 @@
-import BatchGateCore
+public import BatchGateCore
 
 /// What came back from one attempt, before it is judged.
 public enum AttemptResult: Sendable {

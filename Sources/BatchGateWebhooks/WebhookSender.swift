@@ -1,7 +1,7 @@
-import BatchGateCore
-import Logging
+public import BatchGateCore
+public import Logging
 import Metrics
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 
 /// Settings of the webhook sender.

@@ -1,4 +1,4 @@
-import BatchGateCore
+public import BatchGateCore
 import Crypto
 
 #if canImport(FoundationEssentials)

@@ -1,4 +1,4 @@
-import BatchGateCore
+public import BatchGateCore
 
 /// Which URLs may receive webhooks (CONTRACT §4): public `https` only; loopback, also over `http`,
 /// only when `allowInsecureLoopback` is set; private, link-local, metadata, unspecified, multicast,

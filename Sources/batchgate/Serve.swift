@@ -1,7 +1,9 @@
 import ArgumentParser
+import BatchGateCore
 import BatchGateServer
 import BatchGateTransport
 import ServiceLifecycle
+import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,7 +3,9 @@ import BatchGateConfig
 import BatchGateCore
 import BatchGateSimulators
 import BatchGateTransport
+import Foundation
 import ServiceLifecycle
+import UnixSignals
 
 struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

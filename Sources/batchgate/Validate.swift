@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatchGateCore
 
 struct Validate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

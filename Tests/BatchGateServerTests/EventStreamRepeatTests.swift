@@ -1,5 +1,6 @@
 import BatchGateCore
 import BatchGateSimulators
+import BatchGateTransport
 import Foundation
 import Testing
 

@@ -1,6 +1,7 @@
 import BatchGateCore
 import BatchGateSimulators
 import BatchGateStore
+import BatchGateTestSupport
 import BatchGateTransport
 import Foundation
 import Testing

@@ -1,5 +1,6 @@
 import BatchGateCore
 import Foundation
+import HTTPTypes
 import Testing
 
 @testable import BatchGateServer

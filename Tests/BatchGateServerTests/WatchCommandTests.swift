@@ -1,4 +1,5 @@
 import BatchGateCore
+import BatchGateSimulators
 import BatchGateTestSupport
 import Foundation
 import Testing

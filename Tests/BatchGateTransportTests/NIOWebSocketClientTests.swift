@@ -3,6 +3,7 @@ import BatchGateTransport
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import NIOWebSocket
 import Synchronization
 import Testing
 

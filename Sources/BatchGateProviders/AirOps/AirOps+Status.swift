@@ -1,4 +1,4 @@
-import BatchGateCore
+public import BatchGateCore
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

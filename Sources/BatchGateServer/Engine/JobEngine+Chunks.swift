@@ -1,4 +1,5 @@
 import BatchGateCore
+import Logging
 
 /// Jobs larger than their provider's batch limit, split into chunks that are separate upstream batches.
 extension JobEngine {

@@ -1,4 +1,6 @@
 import BatchGateCore
+import Logging
+import Synchronization
 
 /// Turns: the work the scheduler gives a job (submit it, poll it, keep it observed), done only by the
 /// replica holding the job's lease, with every vendor call made before the job's lock is taken.

@@ -1,5 +1,5 @@
-import BatchGateCore
-import BatchGateWebhooks
+package import BatchGateCore
+package import BatchGateWebhooks
 import Foundation
 
 /// Reads and checks the body of `POST /v1/batches`, naming the failing field of any problem.

@@ -1,3 +1,4 @@
+import BatchGateCore
 import Hummingbird
 
 /// Per-request context: the tenant the API key belongs to, set by `APIKeyMiddleware`.

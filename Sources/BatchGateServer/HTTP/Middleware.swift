@@ -1,4 +1,5 @@
 import BatchGateCore
+import Foundation
 import Hummingbird
 import Logging
 

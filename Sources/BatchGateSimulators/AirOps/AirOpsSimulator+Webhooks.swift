@@ -1,4 +1,6 @@
 import BatchGateCore
+import Logging
+import Synchronization
 
 extension AirOpsSimulator {
     /// Finds due webhook events every `webhookTick` and hands them to one sequential sender per batch,

@@ -1,6 +1,6 @@
-import BatchGateCore
+public import BatchGateCore
 import Hummingbird
-import Logging
+public import Logging
 import ServiceLifecycle
 import Synchronization
 

@@ -1,5 +1,5 @@
-import BatchGateCore
-import Logging
+public import BatchGateCore
+public import Logging
 
 /// Runs an `AirOpsSimulator` for the duration of `body`, then stops it and waits for it to shut down.
 ///

@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 
 /// Runs an `AitronosSimulator` for the duration of `body`, then stops it gracefully and waits for it to
 /// shut down.

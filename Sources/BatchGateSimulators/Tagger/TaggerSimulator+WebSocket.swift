@@ -1,6 +1,11 @@
 import BatchGateCore
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
+import NIOWebSocket
 import ServiceLifecycle
+import Synchronization
 
 extension TaggerSimulator {
     /// What a new socket is to do, decided under the lock in one step with its subscription, so no
@@ -49,7 +54,11 @@ extension TaggerSimulator {
             try await outbound.close(.policyViolation, reason: nil)
             return
         }
-        let drop = context.requestContext.dropConnection
+        let dropConnection = context.requestContext.dropConnection
+        let drop: @Sendable () -> Void = {
+            self.state.withLock { $0.jobs[jobID]?.socketsDropped += 1 }
+            dropConnection()
+        }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await Self.drain(inbound) }

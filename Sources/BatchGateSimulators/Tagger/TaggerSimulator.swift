@@ -1,7 +1,7 @@
 import BatchGateCore
 import Hummingbird
 import HummingbirdWebSocket
-import Logging
+public import Logging
 import ServiceLifecycle
 import Synchronization
 
@@ -149,6 +149,8 @@ public final class TaggerSimulator: Sendable {
         var subscribers: [Int: Subscriber] = [:]
         var openSockets = 0
         var socketsOpened = 0
+        /// Sockets the `drop` faults cut.
+        var socketsDropped = 0
     }
 
     struct State: Sendable {
@@ -246,6 +248,12 @@ public final class TaggerSimulator: Sendable {
     /// Sockets ever upgraded for the job, refused ones included.
     public func socketsOpened(jobID: String) -> Int {
         state.withLock { $0.jobs[jobID]?.socketsOpened ?? 0 }
+    }
+
+    /// Sockets of the job the `drop` faults cut (a socket planned to drop that saw the job end first is
+    /// closed normally and not counted).
+    public func socketsDropped(jobID: String) -> Int {
+        state.withLock { $0.jobs[jobID]?.socketsDropped ?? 0 }
     }
 
     // MARK: - Jobs

@@ -1,4 +1,5 @@
 import BatchGateCore
+import HTTPTypes
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 
 /// Runs a `TaggerSimulator` for the duration of `body`, then stops it and waits for it to shut down
 /// (open sockets get a normal close).
