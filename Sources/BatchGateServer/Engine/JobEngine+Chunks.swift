@@ -76,7 +76,7 @@ extension JobEngine {
                     guard fresh.isActive, fresh.provider == job.provider, fresh.chunks.allSatisfy({ $0.providerBatchID == nil }) else {
                         return nil
                     }
-                    return Self.moved(fresh, to: fallback, entry)
+                    return fresh.moved(to: fallback.name, kind: fallback.kind, entry)
                 }
                 return .zero
             case .retry(let chunk, let after):

@@ -7,49 +7,30 @@ extension JobEngine {
     func cancel(_ id: String, tenant: String) async throws -> Job {
         for _ in 0..<Self.maxConflicts {
             let job = try await ownJob(id, tenant: tenant)
-            guard let provider = providers[job.provider], !job.state.lifecycle.isTerminal, provider.capabilities.canCancel else {
-                throw GatewayError(
-                    status: 409,
-                    code: "not_cancellable",
-                    message: job.state.lifecycle.isTerminal
-                        ? "The batch is already \(job.state.lifecycle.rawValue)."
-                        : "Provider \(job.provider) cannot cancel a batch."
-                )
-            }
-            guard let providerBatchID = job.providerBatchID else {
-                // Not upstream yet: cancelled here, unless a submit placed it upstream meanwhile (then look again).
-                let stored = try await updateJob(id) { fresh in
-                    guard fresh.isActive, fresh.provider == job.provider, fresh.providerBatchID == nil else { return nil }
-                    var updated = fresh
-                    updated.state = JobStateMachine.finish(
-                        fresh.state,
-                        as: .cancelled,
-                        error: BatchError(code: "cancelled", message: "Cancelled before it was submitted."),
-                        at: now()
-                    )
-                    return updated
+            let provider = providers[job.provider]
+            switch try ControlRules.cancel(job, providerCanCancel: provider?.capabilities.canCancel ?? false) {
+            case .cancelHere:
+                // Unless a submit placed it upstream meanwhile: then look again.
+                if let stored = try await updateJob(id, { ControlRules.cancelledHere($0, provider: job.provider, at: now()) }) {
+                    return stored
                 }
-                if let stored { return stored }
-                continue
+            case .askVendor(let batchID):
+                guard let provider else { continue }
+                do throws(ProviderError) {
+                    try await provider.cancel(providerBatchID: batchID)
+                } catch {
+                    throw GatewayError(
+                        status: 502,
+                        code: "provider_error",
+                        message: "Provider \(job.provider) refused the cancel: \(error.message)"
+                    )
+                }
+                let stored = try await updateJob(id, attempts: [attempt(job, "cancel", outcome: "ok", batch: batchID)]) {
+                    ControlRules.requested("cancel", of: $0, batchID: batchID, at: now())
+                }
+                scheduler.runSoon(id)
+                return try await currentJob(id) ?? stored ?? job
             }
-            do throws(ProviderError) {
-                try await provider.cancel(providerBatchID: providerBatchID)
-            } catch {
-                throw GatewayError(
-                    status: 502,
-                    code: "provider_error",
-                    message: "Provider \(job.provider) refused the cancel: \(error.message)"
-                )
-            }
-            let requested = ControlRequest(action: "cancel", requestedAt: now())
-            let stored = try await updateJob(id, attempts: [attempt(job, "cancel", outcome: "ok", batch: providerBatchID)]) { fresh in
-                guard fresh.isActive, fresh.providerBatchID == providerBatchID else { return nil }
-                var updated = fresh
-                updated.controlRequest = requested
-                return updated
-            }
-            scheduler.runSoon(id)
-            return try await currentJob(id) ?? stored ?? job
         }
         throw GatewayError(status: 503, code: "busy", message: "The job kept changing meanwhile; try again.")
     }
@@ -59,15 +40,9 @@ extension JobEngine {
     func control(_ id: String, tenant: String, pause: Bool) async throws -> Job {
         let job = try await ownJob(id, tenant: tenant)
         let verb = pause ? "pause" : "resume"
-        guard !job.state.lifecycle.isTerminal else {
-            throw GatewayError(status: 409, code: "not_pausable", message: "The batch is already \(job.state.lifecycle.rawValue).")
-        }
-        guard let provider = providers[job.provider], provider.capabilities.canPause else {
-            throw GatewayError(status: 409, code: "not_pausable", message: "Provider \(job.provider) cannot \(verb) a batch.")
-        }
-        guard let batchID = job.providerBatchID else {
-            throw GatewayError(status: 409, code: "not_pausable", message: "The batch has not started at the provider yet.")
-        }
+        let provider = providers[job.provider]
+        let batchID = try ControlRules.control(job, pause: pause, providerCanPause: provider?.capabilities.canPause ?? false)
+        guard let provider else { return job }
         do throws(ProviderError) {
             if pause { try await provider.pause(providerBatchID: batchID) } else { try await provider.resume(providerBatchID: batchID) }
         } catch {
@@ -77,12 +52,8 @@ extension JobEngine {
                 message: "Provider \(job.provider) refused to \(verb): \(error.message)"
             )
         }
-        let requested = ControlRequest(action: verb, requestedAt: now())
-        let stored = try await updateJob(id, attempts: [attempt(job, verb, outcome: "ok", batch: batchID)]) { fresh in
-            guard fresh.isActive, fresh.providerBatchID == batchID else { return nil }
-            var updated = fresh
-            updated.controlRequest = requested
-            return updated
+        let stored = try await updateJob(id, attempts: [attempt(job, verb, outcome: "ok", batch: batchID)]) {
+            ControlRules.requested(verb, of: $0, batchID: batchID, at: now())
         }
         return try await currentJob(id) ?? stored ?? job
     }
@@ -122,12 +93,12 @@ extension JobEngine {
             }
         }
         let job = try await currentJob(id) ?? found
-        try Self.checkMigratable(job, to: providerName)
+        try ControlRules.checkMigratable(job, to: providerName)
         if dryRun { return job }
 
         // The old provider's upstream work is cancelled first, with no lock held.
         var attempts: [ProviderAttemptRecord] = []
-        let batchIDs = job.chunks.isEmpty ? [job.providerBatchID].compactMap { $0 } : job.chunks.compactMap(\.providerBatchID)
+        let batchIDs = ControlRules.upstreamBatchIDs(job)
         var cancelled = false
         if let old = providers[job.provider], old.capabilities.canCancel, !batchIDs.isEmpty {
             cancelled = true
@@ -150,22 +121,9 @@ extension JobEngine {
                 : "\(reason) to \(providerName); the upstream batch could not be cancelled and is no longer tracked",
             at: now()
         )
+        // The new provider does every item again: results of the earlier attempt are dropped with it.
         let stored = try await updateJob(id, attempts: attempts, replacesResults: true) { fresh in
-            try Self.checkMigratable(fresh, to: providerName)
-            let freshBatchIDs = fresh.chunks.isEmpty ? [fresh.providerBatchID].compactMap { $0 } : fresh.chunks.compactMap(\.providerBatchID)
-            guard fresh.provider == job.provider, freshBatchIDs == batchIDs else {
-                throw GatewayError(
-                    status: 409,
-                    code: "not_migratable",
-                    message: "The batch changed providers or upstream batches meanwhile; try again."
-                )
-            }
-            var updated = Self.moved(fresh, to: target, entry)
-            updated.state.providerStatus = nil
-            updated.state.phases = []
-            // The new provider does every item again: results of the earlier attempt are dropped with it.
-            updated.state.progress = BatchProgress(total: fresh.state.progress.total, percent: fresh.state.progress.percent)
-            return updated
+            try ControlRules.migrated(fresh, from: job.provider, batchIDs: batchIDs, to: target.name, kind: target.kind, entry: entry)
         }
         scheduler.runSoon(id)
         return stored ?? job
@@ -175,15 +133,5 @@ extension JobEngine {
     private func ownJob(_ id: String, tenant: String) async throws -> Job {
         let found = try await reads.job(id, tenant: tenant)
         return try await currentJob(id) ?? found
-    }
-
-    /// 409 `not_migratable` when `job` is finished or already on `providerName`.
-    private static func checkMigratable(_ job: Job, to providerName: String) throws {
-        guard !job.state.lifecycle.isTerminal else {
-            throw GatewayError(status: 409, code: "not_migratable", message: "The batch is already \(job.state.lifecycle.rawValue).")
-        }
-        guard job.provider != providerName else {
-            throw GatewayError(status: 409, code: "not_migratable", message: "The batch is already on provider \(providerName).")
-        }
     }
 }

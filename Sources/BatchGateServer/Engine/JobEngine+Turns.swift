@@ -126,7 +126,7 @@ extension JobEngine {
             let entry = HistoryEntry(provider: job.provider, providerBatchID: nil, lifecycleStatus: .failed, reason: reason, at: now())
             try await updateJob(job.id, attempts: [record]) { fresh in
                 guard Self.isStill(fresh, on: job.provider, batch: nil) else { return nil }
-                return Self.moved(fresh, to: fallback, entry)
+                return fresh.moved(to: fallback.name, kind: fallback.kind, entry)
             }
             return .zero
         case .retry(let batch, let after):
@@ -157,20 +157,6 @@ extension JobEngine {
             fallback.capabilities.jobKinds.contains(job.kind)
         else { return nil }
         return fallback
-    }
-
-    /// `job` moved to `provider` (a fallback, or a migration's target), with `entry` in its history and
-    /// nothing upstream.
-    static func moved(_ job: Job, to provider: any BatchProvider, _ entry: HistoryEntry) -> Job {
-        var moved = job
-        moved.history.append(entry)
-        moved.provider = provider.name
-        moved.providerKind = provider.kind
-        moved.providerBatchID = nil
-        moved.chunks = []
-        moved.submitAttempts = 0
-        moved.unconfirmedSubmitAt = nil
-        return moved
     }
 
     /// Counts a failed poll of `job`'s upstream batch `slot` (a chunk's index, or -1); returns how many
