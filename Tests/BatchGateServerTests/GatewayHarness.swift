@@ -61,7 +61,7 @@ struct GatewayHarness: Sendable {
                     kind: "olostep-airops",
                     baseURL: vendorURL,
                     pollInterval: pollInterval,
-                    timeout: .seconds(5),
+                    timeout: vendorTimeout,
                     options: ["token": .string(vendorToken)]
                 ),
                 .init(

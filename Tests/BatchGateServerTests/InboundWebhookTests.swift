@@ -104,13 +104,17 @@ struct InboundWebhookTests {
     /// The job's lock is never held across a vendor call: a vendor webhook for a job whose poll is stuck
     /// at the vendor is stored and answered at once, not after the poll.
     @Test func aVendorWebhookIsAnsweredWhileAPollIsStalled() async throws {
-        try await GatewayHarness.run(scenario: .init(queueDelay: .seconds(60)), pollInterval: .milliseconds(100)) { gateway in
+        try await GatewayHarness.run(
+            scenario: .init(queueDelay: .seconds(60)),
+            pollInterval: .milliseconds(100),
+            vendorTimeout: .seconds(15)
+        ) { gateway in
             let store = try SQLiteJobStore(path: gateway.databasePath)
             let job = try await Self.submittedJob(gateway, store)
             let id = job.id
-            // Every answer now takes the vendor 4 s (less than the gateway's 5 s vendor timeout).
+            // Every answer now takes the vendor 10 s (less than the gateway's 15 s vendor timeout).
             var faults = gateway.simulator.faults()
-            faults.latency = .seconds(4)
+            faults.latency = .seconds(10)
             gateway.simulator.setFaults(faults)
             try await eventually("a poll waiting at the vendor") { gateway.simulator.requestsInFlight(AirOpsSimulator.Route.get) >= 1 }
 
