@@ -141,7 +141,7 @@ extension JobEngine {
                 }
             } catch {
                 logger.error("cannot read the observed job", metadata: ["job": "\(id)", "error": "\(error)"])
-                if (try? await Task.sleep(for: configuration.maxReconnectDelay)) == nil { return }
+                if (try? await clock.sleep(for: configuration.maxReconnectDelay)) == nil { return }
                 continue
             }
             let current = session!
@@ -180,7 +180,7 @@ extension JobEngine {
                 await pollObserved(id, batchID: batchID, provider, session: current)
             }
             let delay = connectFailures == 0 ? configuration.reconnectBaseDelay : reconnectDelay(failures: connectFailures)
-            if (try? await Task.sleep(for: delay)) == nil { return }
+            if (try? await clock.sleep(for: delay)) == nil { return }
         }
     }
 

@@ -65,7 +65,7 @@ final class JobEngine: Sendable {
     let renderer: BatchRenderer
     /// What the routes read.
     let reads: BatchReads
-    let scheduler: PollScheduler<ContinuousClock>
+    let scheduler: PollScheduler<GatewayClock>
     /// The jobs of streaming providers whose vendor connection is being kept open.
     let observers = StreamObservers()
     let configuration: Configuration
@@ -78,6 +78,8 @@ final class JobEngine: Sendable {
     let now: @Sendable () -> Timestamp
     /// Every random draw of the engine (poll jitter, backoff, spreading resumed jobs, weighted routes).
     let random: RandomSource
+    /// What the engine waits on: turns, reconnects, heartbeats.
+    let clock: GatewayClock
     let logger: Logger
 
     init(
@@ -87,7 +89,8 @@ final class JobEngine: Sendable {
         routes: [RouteSettings],
         logger: Logger,
         now: @escaping @Sendable () -> Timestamp = { .now() },
-        random: RandomSource = .system
+        random: RandomSource = .system,
+        clock: GatewayClock = .continuous
     ) {
         self.configuration = configuration
         self.store = store
@@ -98,11 +101,12 @@ final class JobEngine: Sendable {
             providers[name]?.capabilities.canCancel ?? false
         }
         self.reads = BatchReads(store: store, cache: cache, renderer: renderer, providerNames: providers.keys.sorted())
-        self.scheduler = PollScheduler(clock: ContinuousClock(), logger: logger)
-        self.leases = JobLeases(store: store, configuration: configuration.leases, now: now, logger: logger)
+        self.scheduler = PollScheduler(clock: clock, logger: logger)
+        self.leases = JobLeases(store: store, configuration: configuration.leases, now: now, clock: clock, logger: logger)
         self.logger = logger
         self.now = now
         self.random = random
+        self.clock = clock
     }
 
     // MARK: - Startup

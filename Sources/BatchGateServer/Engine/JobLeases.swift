@@ -25,12 +25,21 @@ final class JobLeases: Sendable {
     let configuration: Configuration
     private let held = Mutex<[String: JobLease]>([:])
     private let now: @Sendable () -> Timestamp
+    /// What the heartbeat loop waits on.
+    private let clock: GatewayClock
     private let logger: Logger
 
-    init(store: any JobStore, configuration: Configuration, now: @escaping @Sendable () -> Timestamp, logger: Logger) {
+    init(
+        store: any JobStore,
+        configuration: Configuration,
+        now: @escaping @Sendable () -> Timestamp,
+        clock: GatewayClock = .continuous,
+        logger: Logger
+    ) {
         self.store = store
         self.configuration = configuration
         self.now = now
+        self.clock = clock
         self.logger = logger
     }
 
@@ -91,7 +100,7 @@ final class JobLeases: Sendable {
         let stopped = Atomic<Bool>(false)
         await withGracefulShutdownHandler {
             while !stopped.load(ordering: .relaxed) && !Task.isCancelled {
-                await stopping.wait(timeout: configuration.heartbeatInterval, clock: ContinuousClock())
+                await stopping.wait(timeout: configuration.heartbeatInterval, clock: clock)
                 if stopped.load(ordering: .relaxed) { break }
                 do {
                     let gone = try await heartbeat()
