@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "batchgate", targets: ["batchgate"]),
         .executable(name: "bare-endpoint", targets: ["BareEndpoint"]),
+        .executable(name: "webhook-receiver", targets: ["WebhookReceiver"]),
         .library(name: "BatchGateServer", targets: ["BatchGateServer"]),
         .library(name: "BatchGateSimulators", targets: ["BatchGateSimulators"]),
     ],
@@ -121,6 +122,15 @@ let package = Package(
             name: "BareEndpoint",
             dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
             path: "Benchmarks/BareEndpoint"
+        ),
+        // The client's webhook receiver of the end-to-end delivery benchmark: checks signatures, records arrivals.
+        .executableTarget(
+            name: "WebhookReceiver",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Benchmarks/WebhookReceiver"
         ),
 
         .testTarget(name: "BatchGateCoreTests", dependencies: ["BatchGateCore"]),

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Signed webhook deliveries through WebhookSender and CurlHTTPClient to a loopback Hummingbird
-# receiver; prints deliveries/s and attempt latency percentiles.
+# The webhook sender alone: signed deliveries through WebhookSender and CurlHTTPClient from an in-memory
+# outbox to a loopback Hummingbird receiver (no store, no job changes); prints deliveries/s and attempt
+# latency percentiles. The end-to-end figure is run.sh beside it.
 #
-#   Benchmarks/webhook-deliveries/run.sh [deliveries] [concurrency]     (defaults: 2000 64)
+#   Benchmarks/webhook-deliveries/sender-only.sh [deliveries] [concurrency]     (defaults: 2000 64)
+#   CONFIGURATION=release ... builds the tests in release (a long build); debug by default.
 #
 # Loopback only, bounded in count and time (the test stops itself after 5 minutes).
 set -euo pipefail
