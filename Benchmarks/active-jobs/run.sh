@@ -33,9 +33,13 @@ store="$work/bench.sqlite"
 interval_ms=$(python3 -c 'import sys; v=sys.argv[1]; print(int(float(v[:-2])) if v.endswith("ms") else int(float(v[:-1]) * {"s": 1000, "m": 60000}[v[-1]]))' "$interval")
 
 print_load start
-start_process simulators "$bin/batchgate" simulate --vendors airops,aitronos,tagger --port "$airops_port" --token bench-token \
-    --hold 1h --tagger-document-interval 30m
-simulators=$last_pid
+# One simulator process per vendor, so each one's CPU shows apart from the gateway's.
+start_process airops "$bin/batchgate" simulate --vendors airops --port "$airops_port" --token bench-token --hold 1h
+airops_sim=$last_pid
+start_process aitronos "$bin/batchgate" simulate --vendors aitronos --port "$aitronos_port" --token bench-token --hold 1h
+aitronos_sim=$last_pid
+start_process tagger "$bin/batchgate" simulate --vendors tagger --port "$tagger_port" --token bench-token --tagger-document-interval 30m
+tagger_sim=$last_pid
 gateway_config "$work/providers.yaml" "$gw_port" "$store" \
     "  airops: {kind: olostep-airops, base_url: \"http://127.0.0.1:$airops_port\", token: bench-token, poll_interval: $interval}
   aitronos: {kind: aitronos-scrape, base_url: \"http://127.0.0.1:$aitronos_port\", api_key: bench-token, poll_interval: $interval, default_schema: {type: object}}
@@ -77,19 +81,24 @@ sleep $(((interval_ms + 999) / 1000 + 2))
 store_query "$store" "SELECT provider || ' ' || json_extract(CAST(body AS TEXT), '\$.providerBatchID') FROM jobs
     WHERE provider IN ('airops', 'aitronos') AND lifecycle IN ('pending', 'running')" >"$work/polled-jobs.txt"
 window_start=$(date +%s%3N)
-cpu_gateway_start=$(cpu_seconds "$gateway")
-cpu_simulators_start=$(cpu_seconds "$simulators")
+cpu_start="$(cpu_seconds "$gateway") $(cpu_seconds "$airops_sim") $(cpu_seconds "$aitronos_sim") $(cpu_seconds "$tagger_sim")"
 sleep "$((observe / 2))"
 rss=$(rss_mb "$gateway")
 threads_now=$(awk '/Threads/ {print $2}' "/proc/$gateway/status")
 sleep "$((observe - observe / 2))"
 window_end=$(date +%s%3N)
-cpu_gateway=$(python3 -c "import sys; print(f'{100 * (float(sys.argv[2]) - float(sys.argv[1])) / float(sys.argv[3]):.0f}')" "$cpu_gateway_start" "$(cpu_seconds "$gateway")" "$observe")
-cpu_simulators=$(python3 -c "import sys; print(f'{100 * (float(sys.argv[2]) - float(sys.argv[1])) / float(sys.argv[3]):.0f}')" "$cpu_simulators_start" "$(cpu_seconds "$simulators")" "$observe")
+cpu_end="$(cpu_seconds "$gateway") $(cpu_seconds "$airops_sim") $(cpu_seconds "$aitronos_sim") $(cpu_seconds "$tagger_sim")"
 active=$(store_query "$store" "SELECT lifecycle || ' ' || count(*) FROM jobs GROUP BY lifecycle" | tr '\n' ' ')
 echo "stored jobs by lifecycle after ${observe} s: $active"
 echo "gateway RSS: $idle_rss MB idle, $rss MB with $created jobs active and $sockets tagger sockets open ($threads_now threads)"
-echo "CPU while watching (100 % = one core of 2): gateway $cpu_gateway %, the three simulators $cpu_simulators %"
+# shellcheck disable=SC2086
+python3 - "$observe" $cpu_start $cpu_end <<'PY'
+import sys
+seconds, values = float(sys.argv[1]), [float(v) for v in sys.argv[2:]]
+used = [100 * (end - start) / seconds for start, end in zip(values[:4], values[4:])]
+print(f"CPU while watching (100 % = one core of 2): gateway {used[0]:.0f} %; simulators: AirOps {used[1]:.0f} %, Aitronos {used[2]:.0f} %, "
+      f"tagger {used[3]:.0f} %")
+PY
 echo "poll interval: $interval (AirOps and Aitronos, jittered +-10 % by the gateway); watched for $observe s"
 python3 "$here/lateness.py" "$work/polled-jobs.txt" "$interval_ms" "$window_start" "$window_end" "while idle:" \
     airops="http://127.0.0.1:$airops_port" aitronos="http://127.0.0.1:$aitronos_port" | tee "$work/lateness-idle.txt"

@@ -3,7 +3,7 @@
 # counts, each for the same time, to find the ceiling; prints creates/s and latency at each, then checks
 # that the store holds every job wrk saw created (2xx).
 #
-#   Benchmarks/creates/run.sh [seconds] [connection counts]      (defaults: 10 "8 32 128")
+#   Benchmarks/creates/run.sh [seconds] [connection counts]      (defaults: 10 "8 32 128 512")
 #
 # Each create stores a pending job (and its input) before its 201; the gateway then submits it to the
 # AirOps simulator, which holds every batch running (`--hold 1h`) and sends no webhooks (`--faults
@@ -16,7 +16,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/../lib/common.sh"
 seconds="${1:-10}"
-read -r -a connection_counts <<<"${2:-8 32 128}"
+read -r -a connection_counts <<<"${2:-8 32 128 512}"
 threads=2
 sim_port=18501
 gw_port=18502

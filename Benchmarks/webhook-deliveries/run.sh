@@ -61,7 +61,10 @@ done
 rss=$(rss_mb "$gateway")
 curl -fs "http://127.0.0.1:$receiver_port/receipts" >"$work/receipts.txt"
 stats=$(curl -fs "http://127.0.0.1:$receiver_port/stats")
-store_query "$store" "SELECT job_id, event_type, created_at, status, attempt FROM webhook_deliveries" | tr '|' ' ' >"$work/deliveries.txt"
+store_query "$store" "SELECT d.job_id, d.event_type, d.created_at, d.status, d.attempt, coalesce(min(a.tried_at), 0),
+    coalesce(json_extract(CAST(j.body AS TEXT), '\$.state.completedAt'), 0)
+    FROM webhook_deliveries d LEFT JOIN webhook_attempts a ON a.delivery_id = d.id JOIN jobs j ON j.id = d.job_id GROUP BY d.id" |
+    tr '|' ' ' >"$work/deliveries.txt"
 store_query "$store" "SELECT lifecycle, count(*) FROM jobs GROUP BY lifecycle" | tr '|' ' ' | tr '\n' ' ' >"$work/lifecycles.txt"
 print_load end
 
@@ -73,11 +76,13 @@ for line in open(receipts_file):
     at, batch, kind, _ = line.split()
     if kind == "batch.completed":
         receipts[batch] = int(at)
-changes, states, attempts = {}, {}, {}
+changes, states, attempts, tried, completed = {}, {}, {}, {}, {}
 for line in open(deliveries_file):
-    job, kind, at, status, attempt = line.split()
+    job, kind, at, status, attempt, first_try, completed_at = line.split()
     if kind == "batch.completed":
         changes[job] = int(at)
+        tried[job] = int(first_try)
+        completed[job] = int(completed_at)
         states[status] = states.get(status, 0) + 1
         attempts[int(attempt)] = attempts.get(int(attempt), 0) + 1
 def pct(values, p):
@@ -98,6 +103,12 @@ change_span = max(1, last_change - first_change) / 1000
 print(f"state changes: {len(changes)} over {change_span:.2f} s ({len(changes) / change_span:.0f}/s): how fast the gateway completed the jobs")
 print(f"receipts: {len(receipts)} from {(first_receipt - first_change) / 1000:.2f} s to {(last_receipt - first_change) / 1000:.2f} s after the first state change")
 print(f"latency from state change to receipt: p50 {pct(latencies, 0.5)} ms  p99 {pct(latencies, 0.99)} ms  max {max(latencies)} ms")
+waits = [tried[j] - changes[j] for j in receipts if tried.get(j)]
+sends = [receipts[j] - tried[j] for j in receipts if tried.get(j)]
+print(f"  of which state change to first attempt (outbox wait): p50 {pct(waits, 0.5)} ms  p99 {pct(waits, 0.99)} ms; "
+      f"attempt start to receipt: p50 {pct(sends, 0.5)} ms  p99 {pct(sends, 0.99)} ms")
+skew = [changes[j] - completed[j] for j in changes if completed.get(j)]
+print(f"  outbox row created_at minus the job's completed_at: p50 {pct(skew, 0.5)} ms  max {max(skew, default=0)} ms")
 print(f"gateway RSS at the end: {rss} MB")
 rate = len(latencies) / span
 print(f"webhook deliveries end to end: {rate:.0f}/s ({len(latencies)} delivered of {created} jobs in {span:.2f} s from the first state change "
