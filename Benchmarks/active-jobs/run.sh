@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Many jobs active at once across the three simulated vendors, then GET /v1/batches/{id} under that load.
 #
-#   Benchmarks/active-jobs/run.sh [jobs] [poll interval] [observe seconds] [GET seconds] [connections]
-#                                                                      (defaults: 10000 10s 60 10 64)
+#   Benchmarks/active-jobs/run.sh [jobs] [poll interval] [observe seconds] [GET seconds] [connections] [vendors]
+#                                                    (defaults: 10000 10s 60 10 64 airops,aitronos,tagger)
 #
-# Phase 1 (active jobs): a third of the jobs each on AirOps, Aitronos and the document tagger (2 URLs or
-# documents each), created concurrently through the API and kept running by the simulators (`--hold 1h`;
+# Phase 1 (active jobs): the jobs spread evenly over the vendors (by default a third each on AirOps,
+# Aitronos and the document tagger; the count is rounded up so every vendor and wrk thread gets the
+# same share), 2 URLs or documents each, created concurrently through the API and kept running by the simulators (`--hold 1h`;
 # the tagger spends 30 min per document). AirOps and Aitronos jobs are polled every `poll interval` (the
 # same for both); tagger jobs are observed over one WebSocket each. With every job active, prints the
 # gateway's RSS, then watches the polls for `observe seconds` at the vendor side (each simulator records
@@ -23,6 +24,7 @@ interval="${2:-10s}"
 observe="${3:-60}"
 get_seconds="${4:-10}"
 connections="${5:-64}"
+IFS=, read -r -a vendors <<<"${6:-airops,aitronos,tagger}"
 threads=2
 airops_port=18401
 aitronos_port=18402
@@ -54,15 +56,32 @@ for port in "$airops_port" "$aitronos_port" "$tagger_port"; do wait_http "http:/
 idle_rss=$(rss_mb "$gateway")
 
 # Phase 1: create a third of the jobs per vendor, concurrently.
-per_thread=$(((jobs + 3 * threads - 1) / (3 * threads)))
+per_thread=$(((jobs + ${#vendors[@]} * threads - 1) / (${#vendors[@]} * threads)))
 started=$(date +%s.%N)
-for route in scrape-airops:urls scrape-aitronos:urls tag:documents; do
-    wrk_counted "$work/create-${route%%:*}.txt" "$threads" -t"$threads" -c32 -d600s -s "$bench_lib/create.lua" \
-        "http://127.0.0.1:$gw_port" -- "${route%%:*}" "${route##*:}" "$per_thread"
+polled=()
+counts=""
+tagger_jobs=0
+for vendor in "${vendors[@]}"; do
+    case "$vendor" in
+    airops | aitronos)
+        route="scrape-$vendor"
+        kind=urls
+        polled+=("$vendor")
+        ;;
+    tagger)
+        route=tag
+        kind=documents
+        ;;
+    *) echo "unknown vendor $vendor (airops, aitronos, tagger)" >&2 && exit 2 ;;
+    esac
+    wrk_counted "$work/create-$vendor.txt" "$threads" -t"$threads" -c32 -d600s -s "$bench_lib/create.lua" \
+        "http://127.0.0.1:$gw_port" -- "$route" "$kind" "$per_thread"
+    count=$(awk -F= '/^creates_2xx=/ {print $2}' "$work/create-$vendor.txt")
+    counts="$counts $vendor $count"
+    [ "$vendor" = tagger ] && tagger_jobs=$count
 done
 created=$(cat "$work"/create-*.txt | awk -F= '/^creates_2xx=/ {n += $2} END {print n}')
 create_seconds=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$started" "$(date +%s.%N)")
-tagger_jobs=$(awk -F= '/^creates_2xx=/ {print $2}' "$work/create-tag.txt")
 
 # Every job submitted, and every tagger job observed over its own socket.
 sockets=0
@@ -74,7 +93,7 @@ for _ in $(seq 1 1200); do
     sleep 0.5
 done
 all_active=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$started" "$(date +%s.%N)")
-echo "jobs: $created created in $create_seconds s (AirOps $(awk -F= '/^creates_2xx=/ {print $2}' "$work/create-scrape-airops.txt"), Aitronos $(awk -F= '/^creates_2xx=/ {print $2}' "$work/create-scrape-aitronos.txt"), tagger $tagger_jobs); $submitted submitted upstream and $sockets connections open to the tagger (a WebSocket per tagger job, plus pooled HTTP) $all_active s after the first create"
+echo "jobs: $created created in $create_seconds s ($jobs asked; by vendor:$counts); $submitted submitted upstream and $sockets connections open to the tagger (a WebSocket per tagger job, plus pooled HTTP) $all_active s after the first create"
 
 # Let every polled job have its first poll, then watch.
 sleep $(((interval_ms + 999) / 1000 + 2))
@@ -100,13 +119,20 @@ print(f"CPU while watching (100 % = one core of 2): gateway {used[0]:.0f} %; sim
       f"tagger {used[3]:.0f} %")
 PY
 echo "poll interval: $interval (AirOps and Aitronos, jittered +-10 % by the gateway); watched for $observe s"
-python3 "$here/lateness.py" "$work/polled-jobs.txt" "$interval_ms" "$window_start" "$window_end" "while idle:" \
-    airops="http://127.0.0.1:$airops_port" aitronos="http://127.0.0.1:$aitronos_port" | tee "$work/lateness-idle.txt"
+sources=()
+for vendor in "${polled[@]}"; do
+    if [ "$vendor" = airops ]; then sources+=("airops=http://127.0.0.1:$airops_port"); else sources+=("aitronos=http://127.0.0.1:$aitronos_port"); fi
+done
+lateness() { # from to label output
+    if [ "${#sources[@]}" -eq 0 ]; then echo "RESULT max=nan late=0 polls=0" >"$4"; return; fi
+    python3 "$here/lateness.py" "$work/polled-jobs.txt" "$interval_ms" "$1" "$2" "$3" "${sources[@]}" | tee "$4"
+}
+lateness "$window_start" "$window_end" "while idle:" "$work/lateness-idle.txt"
 tagger_polls=$(curl -fs "http://127.0.0.1:$tagger_port/simulator/polls" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')
 echo "tagger status polls (only made while a job has no socket): $tagger_polls"
 
-# Phase 2: GET one running AirOps job, against a bare endpoint answering the same bytes.
-id=$(store_query "$store" "SELECT id FROM jobs WHERE provider = 'airops' AND lifecycle = 'running' LIMIT 1")
+# Phase 2: GET one running job (AirOps when there is one), against a bare endpoint answering the same bytes.
+id=$(store_query "$store" "SELECT id FROM jobs WHERE lifecycle = 'running' ORDER BY provider = 'airops' DESC LIMIT 1")
 curl -fs "http://127.0.0.1:$gw_port/v1/batches/$id" -H 'Authorization: Bearer bench-key' -o "$work/batch.json"
 start_process bare "$bin/bare-endpoint" "$bare_port" "$work/batch.json"
 wait_http "http://127.0.0.1:$bare_port/fixed"
@@ -120,8 +146,7 @@ get_start=$(date +%s%3N)
 measure "$work/get-gateway.txt" "http://127.0.0.1:$gw_port/v1/batches/$id" 'Authorization: Bearer bench-key'
 get_end=$(date +%s%3N)
 get_rss=$(rss_mb "$gateway")
-python3 "$here/lateness.py" "$work/polled-jobs.txt" "$interval_ms" "$get_start" "$get_end" "during GET:" \
-    airops="http://127.0.0.1:$airops_port" aitronos="http://127.0.0.1:$aitronos_port" | tee "$work/lateness-get.txt"
+lateness "$get_start" "$get_end" "during GET:" "$work/lateness-get.txt"
 still_active=$(store_query "$store" "SELECT count(*) FROM jobs WHERE lifecycle IN ('pending', 'running')")
 echo "jobs still active after the GET phase: $still_active; gateway RSS then: $get_rss MB; peak: $(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$gateway/status") MB"
 print_load end
