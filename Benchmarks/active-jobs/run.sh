@@ -164,7 +164,8 @@ bare_rps, get_rps = float(a[0]), float(a[3])
 print(f"bare endpoint GET /fixed ({a[8]} bytes):            {bare_rps:9.0f} req/s  p50 {a[1]}  p99 {a[2]}")
 print(f"GET /v1/batches/{{id}} with auth ({a[9]} bytes):     {get_rps:9.0f} req/s  p50 {a[4]}  p99 {a[5]}  non-2xx {a[10]}")
 print(f"(both with {a[15]} connections, while {a[12]} jobs stay active and polled)")
-print(f"active jobs: RSS {a[11]} MB with {a[12]} jobs active (target <= 300 MB); polls while idle: max lateness {float(a[13]):.2f}x, "
-      f"{a[14]} jobs late (poll interval {a[16]}; target: every job polled within 1.5x its interval)")
+polls = (f"max lateness {float(a[13]):.2f}x, {a[14]} jobs late" if a[13] != "nan" else "none polled (no AirOps or Aitronos jobs)")
+print(f"active jobs: RSS {a[11]} MB with {a[12]} jobs active (target <= 300 MB); polls while idle: {polls} "
+      f"(poll interval {a[16]}; target: every job polled within 1.5x its interval)")
 print(f"GET under load: {get_rps:.0f} req/s = {get_rps / bare_rps:.2f}x the bare endpoint (target >= 0.8x); p99 ratio {float(a[7]) / float(a[6]):.2f}")
 PY
