@@ -20,6 +20,7 @@ let package = Package(
     products: [
         .executable(name: "batchgate", targets: ["batchgate"]),
         .executable(name: "bare-endpoint", targets: ["BareEndpoint"]),
+        .executable(name: "webhook-receiver", targets: ["WebhookReceiver"]),
         .library(name: "BatchGateServer", targets: ["BatchGateServer"]),
         .library(name: "BatchGateSimulators", targets: ["BatchGateSimulators"]),
     ],
@@ -131,6 +132,15 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/BareEndpoint"
+        ),
+        // The client's webhook receiver of the end-to-end delivery benchmark: checks signatures, records arrivals.
+        .executableTarget(
+            name: "WebhookReceiver",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Benchmarks/WebhookReceiver"
         ),
 
         .testTarget(name: "BatchGateCoreTests", dependencies: ["BatchGateCore"]),

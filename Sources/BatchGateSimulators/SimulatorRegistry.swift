@@ -17,6 +17,11 @@ public struct SimulatorLaunch: Sendable {
     public var keepalive: Duration?
     /// Every Nth item fails for good, with vendors whose items fail by count (others fail URLs that say `fail`).
     public var failEvery: Int?
+    /// Keeps batches unfinished at least this long, for load tests (AirOps: scraping takes this long;
+    /// Aitronos: each URL does); nil for the pace `itemDuration` sets. The tagger ignores it.
+    public var hold: Duration?
+    /// AirOps batches created before this time all finish at it (see `AirOpsSimulator.Scenario.finishAt`).
+    public var finishAt: Timestamp?
     /// Where a vendor that sends webhooks sends them from.
     public var webhookTransport: any HTTPTransport
     public var logger: Logger
@@ -29,6 +34,8 @@ public struct SimulatorLaunch: Sendable {
         batchItems: Int = 12,
         keepalive: Duration? = nil,
         failEvery: Int? = nil,
+        hold: Duration? = nil,
+        finishAt: Timestamp? = nil,
         webhookTransport: any HTTPTransport,
         logger: Logger
     ) {
@@ -39,6 +46,8 @@ public struct SimulatorLaunch: Sendable {
         self.batchItems = batchItems
         self.keepalive = keepalive
         self.failEvery = failEvery
+        self.hold = hold
+        self.finishAt = finishAt
         self.webhookTransport = webhookTransport
         self.logger = logger
     }
@@ -91,6 +100,11 @@ public enum SimulatorRegistry {
                     enrichingDuration: phase
                 )
             }
+            if let hold = launch.hold {
+                scenario.queueDelay = .zero
+                scenario.scrapingDuration = hold
+            }
+            scenario.finishAt = launch.finishAt
             let simulator = AirOpsSimulator(
                 configuration: .init(port: launch.port, token: launch.token, scenario: scenario, faults: try AirOpsFaults.parse(launch.faults)),
                 webhookTransport: launch.webhookTransport,
@@ -118,6 +132,7 @@ public enum SimulatorRegistry {
                 configuration.perURLDuration = perItem * 2
                 configuration.parallelJobs = 2
             }
+            if let hold = launch.hold { configuration.perURLDuration = hold }
             let simulator = AitronosSimulator(configuration: configuration, logger: launch.logger)
             try await simulator.run(onListening: onListening)
         }

@@ -36,6 +36,12 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "The document tagger's keepalive period on an otherwise quiet socket, e.g. 30s.")
     var taggerKeepalive: DurationArgument = DurationArgument(.seconds(30))
 
+    @Option(help: "Keep AirOps and Aitronos batches unfinished this long, for load tests (AirOps: scraping; Aitronos: each URL), e.g. 30m.")
+    var hold: DurationArgument?
+
+    @Option(help: "AirOps batches created before this time (Unix milliseconds) all finish at it, for load tests.")
+    var finishAt: Int64?
+
     /// Fault text per vendor name, from the options above.
     var faultsByVendor: [String: String] { ["airops": faults, "aitronos": aitronosFaults, "tagger": taggerFaults] }
 
@@ -68,6 +74,8 @@ struct Simulate: AsyncParsableCommand {
                     faults: faultsByVendor[name] ?? "",
                     itemDuration: vendor.jobKind == .documentTagging ? taggerDocumentInterval.duration : nil,
                     keepalive: taggerKeepalive.duration,
+                    hold: hold?.duration,
+                    finishAt: finishAt.map(Timestamp.init(milliseconds:)),
                     webhookTransport: transport,
                     logger: logger
                 )

@@ -154,6 +154,8 @@ public final class AirOpsSimulator: Sendable {
     let webhookTransport: any HTTPTransport
     let logger: Logger
     let state: Mutex<State>
+    /// When each batch's `GET` was asked for (served at `GET /simulator/polls`).
+    public let polls = PollLog()
 
     /// Makes a simulator; nothing runs until `run(onListening:)`.
     public init(configuration: Configuration, webhookTransport: any HTTPTransport, logger: Logger) {
@@ -249,6 +251,7 @@ public final class AirOpsSimulator: Sendable {
         }
         router.get("/v1/batches-airops/:id") { request, context in
             let id = context.parameters.get("id") ?? ""
+            self.polls.record(id)
             return try await self.handle(Route.get, request) { (_: [UInt8]) throws(APIError) -> JSONValue in
                 try self.withBatch(id) { $0.getResponse(at: .now()) }
             }
@@ -259,6 +262,7 @@ public final class AirOpsSimulator: Sendable {
                 try self.withBatch(id) { $0.itemsResponse(at: .now()) }
             }
         }
+        router.get(RouterPath(PollLog.path)) { _, _ in self.polls.response() }
         return router
     }
 

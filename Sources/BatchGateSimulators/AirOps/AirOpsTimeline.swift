@@ -37,6 +37,9 @@ extension AirOpsSimulator {
         public var outcome: Outcome
         /// Reported as `batch_mode`; when true the enrichment gets an `llm_batch_id`.
         public var batchMode: Bool
+        /// When set, batches created before it finish at this time: scraping stretches (or shrinks to
+        /// nothing) so the later phases end then, so many batches can finish together.
+        public var finishAt: Timestamp?
 
         /// A scenario; the defaults finish a batch in about a second.
         public init(
@@ -46,7 +49,8 @@ extension AirOpsSimulator {
             enrichingSubmitDelay: Duration = .milliseconds(50),
             enrichingDuration: Duration = .milliseconds(400),
             outcome: Outcome = .completed,
-            batchMode: Bool = true
+            batchMode: Bool = true,
+            finishAt: Timestamp? = nil
         ) {
             self.queueDelay = queueDelay
             self.scrapingDuration = scrapingDuration
@@ -55,6 +59,14 @@ extension AirOpsSimulator {
             self.enrichingDuration = enrichingDuration
             self.outcome = outcome
             self.batchMode = batchMode
+            self.finishAt = finishAt
+        }
+
+        /// How long scraping takes for a batch created at `createdAt`.
+        func scrapingTime(createdAt: Timestamp) -> Duration {
+            guard let finishAt else { return scrapingDuration }
+            let rest = queueDelay + analyzingDuration + enrichingSubmitDelay + enrichingDuration
+            return max(.zero, createdAt.duration(to: finishAt) - rest)
         }
     }
 }
@@ -134,7 +146,7 @@ struct AirOpsTimeline: Sendable {
         }
         self.llmBatchID = scenario.batchMode ? llmBatchID : nil
         scrapingStart = createdAt.adding(scenario.queueDelay)
-        scrapingEnd = scrapingStart.adding(scenario.scrapingDuration)
+        scrapingEnd = scrapingStart.adding(scenario.scrapingTime(createdAt: createdAt))
         analyzingEnd = scrapingEnd.adding(scenario.analyzingDuration)
         enrichingStart = analyzingEnd.adding(scenario.enrichingSubmitDelay)
         enrichingEnd = enrichingStart.adding(scenario.enrichingDuration)

@@ -122,6 +122,8 @@ public final class AitronosSimulator: Sendable {
     let configuration: Configuration
     let logger: Logger
     let state: Mutex<State>
+    /// When each batch's progress was asked for (served at `GET /simulator/polls`).
+    public let polls = PollLog()
 
     /// Makes a simulator; nothing runs until `run(onListening:)`.
     public init(configuration: Configuration, logger: Logger) {
@@ -184,6 +186,7 @@ public final class AitronosSimulator: Sendable {
         }
         router.get(RouterPath(prefix + "/v1/scrape/batch/:id/progress")) { request, context in
             let id = context.parameters.get("id") ?? ""
+            self.polls.record(id)
             return try await self.handle(Route.progress, request) { _ throws(APIError) in try self.progress(id) }
         }
         router.get(RouterPath(prefix + "/v1/scrape/jobs/:job_id")) { request, context in
@@ -197,6 +200,7 @@ public final class AitronosSimulator: Sendable {
                 try self.listJobs(status: parameters.0, limit: parameters.1, offset: parameters.2)
             }
         }
+        router.get(RouterPath(PollLog.path)) { _, _ in self.polls.response() }
         return router
     }
 

@@ -167,6 +167,8 @@ public final class TaggerSimulator: Sendable {
     let configuration: Configuration
     let logger: Logger
     let state: Mutex<State>
+    /// When each job's status was asked for (served at `GET /simulator/polls`).
+    public let polls = PollLog()
 
     /// Makes a simulator; nothing runs until `run(onListening:)`.
     public init(configuration: Configuration, logger: Logger) {
@@ -317,6 +319,7 @@ public final class TaggerSimulator: Sendable {
         }
         router.get("/api/batch/jobs/:job_id/status") { request, context in
             let id = context.parameters.get("job_id") ?? ""
+            self.polls.record(id)
             return try await self.handle(Route.status, request) { (_: [UInt8]) throws(APIError) -> JSONValue in
                 try self.withJob(id) { $0.job.statusBody }
             }
@@ -342,6 +345,7 @@ public final class TaggerSimulator: Sendable {
         router.ws("/api/batch/ws/:job_id") { inbound, outbound, context in
             try await self.serveSocket(inbound: inbound, outbound: outbound, context: context)
         }
+        router.get(RouterPath(PollLog.path)) { _, _ in self.polls.response() }
         return router
     }
 

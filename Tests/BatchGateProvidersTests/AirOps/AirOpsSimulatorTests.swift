@@ -136,6 +136,45 @@ import Foundation
     }
 
     /// Extracted fields are a function of the URL: two batches give the same content.
+    @Test func recordsEachBatchsPollsAndServesThem() async throws {
+        try await withSimulator { send, simulator in
+            let (_, created, _) = try await send("POST", "/v1/batches-airops", #"{"items":[{"url":"https://a.example/x"}]}"#, Self.token)
+            let id = try #require(created["id"]?.stringValue)
+            let before = Timestamp.now()
+            for _ in 0..<3 { _ = try await send("GET", "/v1/batches-airops/\(id)", nil, Self.token) }
+            _ = try await send("GET", "/v1/batches-airops/\(id)/items", nil, Self.token)
+            let times = try #require(simulator.polls.timesByBatch()[id])
+            #expect(times.count == 3)
+            #expect(times.allSatisfy { $0 >= before.milliseconds && $0 <= Timestamp.now().milliseconds })
+            #expect(times == times.sorted())
+            let (status, json, _) = try await send("GET", "/simulator/polls", nil, nil)
+            #expect(status == 200)
+            #expect(json["requests"] == .number(3))
+            #expect(json["batches"]?[id] == .array(times.map { .number(Double($0)) }))
+        }
+    }
+
+    @Test func batchesCreatedApartFinishTogetherAtFinishAt() async throws {
+        let finishAt = Timestamp.now().adding(.milliseconds(1_500))
+        var scenario = AirOpsAdapterTests.fast
+        scenario.finishAt = finishAt
+        try await withSimulator(scenario) { send, _ in
+            let (_, first, _) = try await send("POST", "/v1/batches-airops", #"{"items":[{"url":"https://a.example/1"}]}"#, Self.token)
+            try await Task.sleep(for: .milliseconds(300))
+            let (_, second, _) = try await send("POST", "/v1/batches-airops", #"{"items":[{"url":"https://a.example/2"}]}"#, Self.token)
+            let wait = Timestamp.now().duration(to: finishAt) + .milliseconds(500)
+            if wait > .zero { try await Task.sleep(for: wait) }
+            for batch in [first, second] {
+                let id = try #require(batch["id"]?.stringValue)
+                let (_, json, _) = try await send("GET", "/v1/batches-airops/\(id)", nil, Self.token)
+                #expect(json["status"] == .string("completed"))
+                // Enriched batches end at finishAt; ones that need no enrichment end when analysis does, just before.
+                let completedAt = Int64(try #require(json["enriching"]?["completed_at"]?.intValue))
+                #expect(completedAt <= finishAt.milliseconds && completedAt >= finishAt.milliseconds - 250)
+            }
+        }
+    }
+
     @Test func extractedFieldsAreDeterministic() async throws {
         var scenario = AirOpsAdapterTests.fast
         scenario.outcome = .enrichingSkipped
