@@ -1,4 +1,4 @@
-import BatchGateCore
+public import BatchGateCore
 import Hummingbird
 import Synchronization
 

@@ -1,4 +1,4 @@
-import BatchGateCore
+public import BatchGateCore
 
 extension AirOpsSimulator {
     /// How batches created while this scenario is set progress through the three AirOps phases.
