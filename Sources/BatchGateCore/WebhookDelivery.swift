@@ -249,6 +249,6 @@ public protocol WebhookOutbox: Sendable {
     /// final outcome finishes the delivery; `stopsSubscription` also disables the job's webhook.
     func record(_ attempt: DeliveryAttempt, for delivery: WebhookDelivery) async throws
     /// When the earliest unclaimed, unfinished delivery is due, if any (so the sender sleeps exactly
-    /// until then). May be in the past.
-    func nextDueTime() async throws -> Timestamp?
+    /// until then), as of `now` (claims of replicas gone by then do not count). May be in the past.
+    func nextDueTime(now: Timestamp) async throws -> Timestamp?
 }

@@ -162,8 +162,8 @@ struct EngineOutbox: WebhookOutbox {
         engine.cache.invalidateRendering(delivery.jobID)
     }
 
-    func nextDueTime() async throws -> Timestamp? {
-        try await engine.store.nextDueTime()
+    func nextDueTime(now: Timestamp) async throws -> Timestamp? {
+        try await engine.store.nextDueTime(now: now)
     }
 }
 

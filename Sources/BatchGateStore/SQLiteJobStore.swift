@@ -505,9 +505,8 @@ extension SQLiteJobStore {
         }
     }
 
-    public func nextDueTime() async throws -> Timestamp? {
-        let now = Timestamp.now()
-        return try await pool.read { [owner] db in
+    public func nextDueTime(now: Timestamp) async throws -> Timestamp? {
+        try await pool.read { [owner] db in
             // A claim by a replica that is gone does not hold the delivery back.
             try Int64.fetchOne(
                 db,

@@ -181,7 +181,7 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
             }
             var wait = configuration.maxIdleInterval
             do {
-                if let next = try await outbox.nextDueTime() {
+                if let next = try await outbox.nextDueTime(now: now()) {
                     // A due time in the past here means the outbox offered nothing although something is
                     // due (claimed elsewhere, or clocks disagree): pause briefly instead of spinning.
                     let untilDue = Swift.max(now().duration(to: next), Self.minimumPause)

@@ -82,7 +82,7 @@ actor InMemoryOutbox: WebhookOutbox {
         if attempt.stopsSubscription { stoppedJobs.insert(delivery.jobID) }
     }
 
-    func nextDueTime() async throws -> Timestamp? {
+    func nextDueTime(now: Timestamp) async throws -> Timestamp? {
         nextDueQueries += 1
         return deliveries.values
             .filter { !finished.contains($0.id) }
