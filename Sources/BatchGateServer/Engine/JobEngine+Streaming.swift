@@ -132,12 +132,13 @@ extension JobEngine {
             let batchID: String
             do {
                 // Only the replica holding the job's lease keeps a connection open for it.
-                guard leases.lease(id) != nil, let found = try await currentJob(id), found.isActive,
+                guard leases.lease(id) != nil, let found = try await Self.inChildTask({ try await self.currentJob(id) }), found.isActive,
                     let streaming = providers[found.provider] as? any StreamingBatchProvider, let upstream = found.providerBatchID
                 else { return }
                 (job, provider, batchID) = (found, streaming, upstream)
                 if session?.batchID != batchID {
-                    session = StreamSession(batchID: batchID, stored: try await store.results(jobID: id, afterIndex: nil, limit: Int.max))
+                    let stored = try await Self.inChildTask { try await self.store.results(jobID: id, afterIndex: nil, limit: Int.max) }
+                    session = StreamSession(batchID: batchID, stored: stored)
                 }
             } catch {
                 logger.error("cannot read the observed job", metadata: ["job": "\(id)", "error": "\(error)"])
@@ -148,7 +149,7 @@ extension JobEngine {
             current.connectionStarted()
             do {
                 let end = try await provider.observe(providerBatchID: batchID) { update in
-                    try await self.applyStreamUpdate(update, jobID: id, session: current)
+                    try await Self.inChildTask { try await self.applyStreamUpdate(update, jobID: id, session: current) }
                 }
                 connectFailures = current.messages > 0 ? 0 : connectFailures + 1
                 switch end {
@@ -177,7 +178,7 @@ extension JobEngine {
             }
             if Task.isCancelled { return }
             if connectFailures >= configuration.connectFailuresBeforePolling {
-                await pollObserved(id, batchID: batchID, provider, session: current)
+                _ = try? await Self.inChildTask { await self.pollObserved(id, batchID: batchID, provider, session: current) }
             }
             let delay = connectFailures == 0 ? configuration.reconnectBaseDelay : reconnectDelay(failures: connectFailures)
             if (try? await clock.sleep(for: delay)) == nil { return }
@@ -243,6 +244,21 @@ extension JobEngine {
             var updated = fresh
             updated.state = JobStateMachine.apply(folded, to: fresh.state, at: now())
             return updated.state != fresh.state || !changed.isEmpty ? updated : nil
+        }
+    }
+
+    /// Runs `body` in a child task of its own and returns its result.
+    ///
+    /// A task keeps the memory its deepest call chain ever needed: Swift's task allocator holds on to its
+    /// slabs until the task ends. An observer's task lives as long as its socket, so folding and committing
+    /// each message there kept tens of KB per open socket (heaptrack: about 36 KB of the 62 KB each observer
+    /// held); in a child task that memory is returned after every message. Store reads and status polls
+    /// between connections run the same way.
+    static func inChildTask<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask(operation: body)
+            guard let result = try await group.next() else { throw CancellationError() }
+            return result
         }
     }
 
