@@ -8,14 +8,7 @@
 -- every event was answered (asking GET /healthz meanwhile, not counted); `bare` posts the same bodies to
 -- /fixed, over and over, until wrk's time is up. done() prints `events_2xx=`, `applied=`, `recorded=`,
 -- `duplicate=`, `events_other=`, `seconds=` and latency lines.
-local threads = {}
-local next_id = 1
-
-function setup(thread)
-    thread:set("tid", next_id)
-    next_id = next_id + 1
-    table.insert(threads, thread)
-end
+dofile(os.getenv("BENCH_LIB") .. "/wrk-threads.lua")
 
 local types = { "scraping_started", "scraping_completed", "analyzing_completed", "enriching_started",
     "enriching_completed", "completed" }
@@ -78,19 +71,6 @@ local function event_body(step, job)
     return '{"object":"event.batch.airops.' .. types[step] .. '","id":"' .. job.batch .. '","created":' .. t0
         .. ',"timestamp":' .. (t0 + 1600 + step) .. ',"status":{"overall":"' .. overall .. '","scraping":' .. s
         .. ',"analyzing":' .. a .. ',"enriching":' .. e .. '}}'
-end
-
--- Tells the script driving wrk that this thread is done (a file under $BENCH_DONE_DIR), then stops it.
-function finished()
-    local dir = os.getenv("BENCH_DONE_DIR")
-    if dir and not reported then
-        local file = io.open(dir .. "/thread-" .. tid, "w")
-        if file then
-            file:close()
-        end
-        reported = true
-    end
-    wrk.thread:stop()
 end
 
 function init(args)

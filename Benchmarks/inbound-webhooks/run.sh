@@ -24,12 +24,7 @@ store="$work/bench.sqlite"
 
 print_load start
 start_process bare "$bin/bare-endpoint" "$bare_port"
-start_process simulator "$bin/batchgate" simulate --vendors airops --port "$sim_port" --token bench-token --hold 1h --faults pause
-gateway_config "$work/providers.yaml" "$gw_port" "$store" \
-    "  airops: {kind: olostep-airops, base_url: \"http://127.0.0.1:$sim_port\", token: bench-token, poll_interval: 15s}" \
-    "  scrape: {kind: url_batch, targets: [{provider: airops}]}"
-LOG_LEVEL=warning start_process gateway "$bin/batchgate" serve --config "$work/providers.yaml"
-wait_http "http://127.0.0.1:$gw_port/readyz"
+start_held_airops_gateway "$sim_port" "$gw_port" "$store"
 wait_http "http://127.0.0.1:$bare_port/fixed"
 
 # The jobs, created concurrently, then submitted to the simulator by the gateway.

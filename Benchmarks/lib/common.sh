@@ -7,6 +7,8 @@
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bench_lib="$PWD/Benchmarks/lib"
+# The wrk scripts load their shared thread functions from here (wrk-threads.lua).
+export BENCH_LIB="$bench_lib"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
 
@@ -75,6 +77,18 @@ to_ms() {
 
 # gateway_config FILE PORT STORE PROVIDERS ROUTES [EXTRA]: a providers.yaml with one tenant `bench`
 # (key `bench-key`); PROVIDERS and ROUTES are YAML mapping lines, indented by two spaces.
+# start_held_airops_gateway SIM_PORT GW_PORT STORE: an AirOps simulator that holds every batch running
+# (`--hold 1h`) and sends no webhooks (`--faults pause`), and a gateway on STORE routing `scrape` to it
+# (poll_interval 15s); returns when the gateway is ready.
+start_held_airops_gateway() {
+    start_process simulator "$bin/batchgate" simulate --vendors airops --port "$1" --token bench-token --hold 1h --faults pause
+    gateway_config "$work/providers.yaml" "$2" "$3" \
+        "  airops: {kind: olostep-airops, base_url: \"http://127.0.0.1:$1\", token: bench-token, poll_interval: 15s}" \
+        "  scrape: {kind: url_batch, targets: [{provider: airops}]}"
+    LOG_LEVEL=error start_process gateway "$bin/batchgate" serve --config "$work/providers.yaml"
+    wait_http "http://127.0.0.1:$2/readyz"
+}
+
 gateway_config() {
     cat >"$1" <<YAML
 server: {listen: "127.0.0.1:$2", public_url: "http://127.0.0.1:$2", max_body_bytes: 1048576}

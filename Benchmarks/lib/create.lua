@@ -4,27 +4,7 @@
 --       [<client webhook url> <webhook secret>]
 -- A thread that has sent its share asks GET /healthz (not counted) until its creates are answered,
 -- then stops. done() prints `creates_2xx=`, `creates_other=`, `replayed=` and `seconds=` lines.
-local threads = {}
-local next_id = 1
-
-function setup(thread)
-    thread:set("tid", next_id)
-    next_id = next_id + 1
-    table.insert(threads, thread)
-end
-
--- Tells the script driving wrk that this thread is done (a file under $BENCH_DONE_DIR), then stops it.
-function finished()
-    local dir = os.getenv("BENCH_DONE_DIR")
-    if dir and not reported then
-        local file = io.open(dir .. "/thread-" .. tid, "w")
-        if file then
-            file:close()
-        end
-        reported = true
-    end
-    wrk.thread:stop()
-end
+dofile(os.getenv("BENCH_LIB") .. "/wrk-threads.lua")
 
 function init(args)
     route = args[1]

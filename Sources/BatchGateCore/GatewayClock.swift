@@ -32,10 +32,9 @@ public struct GatewayClock: Clock, Sendable {
 
     private let source: Source
 
-    /// The system's continuous clock (it keeps counting while the machine sleeps).
-    public static var continuous: GatewayClock {
-        GatewayClock(source: .continuous(origin: ContinuousClock.now))
-    }
+    /// The system's continuous clock (it keeps counting while the machine sleeps). One origin for the
+    /// process, so instants from any two uses of it compare.
+    public static let continuous = GatewayClock(source: .continuous(origin: ContinuousClock.now))
 
     /// A clock that moves only when `clock` is advanced.
     public static func manual(_ clock: ManualClock) -> GatewayClock {
