@@ -37,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // System libraries. Only BatchGateTransport imports libcurl, only BatchGateConfig imports libyaml.
@@ -73,6 +74,14 @@ let package = Package(
             dependencies: ["BatchGateCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .target(
+            name: "BatchGatePostgresStore",
+            dependencies: [
+                "BatchGateCore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .target(
             name: "BatchGateProviders",
             dependencies: ["BatchGateCore", .product(name: "Logging", package: "swift-log")]
         ),
@@ -89,8 +98,8 @@ let package = Package(
         .target(
             name: "BatchGateServer",
             dependencies: [
-                "BatchGateCore", "BatchGateTransport", "BatchGateStore", "BatchGateProviders", "BatchGateWebhooks",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "BatchGateCore", "BatchGateTransport", "BatchGateStore", "BatchGatePostgresStore", "BatchGateProviders",
+                "BatchGateWebhooks", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -174,7 +183,13 @@ let package = Package(
             ]
         ),
         .target(name: "BatchGateTestSupport", path: "Tests/BatchGateTestSupport"),
-        .testTarget(name: "BatchGateStoreTests", dependencies: ["BatchGateStore", "BatchGateCore"]),
+        .testTarget(
+            name: "BatchGateStoreTests",
+            dependencies: [
+                "BatchGateStore", "BatchGatePostgresStore", "BatchGateCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "BatchGateProvidersTests",
             dependencies: [
@@ -187,7 +202,8 @@ let package = Package(
             name: "BatchGateServerTests",
             dependencies: [
                 "BatchGateServer", "BatchGateSimulators", "BatchGateCore", "BatchGateTransport",
-                "BatchGateStore", "BatchGateWebhooks", "BatchGateTestSupport",
+                "BatchGateStore", "BatchGatePostgresStore", "BatchGateWebhooks", "BatchGateTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

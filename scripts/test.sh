@@ -9,5 +9,13 @@ fi
 if [ "${1:-}" != "--skip-build" ]; then
     swift build --build-tests
 fi
+# The store's contract tests and the replica tests also run on PostgreSQL: a throwaway cluster on a
+# loopback port (Debian's postgresql package, installed when missing), removed afterwards.
+if [ -z "${BATCHGATE_TEST_POSTGRES_URL:-}" ]; then
+    pg_dir="$(mktemp -d)/postgres"
+    trap 'bash scripts/postgres.sh remove "$pg_dir"; rm -rf "$(dirname "$pg_dir")"' EXIT
+    BATCHGATE_TEST_POSTGRES_URL="$(bash scripts/postgres.sh start "$pg_dir" "${BATCHGATE_TEST_POSTGRES_PORT:-55432}")"
+    export BATCHGATE_TEST_POSTGRES_URL
+fi
 # The end-to-end tests start the gateway binary; they find it beside the test bundle.
 swift test --skip-build --parallel --num-workers 2

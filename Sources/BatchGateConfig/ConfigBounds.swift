@@ -22,6 +22,10 @@ public enum ConfigBounds {
     public static let providerTimeout: ClosedRange<Duration> = .seconds(1)...(.seconds(600))
     /// A kind-specific duration option whose `ProviderOptionSpec` declares no range: 1 ms to 24 h.
     public static let providerDurationOption: ClosedRange<Duration> = .milliseconds(1)...(.seconds(86_400))
+    /// `store.pool_size`: 1 to 500 connections per replica.
+    public static let storePoolSize: ClosedRange<Int> = 1...500
+    /// `store.statement_timeout`: 100 ms to 1 h.
+    public static let storeStatementTimeout: ClosedRange<Duration> = .milliseconds(100)...(.seconds(3_600))
     /// `routes.*.targets[].weight`: 1 to 1000.
     public static let routeWeight: ClosedRange<Int> = 1...1_000
 }

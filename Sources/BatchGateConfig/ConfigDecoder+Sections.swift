@@ -4,7 +4,7 @@ import BatchGateCore
 extension ConfigDecoder {
     static let topLevelKeys = ["server", "store", "auth", "webhooks", "providers", "routes"]
     static let serverKeys = ["listen", "public_url", "max_body_bytes"]
-    static let storeKeys = ["sqlite", "postgres"]
+    static let storeKeys = ["sqlite", "postgres", "pool_size", "statement_timeout"]
     static let webhookKeys = ["max_attempts", "initial_backoff", "max_backoff", "timeout", "allow_insecure_loopback", "defaults"]
     static let commonProviderKeys = ["kind", "base_url", "poll_interval", "timeout"]
     static let routeKeys = ["kind", "targets", "fallback"]
@@ -79,6 +79,9 @@ extension ConfigDecoder {
         case (.some, .some):
             report(store.keyMark("postgres"), path, "give either sqlite or postgres, not both")
         case (.some(let node), nil):
+            for key in ["pool_size", "statement_timeout"] where store[key] != nil {
+                report(store.keyMark(key), path.appending(key), "applies to store.postgres only")
+            }
             return string(node, path.appending("sqlite")).map { .sqlite(path: $0) }
         case (nil, .some(let node)):
             // A database URL usually holds a password: its value is never shown.
@@ -87,7 +90,16 @@ extension ConfigDecoder {
                 report(node.mark, path.appending("postgres"), "expected a postgres:// or postgresql:// URL (value not shown)")
                 return nil
             }
-            return .postgres(url: url)
+            var settings = PostgresSettings(url: url)
+            if let node = store["pool_size"], let size = int(node, path.appending("pool_size"), in: ConfigBounds.storePoolSize) {
+                settings.poolSize = size
+            }
+            if let node = store["statement_timeout"],
+                let timeout = duration(node, path.appending("statement_timeout"), in: ConfigBounds.storeStatementTimeout)
+            {
+                settings.statementTimeout = timeout
+            }
+            return .postgres(settings)
         }
         return nil
     }

@@ -50,7 +50,23 @@ public struct ServerSettings: Sendable, Hashable {
 /// `store:`
 public enum StoreSettings: Sendable, Hashable {
     case sqlite(path: String)
-    case postgres(url: String)
+    case postgres(PostgresSettings)
+}
+
+/// `store: {postgres: URL, pool_size: N, statement_timeout: D}`.
+public struct PostgresSettings: Sendable, Hashable {
+    /// `postgres://user:password@host:port/database?sslmode=...`.
+    public var url: String
+    /// The most connections each replica opens (besides the one that listens for changes).
+    public var poolSize: Int
+    /// How long one statement may run before the server cancels it.
+    public var statementTimeout: Duration
+
+    public init(url: String, poolSize: Int = 10, statementTimeout: Duration = .seconds(30)) {
+        self.url = url
+        self.poolSize = poolSize
+        self.statementTimeout = statementTimeout
+    }
 }
 
 /// One entry of `auth.api_keys`.

@@ -215,4 +215,27 @@ public protocol JobStore: WebhookOutbox {
     /// Active jobs whose lease nobody alive holds (never taken, released, or its holder's heartbeat
     /// expired), at most `limit`.
     func unleasedActiveJobIDs(now: Timestamp, limit: Int) async throws -> [String]
+    /// Takes the leases of up to `limit` active jobs nobody alive holds, in one step: replicas claiming at
+    /// the same moment get disjoint jobs. Nothing while this replica's own heartbeat has lapsed.
+    func claimUnleasedJobs(now: Timestamp, limit: Int) async throws -> [JobLease]
+}
+
+/// A change committed to a store that several replicas share, as every replica learns of it.
+public enum StoreChange: Sendable, Hashable {
+    /// Job `id` was stored at `version` (created at 1).
+    case job(id: String, version: Int)
+    /// The webhook delivery state of job `jobID` changed (an attempt was recorded).
+    case deliveries(jobID: String)
+    /// Job leases were given up: unleased jobs are there to claim.
+    case leasesReleased
+    /// Changes may have been missed (the listening connection was re-established): whatever a replica
+    /// keeps of the store must be read again.
+    case resync
+}
+
+/// A store shared by several replicas that tells each of them what any of them committed.
+public protocol StoreChangeListener: Sendable {
+    /// Calls `handle` with every change committed from now on, by any replica including this one, until
+    /// the task is cancelled. Begins with `.resync` each time it (re)connects.
+    func listenForChanges(_ handle: @escaping @Sendable (StoreChange) async -> Void) async throws
 }

@@ -188,8 +188,8 @@ public final class SQLiteJobStore: JobStore {
     // MARK: - Writes
 
     public func create(_ job: Job, input: JobInput, idempotency: IdempotencyRecord?, deliveries: [WebhookDelivery]) async throws -> CreateOutcome {
-        let jobBody = try Codec.encode(job)
-        let inputBody = try Codec.encode(input)
+        let jobBody = try StoredJSON.encode(job)
+        let inputBody = try StoredJSON.encode(input)
         let found: Data? = try await writer.write { db -> Data? in
             if let idempotency {
                 if let row = try Row.fetchOne(
@@ -220,7 +220,7 @@ public final class SQLiteJobStore: JobStore {
         }
         guard let found else { return .created(job) }
         if found.isEmpty { return .keyReused }
-        return .existing(try Codec.decode(Job.self, from: found))
+        return .existing(try StoredJSON.decode(Job.self, from: found))
     }
 
     private struct Conflict: Error {}
@@ -229,8 +229,8 @@ public final class SQLiteJobStore: JobStore {
 
     public func apply(_ change: JobChange) async throws -> ChangeOutcome {
         let job = change.job
-        let jobBody = try Codec.encode(job)
-        let resultBodies = try change.results.map { ($0.index, try Codec.encode($0)) }
+        let jobBody = try StoredJSON.encode(job)
+        let resultBodies = try change.results.map { ($0.index, try StoredJSON.encode($0)) }
         do {
             try await writer.write { db in
                 if let lease = change.lease {
@@ -299,14 +299,14 @@ public final class SQLiteJobStore: JobStore {
         let body = try await pool.read { db in
             try Data.fetchOne(db, sql: "SELECT body FROM jobs WHERE id = ?", arguments: [id])
         }
-        return try body.map { try Codec.decode(Job.self, from: $0) }
+        return try body.map { try StoredJSON.decode(Job.self, from: $0) }
     }
 
     public func input(jobID: String) async throws -> JobInput? {
         let body = try await pool.read { db in
             try Data.fetchOne(db, sql: "SELECT body FROM job_inputs WHERE job_id = ?", arguments: [jobID])
         }
-        return try body.map { try Codec.decode(JobInput.self, from: $0) }
+        return try body.map { try StoredJSON.decode(JobInput.self, from: $0) }
     }
 
     public func jobs(_ query: JobQuery) async throws -> [Job] {
@@ -335,14 +335,14 @@ public final class SQLiteJobStore: JobStore {
         let bodies = try await pool.read { db in
             try Data.fetchAll(db, sql: finalSQL, arguments: finalArguments)
         }
-        return try bodies.map { try Codec.decode(Job.self, from: $0) }
+        return try bodies.map { try StoredJSON.decode(Job.self, from: $0) }
     }
 
     public func activeJobs() async throws -> [Job] {
         let bodies = try await pool.read { db in
             try Data.fetchAll(db, sql: "SELECT body FROM jobs WHERE lifecycle IN ('pending', 'running') ORDER BY id")
         }
-        return try bodies.map { try Codec.decode(Job.self, from: $0) }
+        return try bodies.map { try StoredJSON.decode(Job.self, from: $0) }
     }
 
     public func results(jobID: String, afterIndex: Int?, limit: Int) async throws -> [ItemResult] {
@@ -353,7 +353,7 @@ public final class SQLiteJobStore: JobStore {
                 arguments: [jobID, afterIndex ?? -1, limit]
             )
         }
-        return try bodies.map { try Codec.decode(ItemResult.self, from: $0) }
+        return try bodies.map { try StoredJSON.decode(ItemResult.self, from: $0) }
     }
 
     public func events(jobID: String) async throws -> [ProviderEventRecord] {
@@ -469,7 +469,7 @@ extension SQLiteJobStore {
     }
 
     public func record(_ attempt: DeliveryAttempt, for delivery: WebhookDelivery) async throws {
-        let body = try Codec.encode(attempt)
+        let body = try StoredJSON.encode(attempt)
         try await writer.write { [owner] db in
             try db.execute(
                 sql: "INSERT INTO webhook_attempts (id, job_id, delivery_id, status, tried_at, body) VALUES (?, ?, ?, ?, ?, ?)",
@@ -558,7 +558,7 @@ extension SQLiteJobStore {
             let nextRetry: Int64? = pending?[1]
             return (recentBodies, totals, delivered, (pendingCount, nextRetry), lastDelivered, lastFailure, stopped)
         }
-        let attempts = try recentBodies.map { try Codec.decode(DeliveryAttempt.self, from: $0) }
+        let attempts = try recentBodies.map { try StoredJSON.decode(DeliveryAttempt.self, from: $0) }
         var summary = WebhookDeliverySummary()
         summary.totalAttempts = totals
         summary.deliveredEvents = delivered.count
@@ -573,7 +573,7 @@ extension SQLiteJobStore {
         }
         summary.lastDeliveredAt = lastDelivered.map(Timestamp.init(milliseconds:))
         if let lastFailure {
-            let failure = try Codec.decode(DeliveryAttempt.self, from: lastFailure)
+            let failure = try StoredJSON.decode(DeliveryAttempt.self, from: lastFailure)
             summary.lastFailureAt = failure.triedAt
             summary.lastErrorMessage = failure.errorMessage
         }
@@ -596,18 +596,7 @@ extension SQLiteJobStore {
                 arguments: [jobID, limit]
             )
         }
-        return try bodies.map { try Codec.decode(DeliveryAttempt.self, from: $0) }
-    }
-}
-
-/// JSON for stored bodies.
-enum Codec {
-    static func encode(_ value: some Encodable) throws -> Data {
-        try JSONEncoder().encode(value)
-    }
-
-    static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
-        try JSONDecoder().decode(type, from: data)
+        return try bodies.map { try StoredJSON.decode(DeliveryAttempt.self, from: $0) }
     }
 }
 
@@ -683,19 +672,45 @@ extension SQLiteJobStore {
     }
 
     public func unleasedActiveJobIDs(now: Timestamp, limit: Int) async throws -> [String] {
-        try await pool.read { db in
-            try String.fetchAll(
-                db,
-                sql: """
-                    SELECT j.id FROM jobs j
-                    LEFT JOIN job_leases l ON l.job_id = j.id
-                    LEFT JOIN replicas r ON r.owner = l.owner
-                    WHERE j.lifecycle IN ('pending', 'running')
-                      AND (l.job_id IS NULL OR r.expires_at IS NULL OR r.expires_at <= ?)
-                    ORDER BY j.id LIMIT ?
-                    """,
-                arguments: [now.milliseconds, limit]
-            )
+        try await pool.read { db in try Self.unleasedActiveJobIDs(db, now: now, limit: limit) }
+    }
+
+    static func unleasedActiveJobIDs(_ db: Database, now: Timestamp, limit: Int) throws -> [String] {
+        try String.fetchAll(
+            db,
+            sql: """
+                SELECT j.id FROM jobs j
+                LEFT JOIN job_leases l ON l.job_id = j.id
+                LEFT JOIN replicas r ON r.owner = l.owner
+                WHERE j.lifecycle IN ('pending', 'running')
+                  AND (l.job_id IS NULL OR r.expires_at IS NULL OR r.expires_at <= ?)
+                ORDER BY j.id LIMIT ?
+                """,
+            arguments: [now.milliseconds, limit]
+        )
+    }
+
+    /// One write transaction: SQLite has a single writer, so claims of two replicas never overlap.
+    public func claimUnleasedJobs(now: Timestamp, limit: Int) async throws -> [JobLease] {
+        try await writer.write { [owner] db in
+            let alive =
+                try Bool.fetchOne(db, sql: "SELECT expires_at > ? FROM replicas WHERE owner = ?", arguments: [now.milliseconds, owner])
+                ?? false
+            guard alive else { return [] }
+            return try Self.unleasedActiveJobIDs(db, now: now, limit: limit).map { jobID in
+                let fence =
+                    try Int64.fetchOne(
+                        db,
+                        sql: """
+                            INSERT INTO job_leases (job_id, owner, fence, acquired_at) VALUES (?, ?, 1, ?)
+                            ON CONFLICT (job_id) DO UPDATE SET owner = excluded.owner, fence = job_leases.fence + 1,
+                                acquired_at = excluded.acquired_at
+                            RETURNING fence
+                            """,
+                        arguments: [jobID, owner, now.milliseconds]
+                    ) ?? 1
+                return JobLease(jobID: jobID, owner: owner, fence: fence)
+            }
         }
     }
 }

@@ -120,8 +120,17 @@ struct DiagnosticsTests {
                 "store: {mysql: x}",
                 [
                     "providers.yaml:1:8: store: expected one of sqlite or postgres",
-                    "providers.yaml:1:9: store.mysql: unknown key \"mysql\"; allowed keys: postgres, sqlite",
+                    "providers.yaml:1:9: store.mysql: unknown key \"mysql\"; allowed keys: pool_size, postgres, sqlite, statement_timeout",
                 ]
+            ),
+            ("store: {sqlite: a.db, pool_size: 5}", ["providers.yaml:1:23: store.pool_size: applies to store.postgres only"]),
+            (
+                "store: {postgres: \"postgres://h/db\", pool_size: 0}",
+                ["providers.yaml:1:49: store.pool_size: must be between 1 and 500, got 0"]
+            ),
+            (
+                "store: {postgres: \"postgres://h/db\", statement_timeout: 2h}",
+                ["providers.yaml:1:57: store.statement_timeout: must be between 100ms and 1h, got \"2h\""]
             ),
             // auth
             ("auth: {api_keys: []}", ["providers.yaml:1:18: auth.api_keys: at least one API key is required"]),
@@ -337,7 +346,7 @@ struct DiagnosticsTests {
     func typedValues() throws {
         let configuration = try load(
             """
-            store: {postgres: "postgresql://gw:pw@db.internal/batchgate"}
+            store: {postgres: "postgresql://gw:pw@db.internal/batchgate", pool_size: 25, statement_timeout: 5s}
             auth: {api_keys: [{tenant: acme, key: k-1}, {tenant: acme, key: k-2}, {tenant: beta, key: k-3}]}
             webhooks: {max_attempts: 3, initial_backoff: 250ms, max_backoff: 2s, timeout: 5s, allow_insecure_loopback: true}
             providers:
@@ -349,7 +358,10 @@ struct DiagnosticsTests {
               scrape: {kind: url_batch, targets: [{provider: aitronos}], fallback: []}
             """
         )
-        #expect(configuration.store == .postgres(url: "postgresql://gw:pw@db.internal/batchgate"))
+        #expect(
+            configuration.store
+                == .postgres(PostgresSettings(url: "postgresql://gw:pw@db.internal/batchgate", poolSize: 25, statementTimeout: .seconds(5)))
+        )
         #expect(configuration.apiKeys.map(\.tenant) == ["acme", "acme", "beta"])
         #expect(
             configuration.webhooks
