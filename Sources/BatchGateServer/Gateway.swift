@@ -1,4 +1,5 @@
 public import BatchGateCore
+import BatchGatePostgresStore
 public import BatchGateProviders
 import BatchGateStore
 import BatchGateTransport
@@ -18,6 +19,9 @@ public struct Gateway: Sendable {
     public let webhookService: any Service
     /// Keeps the vendor connections of streaming providers' running jobs open until shutdown.
     public let observerService: any Service
+    /// Keeps the store open until everything else stopped, and this replica's cache in step with what
+    /// other replicas commit to a shared store.
+    public let storeService: any Service
     /// How many active jobs were resumed from the store at start.
     public let resumedJobs: Int
 
@@ -38,17 +42,16 @@ public struct Gateway: Sendable {
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> Gateway {
         let store: any JobStore
+        var closeStore: @Sendable () async -> Void = {}
+        // One replica per listening address and host: a restart takes its own leases back at once.
+        let owner = "\(ProcessInfo.processInfo.hostName)/\(configuration.server.host):\(configuration.server.port)"
         switch configuration.store {
         case .sqlite(let path):
-            // One replica per listening address and host: a restart takes its own leases back at once.
-            let owner = "\(ProcessInfo.processInfo.hostName)/\(configuration.server.host):\(configuration.server.port)"
             store = try SQLiteJobStore(path: path, owner: owner)
-        case .postgres:
-            throw GatewayError(
-                status: 500,
-                code: "store_unsupported",
-                message: "store.postgres is not available in this build; use store.sqlite."
-            )
+        case .postgres(let settings):
+            let postgres = try await PostgresJobStore(settings: settings, owner: owner, logger: logger)
+            store = postgres
+            closeStore = { await postgres.close() }
         }
         let context = ProviderContext(transport: transport, webSocket: webSocket ?? NIOWebSocketClient(logger: logger), logger: logger)
         var providers: [String: any BatchProvider] = [:]
@@ -77,7 +80,13 @@ public struct Gateway: Sendable {
             checked.secret = try subscription.secret.map { try WebhookSecret(parsing: $0, field: field + ".secret").encoded }
             webhookDefaults[tenant] = checked
         }
-        let resumed = try await engine.resume()
+        let resumed: Int
+        do {
+            resumed = try await engine.resume()
+        } catch {
+            await closeStore()
+            throw error
+        }
         logger.info("resumed active jobs", metadata: ["count": "\(resumed)"])
 
         let router = Router(context: GatewayRequestContext.self)
@@ -114,6 +123,7 @@ public struct Gateway: Sendable {
             engineService: EngineService(engine: engine),
             webhookService: webhookService,
             observerService: ObserverService(engine: engine),
+            storeService: StoreService(engine: engine, listener: store as? any StoreChangeListener, close: closeStore),
             resumedJobs: resumed,
             engine: engine
         )
@@ -121,7 +131,7 @@ public struct Gateway: Sendable {
 
     /// Every service of the gateway, in start order; a graceful shutdown stops them in reverse: the HTTP
     /// server drains first, then vendor connections close, then job turns stop, then webhook deliveries.
-    public var services: [any Service] { [webhookService, engineService, observerService, application] }
+    public var services: [any Service] { [storeService, webhookService, engineService, observerService, application] }
 }
 
 /// Runs the webhook sender with its own HTTP client, which refuses to connect to any address the URL
@@ -182,9 +192,9 @@ struct EngineService: Service {
                     lost: { jobIDs in
                         for jobID in jobIDs { engine.scheduler.cancel(jobID) }
                     },
-                    unleased: { jobIDs in
-                        // Jobs nobody alive works on (a replica stopped, or they were created elsewhere), spread
-                        // over a second; the first turn takes the lease, unless another replica took it first.
+                    claimed: { jobIDs in
+                        // Jobs nobody alive worked on (a replica stopped, or they were created elsewhere), now
+                        // this replica's: their first turns spread over a second.
                         for jobID in jobIDs where !engine.scheduler.isScheduled(jobID) {
                             engine.scheduler.schedule(jobID, after: .seconds(1) * engine.random.fraction())
                         }
@@ -203,5 +213,39 @@ struct ObserverService: Service {
 
     func run() async throws {
         await engine.observers.run { jobID in await engine.observe(jobID) }
+    }
+}
+
+/// Follows the changes other replicas commit to a shared store (job versions, delivery records, released
+/// leases) until shutdown, then closes the store: it is the first service started and the last stopped.
+struct StoreService: Service {
+    let engine: JobEngine
+    let listener: (any StoreChangeListener)?
+    let close: @Sendable () async -> Void
+
+    func run() async throws {
+        if let listener {
+            let engine = engine
+            // Changes are handed on in order; a burst the follower has not caught up with waits in the buffer.
+            let (changes, continuation) = AsyncStream.makeStream(of: StoreChange.self, bufferingPolicy: .bufferingNewest(100_000))
+            await cancelWhenGracefulShutdown {
+                await withDiscardingTaskGroup { group in
+                    group.addTask {
+                        do {
+                            try await listener.listenForChanges { continuation.yield($0) }
+                        } catch {
+                            engine.logger.error("store change listener stopped", metadata: ["error": "\(error)"])
+                        }
+                        continuation.finish()
+                    }
+                    group.addTask {
+                        for await change in changes { await engine.follow(change) }
+                    }
+                }
+            }
+        } else {
+            try? await gracefulShutdown()
+        }
+        await close()
     }
 }

@@ -88,5 +88,10 @@ final class JobCache: Sendable {
         state.withLock { $0.entries.values.lazy.map(\.job).filter(\.isActive) }
     }
 
+    /// The id of every cached job.
+    func ids() -> [String] {
+        state.withLock { Array($0.entries.keys) }
+    }
+
     var count: Int { state.withLock { $0.entries.count } }
 }

@@ -131,8 +131,9 @@ extension JobEngine {
             let provider: any StreamingBatchProvider
             let batchID: String
             do {
-                // Only the replica holding the job's lease keeps a connection open for it.
-                guard leases.lease(id) != nil, let found = try await Self.inChildTask({ try await self.currentJob(id) }), found.isActive,
+                // Only the replica holding the job's lease keeps a connection open for it, as the store says: a
+                // replica paused past its heartbeat must not open one beside the new owner's.
+                guard await leases.confirm(id), let found = try await Self.inChildTask({ try await self.currentJob(id) }), found.isActive,
                     let streaming = providers[found.provider] as? any StreamingBatchProvider, let upstream = found.providerBatchID
                 else { return }
                 (job, provider, batchID) = (found, streaming, upstream)

@@ -24,6 +24,8 @@ final class JobLeases: Sendable {
     let store: any JobStore
     let configuration: Configuration
     private let held = Mutex<[String: JobLease]>([:])
+    /// Ends the heartbeat loop's wait early: at shutdown, or when unleased jobs should be claimed now.
+    private let wakeUp = WakeSignal()
     private let now: @Sendable () -> Timestamp
     /// What the heartbeat loop waits on.
     private let clock: GatewayClock
@@ -88,34 +90,64 @@ final class JobLeases: Sendable {
         }
     }
 
-    /// Active jobs nobody alive holds a lease on.
-    func unleasedJobs() async throws -> [String] {
-        try await store.unleasedActiveJobIDs(now: now(), limit: configuration.adoptBatch)
+    /// Claims active jobs nobody alive holds a lease on (replicas claiming together get disjoint jobs);
+    /// returns their ids, whose leases this replica now holds.
+    func claimUnleased() async throws -> [String] {
+        let claimed = try await store.claimUnleasedJobs(now: now(), limit: configuration.adoptBatch)
+        held.withLock { held in
+            for lease in claimed { held[lease.jobID] = lease }
+        }
+        if !claimed.isEmpty { logger.info("claimed unleased jobs", metadata: ["jobs": "\(claimed.count)"]) }
+        return claimed.map(\.jobID)
+    }
+
+    /// Whether this replica still holds `jobID`'s lease, asked of the store (not of what this replica
+    /// remembers): before opening a vendor connection, so a replica that was paused past its heartbeat
+    /// does not open one beside the new owner's. A lease found lost is forgotten.
+    func confirm(_ jobID: String) async -> Bool {
+        guard let remembered = lease(jobID) else { return false }
+        do {
+            if let current = try await store.acquireLease(jobID: jobID, now: now()), current == remembered { return true }
+        } catch {
+            logger.warning("could not confirm a job lease", metadata: ["job": "\(jobID)", "error": "\(error)"])
+            return false
+        }
+        forget(jobID)
+        return false
+    }
+
+    /// Looks for unleased jobs now instead of at the next heartbeat (another replica gave its jobs up).
+    func wake() {
+        wakeUp.signal()
     }
 
     /// Renews the leases every `heartbeatInterval` and hands lost and unleased jobs to the engine, until
     /// graceful shutdown; then gives up every lease so other replicas take the jobs over at once.
-    func run(lost: @escaping @Sendable ([String]) -> Void, unleased: @escaping @Sendable ([String]) -> Void) async {
-        let stopping = WakeSignal()
+    func run(lost: @escaping @Sendable ([String]) -> Void, claimed: @escaping @Sendable ([String]) -> Void) async {
         let stopped = Atomic<Bool>(false)
+        var lastBeat = clock.now
         await withGracefulShutdownHandler {
             while !stopped.load(ordering: .relaxed) && !Task.isCancelled {
-                await stopping.wait(timeout: configuration.heartbeatInterval, clock: clock)
+                await wakeUp.wait(timeout: configuration.heartbeatInterval, clock: clock)
                 if stopped.load(ordering: .relaxed) { break }
                 do {
-                    let gone = try await heartbeat()
-                    if !gone.isEmpty {
-                        logger.warning("jobs were taken over by another replica", metadata: ["jobs": "\(gone.count)"])
-                        lost(gone)
+                    // Woken early (leases released elsewhere), only claim; the heartbeat keeps its period.
+                    if lastBeat.duration(to: clock.now) >= configuration.heartbeatInterval * 0.9 {
+                        lastBeat = clock.now
+                        let gone = try await heartbeat()
+                        if !gone.isEmpty {
+                            logger.warning("jobs were taken over by another replica", metadata: ["jobs": "\(gone.count)"])
+                            lost(gone)
+                        }
                     }
-                    unleased(try await unleasedJobs())
+                    claimed(try await claimUnleased())
                 } catch {
                     logger.error("job lease heartbeat failed", metadata: ["error": "\(error)"])
                 }
             }
-        } onGracefulShutdown: {
+        } onGracefulShutdown: { [wakeUp] in
             stopped.store(true, ordering: .relaxed)
-            stopping.signal()
+            wakeUp.signal()
         }
     }
 
