@@ -15,6 +15,9 @@ public struct SimulatorLaunch: Sendable {
     public var batchItems: Int
     /// The keepalive period of vendors that keep sockets open; nil for the simulator's default.
     public var keepalive: Duration?
+    /// How often vendors that keep sockets open ping them (cutting off clients that do not answer); nil
+    /// for the simulator's default.
+    public var pingInterval: Duration?
     /// Every Nth item fails for good, with vendors whose items fail by count (others fail URLs that say `fail`).
     public var failEvery: Int?
     /// Keeps batches unfinished at least this long, for load tests (AirOps: scraping takes this long;
@@ -33,6 +36,7 @@ public struct SimulatorLaunch: Sendable {
         itemDuration: Duration? = nil,
         batchItems: Int = 12,
         keepalive: Duration? = nil,
+        pingInterval: Duration? = nil,
         failEvery: Int? = nil,
         hold: Duration? = nil,
         finishAt: Timestamp? = nil,
@@ -45,6 +49,7 @@ public struct SimulatorLaunch: Sendable {
         self.itemDuration = itemDuration
         self.batchItems = batchItems
         self.keepalive = keepalive
+        self.pingInterval = pingInterval
         self.failEvery = failEvery
         self.hold = hold
         self.finishAt = finishAt
@@ -156,7 +161,8 @@ public enum SimulatorRegistry {
                     token: launch.token,
                     scenario: scenario,
                     faults: try TaggerFaults(parsing: launch.faults),
-                    keepaliveInterval: launch.keepalive ?? .seconds(30)
+                    keepaliveInterval: launch.keepalive ?? .seconds(30),
+                    pingInterval: launch.pingInterval ?? .seconds(30)
                 ),
                 logger: launch.logger
             )

@@ -36,6 +36,9 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "The document tagger's keepalive period on an otherwise quiet socket, e.g. 30s.")
     var taggerKeepalive: DurationArgument = DurationArgument(.seconds(30))
 
+    @Option(help: "How often the document tagger pings each socket, cutting off clients that do not answer by the next ping, e.g. 2s.")
+    var taggerPing: DurationArgument = DurationArgument(.seconds(30))
+
     @Option(help: "Keep AirOps and Aitronos batches unfinished this long, for load tests (AirOps: scraping; Aitronos: each URL), e.g. 30m.")
     var hold: DurationArgument?
 
@@ -74,6 +77,7 @@ struct Simulate: AsyncParsableCommand {
                     faults: faultsByVendor[name] ?? "",
                     itemDuration: vendor.jobKind == .documentTagging ? taggerDocumentInterval.duration : nil,
                     keepalive: taggerKeepalive.duration,
+                    pingInterval: taggerPing.duration,
                     hold: hold?.duration,
                     finishAt: finishAt.map(Timestamp.init(milliseconds:)),
                     webhookTransport: transport,

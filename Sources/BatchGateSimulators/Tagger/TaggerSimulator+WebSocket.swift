@@ -146,6 +146,7 @@ extension TaggerSimulator {
             guard var record = state.jobs[jobID] else {
                 return .refuse(Self.encode(["error": "Job not found", "job_id": .string(jobID)]))
             }
+            if record.openSockets > 0 { record.overlappingSockets += 1 }
             record.openSockets += 1
             defer { state.jobs[jobID] = record }
             if state.faults.stallSockets > 0 {

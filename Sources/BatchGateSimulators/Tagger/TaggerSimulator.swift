@@ -46,6 +46,9 @@ public final class TaggerSimulator: Sendable {
         public var firstMessageDelay: Duration
         /// Largest accepted request body.
         public var maxBodyBytes: Int
+        /// How often each socket is pinged; a client that has not answered by the next ping is cut off (a
+        /// client process that stopped, or a dead network path). The service's period is not documented.
+        public var pingInterval: Duration
 
         /// A configuration listening on 127.0.0.1 with a free port by default.
         public init(
@@ -57,7 +60,8 @@ public final class TaggerSimulator: Sendable {
             keepaliveInterval: Duration = .seconds(30),
             tick: Duration = .milliseconds(5),
             firstMessageDelay: Duration = .zero,
-            maxBodyBytes: Int = 4 << 20
+            maxBodyBytes: Int = 4 << 20,
+            pingInterval: Duration = .seconds(30)
         ) {
             self.host = host
             self.port = port
@@ -68,6 +72,7 @@ public final class TaggerSimulator: Sendable {
             self.tick = tick
             self.firstMessageDelay = firstMessageDelay
             self.maxBodyBytes = maxBodyBytes
+            self.pingInterval = pingInterval
         }
     }
 
@@ -149,6 +154,8 @@ public final class TaggerSimulator: Sendable {
         var subscribers: [Int: Subscriber] = [:]
         var openSockets = 0
         var socketsOpened = 0
+        /// Sockets accepted while another socket of the job was open.
+        var overlappingSockets = 0
         /// Sockets the `drop` faults cut.
         var socketsDropped = 0
     }
@@ -184,7 +191,10 @@ public final class TaggerSimulator: Sendable {
         let router = makeRouter()
         let app = Application(
             router: router,
-            server: .http1WebSocketUpgrade(webSocketRouter: router),
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: router,
+                configuration: .init(ws: .init(autoPing: .enabled(timePeriod: .milliseconds(Int64(configuration.pingInterval / .milliseconds(1))))))
+            ),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger
@@ -245,6 +255,30 @@ public final class TaggerSimulator: Sendable {
     /// Sockets on the job open now (stalled ones included).
     public func openSockets(jobID: String) -> Int {
         state.withLock { $0.jobs[jobID]?.openSockets ?? 0 }
+    }
+
+    /// Sockets accepted for the job while another of its sockets was open.
+    public func overlappingSockets(jobID: String) -> Int {
+        state.withLock { $0.jobs[jobID]?.overlappingSockets ?? 0 }
+    }
+
+    /// Served at `GET /simulator/sockets`: sockets open now, and every job that ever had two sockets open
+    /// at once (`overlaps`: how many sockets were accepted while another of the job's was open).
+    func socketReport() -> JSONValue {
+        state.withLock { state in
+            var overlapping: [String: JSONValue] = [:]
+            var open = 0
+            for (id, record) in state.jobs {
+                open += record.openSockets
+                if record.overlappingSockets > 0 { overlapping[id] = .integer(Int64(record.overlappingSockets)) }
+            }
+            return [
+                "jobs": .integer(Int64(state.jobs.count)),
+                "open_sockets": .integer(Int64(open)),
+                "overlaps": .integer(Int64(overlapping.count)),
+                "overlapping_jobs": .object(overlapping),
+            ]
+        }
     }
 
     /// Sockets ever upgraded for the job, refused ones included.
@@ -346,6 +380,14 @@ public final class TaggerSimulator: Sendable {
             try await self.serveSocket(inbound: inbound, outbound: outbound, context: context)
         }
         router.get(RouterPath(PollLog.path)) { _, _ in self.polls.response() }
+        router.get("/simulator/sockets") { _, _ in
+            let report = self.socketReport()
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: Self.encode(report)))
+            )
+        }
         return router
     }
 
