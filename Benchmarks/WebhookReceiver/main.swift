@@ -3,7 +3,7 @@
 // 204 when it verifies and 401 when it does not, and records when each one arrived.
 // Usage: webhook-receiver <port> <whsec_ secret>
 //   POST /hook       a delivery
-//   GET  /receipts   one line per verified delivery: `<receipt ms> <batch id> <event type> <webhook-id>`
+//   GET  /receipts   one line per verified delivery: `<receipt ms> <batch id> <event type> <webhook-id> <delivery key>`
 //   GET  /stats      `verified=<n> rejected=<n> repeated=<n>` (repeated: a webhook-id seen before)
 import Crypto
 import Foundation
@@ -24,8 +24,10 @@ final class Receiver: Sendable {
     /// The parts of a delivery body the receiver records.
     struct Delivery: Decodable {
         struct Batch: Decodable { var id: String }
+        struct Key: Decodable { var key: String }
         var type: String
         var data: Batch
+        var delivery: Key
     }
 
     let key: SymmetricKey
@@ -64,7 +66,7 @@ final class Receiver: Sendable {
         }
         receipts.withLock { receipts in
             if receipts.seen.insert(id).inserted {
-                receipts.lines.append("\(arrived) \(delivery.data.id) \(delivery.type) \(id)")
+                receipts.lines.append("\(arrived) \(delivery.data.id) \(delivery.type) \(id) \(delivery.delivery.key)")
             } else {
                 receipts.repeated += 1
             }

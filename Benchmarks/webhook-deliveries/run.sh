@@ -73,7 +73,7 @@ import sys
 receipts_file, deliveries_file, created, stats, lifecycles, rss = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 receipts = {}
 for line in open(receipts_file):
-    at, batch, kind, _ = line.split()
+    at, batch, kind = line.split()[:3]
     if kind == "batch.completed":
         receipts[batch] = int(at)
 changes, states, attempts, tried, completed = {}, {}, {}, {}, {}

@@ -263,6 +263,7 @@ public final class AirOpsSimulator: Sendable {
             }
         }
         router.get(RouterPath(PollLog.path)) { _, _ in self.polls.response() }
+        FaultControl.register(on: router, parse: AirOpsFaults.parse) { self.setFaults($0) }
         return router
     }
 

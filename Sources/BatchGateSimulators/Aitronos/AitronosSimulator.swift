@@ -201,6 +201,7 @@ public final class AitronosSimulator: Sendable {
             }
         }
         router.get(RouterPath(PollLog.path)) { _, _ in self.polls.response() }
+        FaultControl.register(on: router, parse: AitronosFaults.parse) { self.setFaults($0) }
         return router
     }
 

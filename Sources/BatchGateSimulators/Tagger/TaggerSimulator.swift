@@ -380,6 +380,7 @@ public final class TaggerSimulator: Sendable {
             try await self.serveSocket(inbound: inbound, outbound: outbound, context: context)
         }
         router.get(RouterPath(PollLog.path)) { _, _ in self.polls.response() }
+        FaultControl.register(on: router, parse: TaggerFaults.parse) { self.setFaults($0) }
         router.get("/simulator/sockets") { _, _ in
             let report = self.socketReport()
             return Response(
