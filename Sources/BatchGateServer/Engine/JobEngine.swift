@@ -157,6 +157,8 @@ final class JobEngine: Sendable {
         switch try await store.create(job, input: command.input, idempotency: idempotency, deliveries: deliveries) {
         case .created(let job):
             cache.put(job)
+            // The creating replica takes the lease before another one's claim of unleased jobs can.
+            _ = try? await leases.acquire(job.id)
             scheduler.runSoon(job.id)
             if !deliveries.isEmpty { notifyDeliveriesQueued() }
             return (job, false)
