@@ -21,9 +21,11 @@ if ! dpkg -s libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config python3 
 fi
 swift build -c "$configuration" --product batchgate >/dev/null 2>&1 || swift build -c "$configuration" --product batchgate
 swift build -c "$configuration" --product webhook-receiver >/dev/null 2>&1 || swift build -c "$configuration" --product webhook-receiver
-bin="$(swift build -c "$configuration" --show-bin-path)"
-
 work=$(mktemp -d)
+# The run uses copies, so a build during it cannot swap the binary a restarted replica runs.
+mkdir "$work/bin"
+cp "$(swift build -c "$configuration" --show-bin-path)"/{batchgate,webhook-receiver} "$work/bin/"
+bin="$work/bin"
 cleanup() {
     bash scripts/postgres.sh remove "$work/postgres" || true
     if [ "${CHAOS_KEEP:-}" = 1 ]; then echo "logs kept in $work"; else rm -rf "$work"; fi

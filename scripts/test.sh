@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-if ! dpkg -s libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config >/dev/null 2>&1; then
-    apt-get update -qq && apt-get install -y -qq libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config >/dev/null
+if ! dpkg -s libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config python3 postgresql >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config python3 postgresql >/dev/null
 fi
 if [ "${1:-}" != "--skip-build" ]; then
     swift build --build-tests
@@ -14,7 +14,9 @@ fi
 if [ -z "${BATCHGATE_TEST_POSTGRES_URL:-}" ]; then
     pg_dir="$(mktemp -d)/postgres"
     trap 'bash scripts/postgres.sh remove "$pg_dir"; rm -rf "$(dirname "$pg_dir")"' EXIT
-    BATCHGATE_TEST_POSTGRES_URL="$(bash scripts/postgres.sh start "$pg_dir" "${BATCHGATE_TEST_POSTGRES_PORT:-55432}")"
+    # A free loopback port, unless one is given.
+    pg_port="${BATCHGATE_TEST_POSTGRES_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
+    BATCHGATE_TEST_POSTGRES_URL="$(bash scripts/postgres.sh start "$pg_dir" "$pg_port")"
     export BATCHGATE_TEST_POSTGRES_URL
 fi
 # The end-to-end tests start the gateway binary; they find it beside the test bundle.

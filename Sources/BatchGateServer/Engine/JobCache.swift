@@ -88,6 +88,14 @@ final class JobCache: Sendable {
         state.withLock { $0.entries.values.lazy.map(\.job).filter(\.isActive) }
     }
 
+    /// Forgets job `id` if the cached version is older than `version` (another replica stored a newer one):
+    /// the next read takes it from the store.
+    func evict(_ id: String, olderThan version: Int) {
+        state.withLock { state in
+            if let entry = state.entries[id], entry.job.version < version { state.entries[id] = nil }
+        }
+    }
+
     /// The id of every cached job.
     func ids() -> [String] {
         state.withLock { Array($0.entries.keys) }
