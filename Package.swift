@@ -182,12 +182,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "BatchGateTestSupport", path: "Tests/BatchGateTestSupport"),
+        .target(
+            name: "BatchGateTestSupport",
+            dependencies: [
+                "BatchGateCore", "BatchGatePostgresStore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/BatchGateTestSupport"
+        ),
         .testTarget(
             name: "BatchGateStoreTests",
             dependencies: [
-                "BatchGateStore", "BatchGatePostgresStore", "BatchGateCore",
-                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+                "BatchGateStore", "BatchGatePostgresStore", "BatchGateCore", "BatchGateTestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
@@ -203,7 +210,6 @@ let package = Package(
             dependencies: [
                 "BatchGateServer", "BatchGateSimulators", "BatchGateCore", "BatchGateTransport",
                 "BatchGateStore", "BatchGatePostgresStore", "BatchGateWebhooks", "BatchGateTestSupport",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

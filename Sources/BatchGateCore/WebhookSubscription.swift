@@ -56,4 +56,38 @@ public struct WebhookDeliverySummary: Sendable, Hashable {
     public var stopped = false
 
     public init() {}
+
+    /// The summary a store assembles from what it keeps of a job's deliveries.
+    ///
+    /// - Parameters:
+    ///   - recent: the latest attempts, newest first.
+    ///   - deliveredTypes: the event type of each delivered delivery, oldest first.
+    ///   - retrying: deliveries waiting for another attempt after a failed one, and when the first is due.
+    ///   - lastDeliveredAt: when the latest successful attempt was made.
+    ///   - lastFailure: the latest attempt that did not deliver.
+    public init(
+        totalAttempts: Int,
+        recent: [DeliveryAttempt],
+        deliveredTypes: [String],
+        retrying: (count: Int, nextAt: Timestamp?),
+        lastDeliveredAt: Timestamp?,
+        lastFailure: DeliveryAttempt?,
+        stopped: Bool
+    ) {
+        self.totalAttempts = totalAttempts
+        deliveredEvents = deliveredTypes.count
+        var seen = Set<String>()
+        deliveredEventTypes = deliveredTypes.filter { seen.insert($0).inserted }
+        pendingRetries = retrying.count
+        nextRetryAt = retrying.nextAt
+        if let last = recent.first {
+            lastAttemptAt = last.triedAt
+            lastAttemptStatus = last.status.rawValue
+            lastResponseStatus = last.responseStatus
+        }
+        self.lastDeliveredAt = lastDeliveredAt
+        lastFailureAt = lastFailure?.triedAt
+        lastErrorMessage = lastFailure?.errorMessage
+        self.stopped = stopped
+    }
 }

@@ -124,29 +124,19 @@ extension PostgresJobStore {
             """,
             logger: logger
         ).collect()
-        var summary = WebhookDeliverySummary()
-        guard let row = rows.first else { return (summary, attempts) }
+        guard let row = rows.first else { return (WebhookDeliverySummary(), attempts) }
         let (totals, delivered, pending, nextRetry, lastDelivered, lastFailure, stopped) = try row.decode(
             (Int64, [String]?, Int64, Int64?, Int64?, Data?, Bool).self
         )
-        summary.totalAttempts = Int(totals)
-        summary.deliveredEvents = delivered?.count ?? 0
-        var seen = Set<String>()
-        summary.deliveredEventTypes = (delivered ?? []).filter { seen.insert($0).inserted }
-        summary.pendingRetries = Int(pending)
-        summary.nextRetryAt = nextRetry.map(Timestamp.init(milliseconds:))
-        if let last = attempts.first {
-            summary.lastAttemptAt = last.triedAt
-            summary.lastAttemptStatus = last.status.rawValue
-            summary.lastResponseStatus = last.responseStatus
-        }
-        summary.lastDeliveredAt = lastDelivered.map(Timestamp.init(milliseconds:))
-        if let lastFailure {
-            let failure = try StoredJSON.decode(DeliveryAttempt.self, from: lastFailure)
-            summary.lastFailureAt = failure.triedAt
-            summary.lastErrorMessage = failure.errorMessage
-        }
-        summary.stopped = stopped
+        let summary = WebhookDeliverySummary(
+            totalAttempts: Int(totals),
+            recent: attempts,
+            deliveredTypes: delivered ?? [],
+            retrying: (Int(pending), nextRetry.map(Timestamp.init(milliseconds:))),
+            lastDeliveredAt: lastDelivered.map(Timestamp.init(milliseconds:)),
+            lastFailure: try lastFailure.map { try StoredJSON.decode(DeliveryAttempt.self, from: $0) },
+            stopped: stopped
+        )
         return (summary, attempts)
     }
 

@@ -559,25 +559,15 @@ extension SQLiteJobStore {
             return (recentBodies, totals, delivered, (pendingCount, nextRetry), lastDelivered, lastFailure, stopped)
         }
         let attempts = try recentBodies.map { try StoredJSON.decode(DeliveryAttempt.self, from: $0) }
-        var summary = WebhookDeliverySummary()
-        summary.totalAttempts = totals
-        summary.deliveredEvents = delivered.count
-        var seen = Set<String>()
-        summary.deliveredEventTypes = delivered.filter { seen.insert($0).inserted }
-        summary.pendingRetries = pending.0
-        summary.nextRetryAt = pending.1.map(Timestamp.init(milliseconds:))
-        if let last = attempts.first {
-            summary.lastAttemptAt = last.triedAt
-            summary.lastAttemptStatus = last.status.rawValue
-            summary.lastResponseStatus = last.responseStatus
-        }
-        summary.lastDeliveredAt = lastDelivered.map(Timestamp.init(milliseconds:))
-        if let lastFailure {
-            let failure = try StoredJSON.decode(DeliveryAttempt.self, from: lastFailure)
-            summary.lastFailureAt = failure.triedAt
-            summary.lastErrorMessage = failure.errorMessage
-        }
-        summary.stopped = stopped
+        let summary = WebhookDeliverySummary(
+            totalAttempts: totals,
+            recent: attempts,
+            deliveredTypes: delivered,
+            retrying: (pending.0, pending.1.map(Timestamp.init(milliseconds:))),
+            lastDeliveredAt: lastDelivered.map(Timestamp.init(milliseconds:)),
+            lastFailure: try lastFailure.map { try StoredJSON.decode(DeliveryAttempt.self, from: $0) },
+            stopped: stopped
+        )
         return (summary, attempts)
     }
 

@@ -1,46 +1,14 @@
 import BatchGateCore
-import BatchGatePostgresStore
 import BatchGateSimulators
+import BatchGateTestSupport
 import BatchGateTransport
 import Foundation
-import Logging
-import PostgresNIO
 import Testing
 
-/// Two `batchgate serve` processes on one PostgreSQL database (a new schema of the test cluster that
-/// `BATCHGATE_TEST_POSTGRES_URL` names): one job per idempotency key whichever replicas receive it, and
+/// Two `batchgate serve` processes on one PostgreSQL database (a new schema of `PostgresTestCluster`): one job per idempotency key whichever replicas receive it, and
 /// a change made through one replica shown by the other's `GET` and events stream at once.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct PostgresReplicaTests {
-    /// The test cluster, or nil (the test is skipped with a note, or fails when `BATCHGATE_REQUIRE_POSTGRES=1`).
-    static func clusterURL() -> String? {
-        let environment = ProcessInfo.processInfo.environment
-        if let url = environment["BATCHGATE_TEST_POSTGRES_URL"], !url.isEmpty { return url }
-        if environment["BATCHGATE_REQUIRE_POSTGRES"] == "1" {
-            Issue.record("BATCHGATE_TEST_POSTGRES_URL is not set, and BATCHGATE_REQUIRE_POSTGRES=1")
-        } else {
-            print("skipped: BATCHGATE_TEST_POSTGRES_URL is not set (scripts/test.sh starts a PostgreSQL cluster)")
-        }
-        return nil
-    }
-
-    /// Runs one statement on the cluster over a connection of its own.
-    static func admin(_ url: String, _ sql: String) async throws {
-        let logger = Logger(label: "replica-tests")
-        let connection = try await PostgresConnection.connect(
-            configuration: try PostgresURL(url).connectionConfiguration(statementTimeout: .seconds(30)),
-            id: 0,
-            logger: logger
-        )
-        do {
-            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
-        } catch {
-            try? await connection.close().get()
-            throw error
-        }
-        try await connection.close().get()
-    }
-
     /// Starts `replicas` gateways on a new schema with `providers` and `routes` (YAML lines indented by
     /// two spaces), runs `body` with their base URLs, then stops them and drops the schema.
     static func withReplicas(
@@ -49,14 +17,13 @@ struct PostgresReplicaTests {
         routes: String,
         _ body: ([String]) async throws -> Void
     ) async throws {
-        guard let cluster = clusterURL() else { return }
-        let schema = "r_" + Identifier.secret(byteCount: 6).lowercased().filter { $0.isLetter || $0.isNumber }
-        try await admin(cluster, "CREATE SCHEMA \(schema)")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-pg-replicas-\(schema)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let database = cluster + (cluster.contains("?") ? "&" : "?") + "options=-c%20search_path%3D\(schema)"
-        var processes: [CrashRecoveryTests.GatewayProcess] = []
-        do {
+        guard let cluster = try PostgresTestCluster.url() else { return }
+        try await PostgresTestCluster.withSchema(cluster, prefix: "r_") { database in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-pg-replicas-\(Identifier.secret(byteCount: 6))")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            var processes: [CrashRecoveryTests.GatewayProcess] = []
+            defer { for process in processes { process.terminate() } }
             var urls: [String] = []
             for index in 0..<replicas {
                 let port = try LoopbackPort.reserve()
@@ -75,15 +42,7 @@ struct PostgresReplicaTests {
                 urls.append("http://127.0.0.1:\(port)")
             }
             try await body(urls)
-        } catch {
-            for process in processes { process.terminate() }
-            try? FileManager.default.removeItem(at: directory)
-            try? await admin(cluster, "DROP SCHEMA \(schema) CASCADE")
-            throw error
         }
-        for process in processes { process.terminate() }
-        try? FileManager.default.removeItem(at: directory)
-        try await admin(cluster, "DROP SCHEMA \(schema) CASCADE")
     }
 
     /// One request with headers of the test's choosing.

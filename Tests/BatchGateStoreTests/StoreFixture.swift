@@ -1,9 +1,9 @@
 import BatchGateCore
 import BatchGatePostgresStore
 import BatchGateStore
+import BatchGateTestSupport
 import Foundation
 import Logging
-import PostgresNIO
 import Testing
 
 /// The store back ends every contract test runs against.
@@ -17,67 +17,29 @@ enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 /// A new, empty store of one back end (a temporary SQLite file, or a new schema of the test PostgreSQL
 /// cluster), opened as several replicas, and removed after the test.
 ///
-/// PostgreSQL tests use the cluster `BATCHGATE_TEST_POSTGRES_URL` names (scripts/test.sh starts a throwaway
-/// one). Without it they are skipped with a note, unless `BATCHGATE_REQUIRE_POSTGRES=1` (CI), which fails them.
+/// PostgreSQL tests use `PostgresTestCluster`: skipped with a note without a cluster, failed in CI.
 struct StoreFixture: Sendable {
     let backend: StoreBackend
     /// The SQLite file, or the PostgreSQL URL with its schema.
     let location: String
-    private let cleanup: @Sendable () async -> Void
 
     static let logger = Logger(label: "store-tests")
 
-    static var postgresURL: String? {
-        ProcessInfo.processInfo.environment["BATCHGATE_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
-    }
-
     /// Runs `body` with a new empty store location of `backend`, or returns without running it when no
-    /// PostgreSQL test cluster is configured (recorded as an issue when one is required).
+    /// PostgreSQL test cluster is configured (a failure when one is required).
     static func with(_ backend: StoreBackend, _ body: (StoreFixture) async throws -> Void) async throws {
-        let fixture: StoreFixture
         switch backend {
         case .sqlite:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-store-\(Identifier.secret(byteCount: 6))")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            fixture = StoreFixture(backend: backend, location: directory.appendingPathComponent("store.sqlite").path) {
-                try? FileManager.default.removeItem(at: directory)
-            }
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try await body(StoreFixture(backend: backend, location: directory.appendingPathComponent("store.sqlite").path))
         case .postgres:
-            guard let base = postgresURL else {
-                if ProcessInfo.processInfo.environment["BATCHGATE_REQUIRE_POSTGRES"] == "1" {
-                    Issue.record("BATCHGATE_TEST_POSTGRES_URL is not set, and BATCHGATE_REQUIRE_POSTGRES=1")
-                } else {
-                    print("skipped on PostgreSQL: BATCHGATE_TEST_POSTGRES_URL is not set (scripts/test.sh starts a cluster)")
-                }
-                return
-            }
-            let schema = "t_" + Identifier.secret(byteCount: 6).lowercased().filter { $0.isLetter || $0.isNumber }
-            try await admin(base, "CREATE SCHEMA \(schema)")
-            let separator = base.contains("?") ? "&" : "?"
-            fixture = StoreFixture(backend: backend, location: base + separator + "options=-c%20search_path%3D\(schema)") {
-                try? await admin(base, "DROP SCHEMA \(schema) CASCADE")
+            guard let base = try PostgresTestCluster.url() else { return }
+            try await PostgresTestCluster.withSchema(base, prefix: "t_") { url in
+                try await body(StoreFixture(backend: backend, location: url))
             }
         }
-        do {
-            try await body(fixture)
-        } catch {
-            await fixture.cleanup()
-            throw error
-        }
-        await fixture.cleanup()
-    }
-
-    /// Runs one statement on the test cluster over a connection of its own.
-    static func admin(_ url: String, _ sql: String) async throws {
-        let configuration = try PostgresURL(url).connectionConfiguration(statementTimeout: .seconds(30))
-        let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-        do {
-            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
-        } catch {
-            try? await connection.close().get()
-            throw error
-        }
-        try await connection.close().get()
     }
 
     /// Opens the store as replica `owner`; `body` gets it, and it is closed after.
