@@ -194,7 +194,7 @@ let package = Package(
             name: "BatchGateStoreTests",
             dependencies: [
                 "BatchGateStore", "BatchGatePostgresStore", "BatchGateCore", "BatchGateTestSupport",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
