@@ -12,6 +12,8 @@ set -euo pipefail
 command=${1:?usage: scripts/postgres.sh start|stop|remove DIR [PORT]}
 dir=${2:?usage: scripts/postgres.sh start|stop|remove DIR [PORT]}
 port=${3:-55432}
+# Absolute: the cluster commands run from /.
+dir=$(realpath -m "$dir")
 
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
@@ -21,7 +23,8 @@ if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
 fi
 
 as_owner() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+    # From /: the postgres user may not be able to enter the current directory.
+    if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 case "$command" in

@@ -10,9 +10,9 @@ import Testing
 struct TaggerEndToEndTests {
     @Test func fiftyDocumentsWithTheSocketDroppedTwiceEndWithEveryRowOnce() async throws {
         var settings = GatewayHarness.TaggerSettings()
-        // 50 documents take the vendor 5 s and each socket drops after 6 messages, so the second socket drops
+        // 50 documents take the vendor 7.5 s and each socket drops after 6 messages, so the second socket drops
         // too even when a loaded machine is slow to reconnect.
-        settings.scenario = .init(documentInterval: .milliseconds(100), failEvery: 7)
+        settings.scenario = .init(documentInterval: .milliseconds(150), failEvery: 7)
         settings.faults = TaggerFaults(dropSockets: 2, dropAfterMessages: 6)
         try await GatewayHarness.run(tagger: settings) { gateway in
             let created = try await gateway.createTaggingBatch(documents: 50)
