@@ -38,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // System libraries. Only BatchGateTransport imports libcurl, only BatchGateConfig imports libyaml.
@@ -71,7 +72,9 @@ let package = Package(
         ),
         .target(
             name: "BatchGateStore",
-            dependencies: ["BatchGateCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "BatchGateCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Metrics", package: "swift-metrics"),
+            ]
         ),
         .target(
             name: "BatchGatePostgresStore",
@@ -100,6 +103,7 @@ let package = Package(
             dependencies: [
                 "BatchGateCore", "BatchGateTransport", "BatchGateStore", "BatchGatePostgresStore", "BatchGateProviders",
                 "BatchGateWebhooks", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -146,6 +146,19 @@ public enum ChangeOutcome: Sendable, Equatable {
     case leaseLost
 }
 
+/// How many jobs of one provider are in one lifecycle status.
+public struct JobCount: Sendable, Hashable {
+    public var lifecycle: LifecycleStatus
+    public var provider: String
+    public var count: Int
+
+    public init(lifecycle: LifecycleStatus, provider: String, count: Int) {
+        self.lifecycle = lifecycle
+        self.provider = provider
+        self.count = count
+    }
+}
+
 /// A filter for listing jobs, newest first.
 public struct JobQuery: Sendable, Hashable {
     public var tenant: String
@@ -199,6 +212,10 @@ public protocol JobStore: WebhookOutbox {
     func webhookDelivery(jobID: String, recent: Int) async throws -> (summary: WebhookDeliverySummary, attempts: [DeliveryAttempt])
     /// Every delivery attempt of a job, newest first, after the attempt id `after`.
     func deliveryAttempts(jobID: String, after: String?, limit: Int) async throws -> [DeliveryAttempt]
+    /// How many jobs each provider has in each lifecycle status (for metrics).
+    func jobCounts() async throws -> [JobCount]
+    /// Deliveries not finished yet, and when the earliest of those already due was due (for metrics).
+    func outboxBacklog(now: Timestamp) async throws -> (pending: Int, oldestDue: Timestamp?)
 
     // MARK: Replicas and leases
 

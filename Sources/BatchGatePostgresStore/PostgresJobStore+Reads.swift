@@ -150,4 +150,29 @@ extension PostgresJobStore {
             as: DeliveryAttempt.self
         )
     }
+
+    public func jobCounts() async throws -> [JobCount] {
+        var counts: [JobCount] = []
+        let rows = try await client.query("SELECT lifecycle, provider, COUNT(*) FROM jobs GROUP BY lifecycle, provider", logger: logger)
+        for try await (lifecycle, provider, count) in rows.decode((String, String, Int64).self) {
+            if let lifecycle = LifecycleStatus(rawValue: lifecycle) {
+                counts.append(JobCount(lifecycle: lifecycle, provider: provider, count: Int(count)))
+            }
+        }
+        return counts
+    }
+
+    public func outboxBacklog(now: Timestamp) async throws -> (pending: Int, oldestDue: Timestamp?) {
+        let rows = try await client.query(
+            """
+            SELECT COUNT(*), MIN(CASE WHEN next_attempt_at <= \(now.milliseconds) THEN next_attempt_at END)
+            FROM webhook_deliveries WHERE status = 'pending'
+            """,
+            logger: logger
+        )
+        for try await (count, oldest) in rows.decode((Int64, Int64?).self) {
+            return (Int(count), oldest.map(Timestamp.init(milliseconds:)))
+        }
+        return (0, nil)
+    }
 }

@@ -7,6 +7,7 @@ import BatchGateWebhooks
 import Foundation
 import Hummingbird
 public import Logging
+public import Prometheus
 public import ServiceLifecycle
 
 /// The assembled gateway: store, provider adapters, job engine and HTTP API, as services to run.
@@ -32,12 +33,14 @@ public struct Gateway: Sendable {
     /// - Parameters:
     ///   - transport: the HTTP client for vendor calls; the caller owns its lifetime.
     ///   - webSocket: the WebSocket client for vendors that push over a socket (default: on SwiftNIO).
+    ///   - metrics: the registry `GET /metrics` renders (the process's, which swift-metrics records into).
     ///   - onListening: called with the bound port once the server listens (port 0 picks one).
     public static func make(
         configuration: GatewayConfiguration,
         transport: any HTTPTransport,
         webSocket: (any WebSocketTransport)? = nil,
         registry: ProviderRegistry = .standard,
+        metrics: PrometheusCollectorRegistry = GatewayMetricsSystem.registry,
         logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> Gateway {
@@ -59,7 +62,7 @@ public struct Gateway: Sendable {
             guard let provider = registry.makeProvider(settings, context: context) else {
                 throw GatewayError(status: 500, code: "unknown_provider_kind", message: "Unknown provider kind \(settings.kind).")
             }
-            providers[settings.name] = provider
+            providers[settings.name] = provider.metered()
         }
         var engineConfiguration = JobEngine.Configuration(publicURL: configuration.server.publicURL)
         engineConfiguration.webhookMaxAttempts = configuration.webhooks.maxAttempts
@@ -90,6 +93,18 @@ public struct Gateway: Sendable {
         logger.info("resumed active jobs", metadata: ["count": "\(resumed)"])
 
         let router = Router(context: GatewayRequestContext.self)
+        // Requests by route, method and status, with their durations (Hummingbird's middleware).
+        router.add(middleware: MetricsMiddleware())
+        // Prometheus text format, no auth, like /healthz.
+        let sampler = StoreSampler(engine: engine)
+        router.get("/metrics") { _, _ in
+            await sampler.refresh()
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer()))
+            )
+        }
         APIRoutes(
             engine: engine,
             routes: Dictionary(configuration.routes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }),
@@ -168,7 +183,7 @@ struct EngineOutbox: WebhookOutbox {
     }
 
     func record(_ attempt: DeliveryAttempt, for delivery: WebhookDelivery) async throws {
-        try await engine.store.record(attempt, for: delivery)
+        try await engine.metrics.commit("record_attempt") { try await engine.store.record(attempt, for: delivery) }
         engine.cache.invalidateRendering(delivery.jobID)
     }
 

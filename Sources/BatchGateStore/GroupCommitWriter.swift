@@ -1,5 +1,6 @@
 import Dispatch
 import GRDB
+import Metrics
 import Synchronization
 
 /// Serialises writes onto one SQLite connection and commits every write that queued up while the
@@ -24,6 +25,8 @@ final class GroupCommitWriter: Sendable {
     private let queue = DispatchQueue(label: "batchgate.store.writer")
     private let state = Mutex(State())
     private let maxBatch: Int
+    /// `batchgate_store_group_commit_size`: writes committed together in each transaction.
+    private let groupSize = Recorder(label: "batchgate_store_group_commit_size", aggregate: true)
 
     init(pool: DatabasePool, maxBatch: Int = 512) {
         self.pool = pool
@@ -75,6 +78,7 @@ final class GroupCommitWriter: Sendable {
                 return batch
             }
             if batch.isEmpty { return }
+            groupSize.record(batch.count)
             var completions: [@Sendable (Result<Void, any Error>) -> Void] = []
             completions.reserveCapacity(batch.count)
             let outcome: Result<Void, any Error> = Result {

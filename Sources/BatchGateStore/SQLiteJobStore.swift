@@ -590,6 +590,33 @@ extension SQLiteJobStore {
     }
 }
 
+// MARK: - Metrics
+
+extension SQLiteJobStore {
+    public func jobCounts() async throws -> [JobCount] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT lifecycle, provider, COUNT(*) FROM jobs GROUP BY lifecycle, provider").compactMap { row in
+                LifecycleStatus(rawValue: row[0]).map { JobCount(lifecycle: $0, provider: row[1], count: row[2]) }
+            }
+        }
+    }
+
+    public func outboxBacklog(now: Timestamp) async throws -> (pending: Int, oldestDue: Timestamp?) {
+        try await pool.read { db in
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*), MIN(CASE WHEN next_attempt_at <= ? THEN next_attempt_at END)
+                    FROM webhook_deliveries WHERE status = 'pending'
+                    """,
+                arguments: [now.milliseconds]
+            )
+            let oldest: Int64? = row?[1]
+            return (row?[0] ?? 0, oldest.map(Timestamp.init(milliseconds:)))
+        }
+    }
+}
+
 // MARK: - Replicas and leases
 
 extension SQLiteJobStore {

@@ -36,18 +36,16 @@ extension JobEngine {
         if nextJob.state.lifecycle.isTerminal && !job.state.lifecycle.isTerminal {
             results += try await finalRows(nextJob, adding: results, replacesResults: replacesResults)
         }
-        switch try await store.apply(
-            JobChange(
-                job: nextJob,
-                event: event,
-                results: results,
-                replacesResults: replacesResults,
-                attempts: attempts,
-                deliveries: deliveries,
-                lease: leases.lease(job.id)
-            )
+        let change = JobChange(
+            job: nextJob,
+            event: event,
+            results: results,
+            replacesResults: replacesResults,
+            attempts: attempts,
+            deliveries: deliveries,
+            lease: leases.lease(job.id)
         )
-        {
+        switch try await metrics.commit("apply", { try await store.apply(change) }) {
         case .stored:
             if !deliveries.isEmpty { notifyDeliveriesQueued() }
             return .stored(cache.put(nextJob))

@@ -71,6 +71,8 @@ final class JobEngine: Sendable {
     let configuration: Configuration
     let locks = KeyedLock()
     let leases: JobLeases
+    /// Commits, leases and inbound webhooks, as metrics (vendor calls are metered by the providers).
+    let metrics: GatewayMetrics
     /// Failed polls in a row, per job and upstream batch (a chunk's index, or -1): how far to back off.
     let pollFailures = Mutex<[String: [Int: Int]]>([:])
     /// Tells the webhook sender that deliveries were queued.
@@ -102,7 +104,9 @@ final class JobEngine: Sendable {
         }
         self.reads = BatchReads(store: store, cache: cache, renderer: renderer, providerNames: providers.keys.sorted())
         self.scheduler = PollScheduler(clock: clock, logger: logger)
-        self.leases = JobLeases(store: store, configuration: configuration.leases, now: now, clock: clock, logger: logger)
+        let metrics = GatewayMetrics(providers: providers.keys.sorted())
+        self.metrics = metrics
+        self.leases = JobLeases(store: store, configuration: configuration.leases, now: now, clock: clock, metrics: metrics, logger: logger)
         self.logger = logger
         self.now = now
         self.random = random
@@ -154,7 +158,10 @@ final class JobEngine: Sendable {
             IdempotencyRecord(tenant: command.tenant, key: $0, requestHash: command.requestHash)
         }
         let deliveries = try await deliveries(for: job, previous: nil)
-        switch try await store.create(job, input: command.input, idempotency: idempotency, deliveries: deliveries) {
+        let outcome = try await metrics.commit("create") {
+            try await store.create(job, input: command.input, idempotency: idempotency, deliveries: deliveries)
+        }
+        switch outcome {
         case .created(let job):
             cache.put(job)
             // The creating replica takes the lease before another one's claim of unleased jobs can.

@@ -29,6 +29,7 @@ final class JobLeases: Sendable {
     private let now: @Sendable () -> Timestamp
     /// What the heartbeat loop waits on.
     private let clock: GatewayClock
+    private let metrics: GatewayMetrics?
     private let logger: Logger
 
     init(
@@ -36,8 +37,10 @@ final class JobLeases: Sendable {
         configuration: Configuration,
         now: @escaping @Sendable () -> Timestamp,
         clock: GatewayClock = .continuous,
+        metrics: GatewayMetrics? = nil,
         logger: Logger
     ) {
+        self.metrics = metrics
         self.store = store
         self.configuration = configuration
         self.now = now
@@ -56,6 +59,7 @@ final class JobLeases: Sendable {
         if let lease = lease(jobID) { return lease }
         guard let lease = try await store.acquireLease(jobID: jobID, now: now()) else { return nil }
         if lease.fence > 1 {
+            metrics?.tookOver()
             logger.info("took over a job", metadata: ["job": "\(jobID)", "fence": "\(lease.fence)"])
         }
         held.withLock { $0[jobID] = lease }
@@ -86,6 +90,7 @@ final class JobLeases: Sendable {
         return held.withLock { held in
             let lost = held.keys.filter { !stillHeld.contains($0) }
             for jobID in lost { held[jobID] = nil }
+            if !lost.isEmpty { metrics?.lost(lost.count) }
             return lost
         }
     }
@@ -97,7 +102,10 @@ final class JobLeases: Sendable {
         held.withLock { held in
             for lease in claimed { held[lease.jobID] = lease }
         }
-        if !claimed.isEmpty { logger.info("claimed unleased jobs", metadata: ["jobs": "\(claimed.count)"]) }
+        if !claimed.isEmpty {
+            metrics?.claimed(claimed.count)
+            logger.info("claimed unleased jobs", metadata: ["jobs": "\(claimed.count)"])
+        }
         return claimed.map(\.jobID)
     }
 

@@ -253,11 +253,18 @@ struct APIRoutes: Sendable {
             let name = field.name.canonicalName
             headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
         }
-        let receipt = try await engine.receiveWebhook(
-            provider: provider,
-            token: token,
-            request: InboundWebhookRequest(body: body, headers: headers)
-        )
+        let receipt: WebhookReceipt
+        do {
+            receipt = try await engine.receiveWebhook(
+                provider: provider,
+                token: token,
+                request: InboundWebhookRequest(body: body, headers: headers)
+            )
+        } catch {
+            engine.metrics.inboundWebhook(provider: provider, outcome: (error as? GatewayError)?.code ?? "error")
+            throw error
+        }
+        engine.metrics.inboundWebhook(provider: provider, outcome: receipt.rawValue)
         return json(#"{"received":true,"outcome":"\#(receipt.rawValue)"}"#)
     }
 
