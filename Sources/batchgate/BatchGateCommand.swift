@@ -10,6 +10,7 @@ struct BatchGateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batchgate",
         abstract: "One API, one status model and one webhook stream for several asynchronous batch vendors.",
+        version: BatchGateVersion.current,
         subcommands: [
             Serve.self, Validate.self, Simulate.self, Demo.self, Migrate.self, Submit.self, Status.self, Cancel.self, Watch.self,
         ],

@@ -19,6 +19,12 @@ import Testing
         }
     }
 
+    @Test func versionIsPrinted() throws {
+        let result = try run(["--version"])
+        #expect(result.status == 0)
+        #expect(result.stdout == BatchGateVersion.current + "\n")
+    }
+
     @Test func validatePrintsEveryMistakeWithItsPlaceAndExitsOne() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-cli-\(Identifier.secret(byteCount: 6))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
