@@ -93,7 +93,8 @@ public struct Gateway: Sendable {
         logger.info("resumed active jobs", metadata: ["count": "\(resumed)"])
 
         let router = Router(context: GatewayRequestContext.self)
-        // Requests by route, method and status, with their durations (Hummingbird's middleware).
+        // X-Request-Id on every response and every log line of a request, then metrics by route and status.
+        router.add(middleware: RequestIDMiddleware())
         router.add(middleware: MetricsMiddleware())
         // Prometheus text format, no auth, like /healthz.
         let sampler = StoreSampler(engine: engine)

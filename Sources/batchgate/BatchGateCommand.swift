@@ -2,6 +2,7 @@ import ArgumentParser
 import BatchGateConfig
 import BatchGateCore
 import BatchGateProviders
+import BatchGateServer
 import Foundation
 import Logging
 
@@ -44,7 +45,10 @@ struct ConfigOption: ParsableArguments {
 
 /// Logs to standard error at `$LOG_LEVEL` (default `info`).
 func makeLogger(_ label: String, defaultLevel: Logger.Level = .info) -> Logger {
-    var logger = Logger(label: label) { label in StreamLogHandler.standardError(label: label) }
+    // Lines written while an API request is handled carry its request_id.
+    var logger = Logger(label: label) { label in
+        StreamLogHandler.standardError(label: label, metadataProvider: RequestScope.metadataProvider)
+    }
     logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? defaultLevel
     return logger
 }

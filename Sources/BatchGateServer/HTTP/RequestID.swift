@@ -1,0 +1,59 @@
+import BatchGateCore
+import HTTPTypes
+import Hummingbird
+public import Logging
+
+/// The request id of the API request a task works for, so every log line written on its behalf (by the
+/// routes, the engine, the store) carries it: loggers made with `RequestScope.metadataProvider` add
+/// `request_id` to each line.
+public enum RequestScope {
+    @TaskLocal public static var requestID: String?
+
+    /// Adds `request_id` to log lines written while a request is handled.
+    public static let metadataProvider = Logger.MetadataProvider {
+        requestID.map { ["request_id": .string($0)] } ?? [:]
+    }
+}
+
+/// `X-Request-Id`: the client's (1–128 letters, digits, `-`, `_`, `.`, `:`), or a new `req_…` one;
+/// echoed on every response, errors included, and set for the request's task (`RequestScope`). Each
+/// request is logged at debug level when it ends, with its method, path (vendor tokens hidden), status
+/// and duration.
+struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
+    static var header: HTTPField.Name { HTTPField.Name("X-Request-Id")! }
+
+    /// The client's id, if it is one the gateway accepts.
+    static func accepted(_ value: String?) -> String? {
+        guard let value, (1...128).contains(value.utf8.count) else { return nil }
+        let allowed = value.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x2D || byte == 0x5F || byte == 0x2E || byte == 0x3A
+        }
+        return allowed ? value : nil
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let values = request.headers[values: Self.header]
+        let id = (values.count == 1 ? Self.accepted(values[0]) : nil) ?? Identifier.make(prefix: "req", at: .now())
+        var context = context
+        context.logger[metadataKey: "request_id"] = .string(id)
+        let started = ContinuousClock.now
+        var response: Response
+        do {
+            response = try await RequestScope.$requestID.withValue(id) { try await next(request, context) }
+        } catch let error as any HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[Self.header] = id
+        context.logger.debug(
+            "request",
+            metadata: [
+                "method": "\(request.method)",
+                "path": "\(ErrorMiddleware<Context>.redacted(request.uri.path))",
+                "status": "\(response.status.code)",
+                "duration_ms": "\(started.duration(to: .now) / .milliseconds(1))",
+            ]
+        )
+        return response
+    }
+}

@@ -1,0 +1,60 @@
+import BatchGateCore
+import BatchGateSimulators
+import BatchGateTestSupport
+import BatchGateTransport
+import Foundation
+import Testing
+
+/// `X-Request-Id`: the client's is kept, a bad or missing one replaced by a new `req_…` id, echoed on
+/// every answer (errors too), and carried by the log lines of the request.
+@Suite(.timeLimit(.minutes(1)))
+struct RequestIDTests {
+    @Test func requestIDsAreEchoedAndLogged() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-reqid-\(Identifier.secret(byteCount: 6))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = try LoopbackPort.reserve()
+        let config = directory.appendingPathComponent("providers.yaml").path
+        try """
+        server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)"}
+        store: {sqlite: "\(directory.appendingPathComponent("gateway.sqlite").path)"}
+        auth:
+          api_keys: [{tenant: acme, key: key-acme}]
+        providers:
+          airops: {kind: olostep-airops, base_url: "http://127.0.0.1:9", token: t}
+        routes:
+          scrape: {kind: url_batch, targets: [{provider: airops}]}
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let process = try ChildProcess(
+            executable: CrashRecoveryTests.binary,
+            arguments: ["serve", "--config", config],
+            environment: ["LOG_LEVEL": "debug", "PATH": "/usr/bin:/bin"]
+        )
+        try await CurlHTTPClient.withClient { transport in
+            let base = "http://127.0.0.1:\(port)"
+            try await GatewayHarness.Client(baseURL: base, apiKey: "key-acme", transport: transport).waitUntilReady()
+            func requestID(_ path: String, sending id: String?, key: String? = nil) async throws -> (status: Int, id: String?) {
+                var headers: [(name: String, value: String)] = []
+                if let id { headers.append(("X-Request-Id", id)) }
+                if let key { headers.append(("Authorization", "Bearer \(key)")) }
+                let response = try await transport.send(HTTPRequest(url: base + path, headers: headers, timeout: .seconds(5)))
+                return (response.status, response.headers.first { $0.name.lowercased() == "x-request-id" }?.value)
+            }
+            #expect(try await requestID("/healthz", sending: "client-id_1.a:b") == (200, "client-id_1.a:b"))
+            let unauthorized = try await requestID("/v1/batches", sending: "unauthorized-call")
+            #expect(unauthorized == (401, "unauthorized-call"), "an error answer echoes it too")
+            let missing = try await requestID("/v1/batches/bat_00000000000000000000000000", sending: "quiet-404", key: "key-acme")
+            #expect(missing == (404, "quiet-404"))
+            let replaced = try await requestID("/healthz", sending: "has spaces and !", key: nil)
+            #expect(replaced.id?.hasPrefix("req_") == true, "a bad id is replaced: \(replaced)")
+            let generated = try await requestID("/nowhere", sending: nil)
+            #expect(generated.status == 404 && generated.id?.hasPrefix("req_") == true, "\(generated)")
+        }
+        process.signal(SIGTERM)
+        _ = process.waitUntilExit()
+        let (_, stderr) = process.output()
+        let lines = stderr.split(separator: "\n")
+        #expect(lines.contains { $0.contains("request_id=client-id_1.a:b") && $0.contains("status=200") && $0.contains("path=/healthz") })
+        #expect(lines.contains { $0.contains("request_id=unauthorized-call") && $0.contains("status=401") })
+    }
+}
