@@ -95,7 +95,7 @@ public struct Gateway: Sendable {
         let router = Router(context: GatewayRequestContext.self)
         // X-Request-Id on every response and every log line of a request, then metrics by route and status.
         router.add(middleware: RequestIDMiddleware())
-        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: HTTPMetricsMiddleware())
         // Prometheus text format, no auth, like /healthz.
         let sampler = StoreSampler(engine: engine)
         router.get("/metrics") { _, _ in

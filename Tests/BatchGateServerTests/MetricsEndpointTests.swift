@@ -51,9 +51,10 @@ struct MetricsEndpointTests {
                 func total(_ family: String, where labels: String = "") -> Double {
                     Self.samples(text, family).filter { labels.isEmpty || $0.key.contains(labels) }.values.reduce(0, +)
                 }
-                // HTTP requests (Hummingbird's middleware, names made Prometheus-safe).
-                #expect(total("hb_requests", where: "http_route=\"/v1/batches\"") > 0, "requests by route")
-                #expect(total("http_server_request_duration_count") > 0)
+                // HTTP requests by route, method and status, and their durations; unmatched paths share one label.
+                #expect(total("batchgate_http_requests_total", where: "route=\"/v1/batches\",method=\"POST\",status=\"201\"") >= 2)
+                #expect(total("batchgate_http_requests_total", where: "route=\"/v1/batches/{id}\",method=\"GET\",status=\"200\"") >= 1)
+                #expect(total("batchgate_http_request_duration_seconds_count", where: "route=\"/v1/batches\"") >= 2)
                 // Vendor calls by provider, operation and outcome, with durations.
                 #expect(total("batchgate_vendor_requests_total", where: "provider=\"airops\",operation=\"submit\",outcome=\"ok\"") >= 1)
                 #expect(total("batchgate_vendor_requests_total", where: "provider=\"airops\",operation=\"poll\",outcome=\"ok\"") >= 1)

@@ -2,6 +2,7 @@ import BatchGateCore
 import HTTPTypes
 import Hummingbird
 public import Logging
+import Synchronization
 
 /// The request id of the API request a task works for, so every log line written on its behalf (by the
 /// routes, the engine, the store) carries it: loggers made with `RequestScope.metadataProvider` add
@@ -12,6 +13,17 @@ public enum RequestScope {
     /// Adds `request_id` to log lines written while a request is handled.
     public static let metadataProvider = Logger.MetadataProvider {
         requestID.map { ["request_id": .string($0)] } ?? [:]
+    }
+}
+
+/// New request ids: `req_<12 random hex digits per process>_<counter>`, unique without a random draw per
+/// request.
+enum RequestIDs {
+    private static let prefix = "req_" + String(UInt64.random(in: 0..<(1 << 48)), radix: 16) + "_"
+    private static let counter = Atomic<UInt64>(0)
+
+    static func next() -> String {
+        prefix + String(counter.add(1, ordering: .relaxed).newValue, radix: 36)
     }
 }
 
@@ -34,26 +46,26 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let values = request.headers[values: Self.header]
-        let id = (values.count == 1 ? Self.accepted(values[0]) : nil) ?? Identifier.make(prefix: "req", at: .now())
-        var context = context
-        context.logger[metadataKey: "request_id"] = .string(id)
+        let id = (values.count == 1 ? Self.accepted(values[0]) : nil) ?? RequestIDs.next()
         let started = ContinuousClock.now
-        var response: Response
-        do {
-            response = try await RequestScope.$requestID.withValue(id) { try await next(request, context) }
-        } catch let error as any HTTPResponseError {
-            response = try error.response(from: request, context: context)
+        return try await RequestScope.$requestID.withValue(id) {
+            var response: Response
+            do {
+                response = try await next(request, context)
+            } catch let error as any HTTPResponseError {
+                response = try error.response(from: request, context: context)
+            }
+            response.headers[Self.header] = id
+            context.logger.debug(
+                "request",
+                metadata: [
+                    "method": "\(request.method)",
+                    "path": "\(ErrorMiddleware<Context>.redacted(request.uri.path))",
+                    "status": "\(response.status.code)",
+                    "duration_ms": "\(started.duration(to: .now) / .milliseconds(1))",
+                ]
+            )
+            return response
         }
-        response.headers[Self.header] = id
-        context.logger.debug(
-            "request",
-            metadata: [
-                "method": "\(request.method)",
-                "path": "\(ErrorMiddleware<Context>.redacted(request.uri.path))",
-                "status": "\(response.status.code)",
-                "duration_ms": "\(started.duration(to: .now) / .milliseconds(1))",
-            ]
-        )
-        return response
     }
 }
