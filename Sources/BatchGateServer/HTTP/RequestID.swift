@@ -19,6 +19,7 @@ public enum RequestScope {
 /// New request ids: `req_<12 random hex digits per process>_<counter>`, unique without a random draw per
 /// request.
 enum RequestIDs {
+    static let header = HTTPField.Name("X-Request-Id")!
     private static let prefix = "req_" + String(UInt64.random(in: 0..<(1 << 48)), radix: 16) + "_"
     private static let counter = Atomic<UInt64>(0)
 
@@ -27,12 +28,12 @@ enum RequestIDs {
     }
 }
 
-/// `X-Request-Id`: the client's (1–128 letters, digits, `-`, `_`, `.`, `:`), or a new `req_…` one;
-/// echoed on every response, errors included, and set for the request's task (`RequestScope`). Each
-/// request is logged at debug level when it ends, with its method, path (vendor tokens hidden), status
-/// and duration.
+/// `X-Request-Id`: the client's (the first, if it is 1–128 letters, digits, `-`, `_`, `.`, `:`), or a new
+/// `req_…` one; echoed on every response, errors included, and set for the request's task
+/// (`RequestScope`). Each request is logged at debug level when it ends, with its method, path (vendor
+/// tokens hidden), status and duration.
 struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
-    static var header: HTTPField.Name { HTTPField.Name("X-Request-Id")! }
+    static var header: HTTPField.Name { RequestIDs.header }
 
     /// The client's id, if it is one the gateway accepts.
     static func accepted(_ value: String?) -> String? {
@@ -45,8 +46,7 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let values = request.headers[values: Self.header]
-        let id = (values.count == 1 ? Self.accepted(values[0]) : nil) ?? RequestIDs.next()
+        let id = Self.accepted(request.headers[Self.header]) ?? RequestIDs.next()
         let started = ContinuousClock.now
         return try await RequestScope.$requestID.withValue(id) {
             var response: Response
@@ -56,15 +56,17 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
                 response = try error.response(from: request, context: context)
             }
             response.headers[Self.header] = id
-            context.logger.debug(
-                "request",
-                metadata: [
-                    "method": "\(request.method)",
-                    "path": "\(ErrorMiddleware<Context>.redacted(request.uri.path))",
-                    "status": "\(response.status.code)",
-                    "duration_ms": "\(started.duration(to: .now) / .milliseconds(1))",
-                ]
-            )
+            if context.logger.logLevel <= .debug {
+                context.logger.debug(
+                    "request",
+                    metadata: [
+                        "method": "\(request.method)",
+                        "path": "\(ErrorMiddleware<Context>.redacted(request.uri.path))",
+                        "status": "\(response.status.code)",
+                        "duration_ms": "\(started.duration(to: .now) / .milliseconds(1))",
+                    ]
+                )
+            }
             return response
         }
     }
