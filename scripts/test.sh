@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-if ! dpkg -s libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config python3 postgresql >/dev/null 2>&1; then
-    apt-get update -qq && apt-get install -y -qq libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config python3 postgresql >/dev/null
+if ! dpkg -s libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config python3 python3-venv postgresql >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config python3 python3-venv postgresql >/dev/null
 fi
 if [ "${1:-}" != "--skip-build" ]; then
     swift build --build-tests
@@ -18,6 +18,15 @@ if [ -z "${BATCHGATE_TEST_POSTGRES_URL:-}" ]; then
     pg_port="${BATCHGATE_TEST_POSTGRES_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
     BATCHGATE_TEST_POSTGRES_URL="$(bash scripts/postgres.sh start "$pg_dir" "$pg_port")"
     export BATCHGATE_TEST_POSTGRES_URL
+fi
+# The OpenAPI test validates real answers with PyPI's openapi-core, in a virtual environment of its own.
+if [ -z "${BATCHGATE_OPENAPI_PYTHON:-}" ]; then
+    venv=".build/openapi-venv"
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import openapi_core" 2>/dev/null; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check "openapi-core>=0.19,<0.24"
+    fi
+    export BATCHGATE_OPENAPI_PYTHON="$PWD/$venv/bin/python"
 fi
 # The end-to-end tests start the gateway binary; they find it beside the test bundle.
 swift test --skip-build --parallel --num-workers 2

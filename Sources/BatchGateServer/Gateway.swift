@@ -25,6 +25,8 @@ public struct Gateway: Sendable {
     public let storeService: any Service
     /// How many active jobs were resumed from the store at start.
     public let resumedJobs: Int
+    /// Every route the HTTP server answers, as `METHOD /path/{parameter}`.
+    public let routes: [String]
 
     let engine: JobEngine
 
@@ -106,6 +108,13 @@ public struct Gateway: Sendable {
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer()))
             )
         }
+        router.get("/openapi.yaml") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/yaml; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml))
+            )
+        }
         APIRoutes(
             engine: engine,
             routes: Dictionary(configuration.routes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }),
@@ -122,6 +131,7 @@ public struct Gateway: Sendable {
                 }
             }
         ).register(on: router)
+        let routes = router.routes.map { "\($0.method.rawValue) \($0.path)" }
         let application = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port), serverName: "BatchGate"),
@@ -141,6 +151,7 @@ public struct Gateway: Sendable {
             observerService: ObserverService(engine: engine),
             storeService: StoreService(engine: engine, listener: store as? any StoreChangeListener, close: closeStore),
             resumedJobs: resumed,
+            routes: routes,
             engine: engine
         )
     }

@@ -17,6 +17,8 @@ struct GatewayHarness: Sendable {
     let tagger: TaggerSimulator
     let transport: CurlHTTPClient
     let databasePath: String
+    /// Every route the gateway's HTTP server answers (`METHOD /path/{parameter}`).
+    var routes: [String] = []
 
     static let vendorToken = "vendor-token"
     /// Quiet, unless `BATCHGATE_TEST_LOG` names a level (`debug`, `info`, ...): then to standard error.
@@ -184,7 +186,8 @@ struct GatewayHarness: Sendable {
                                 aitronos: aitronos,
                                 tagger: tagger,
                                 transport: transport,
-                                databasePath: databasePath
+                                databasePath: databasePath,
+                                routes: gateway.routes
                             )
                             do {
                                 try await harness.waitUntilReady()
