@@ -476,7 +476,7 @@ enum OpenAPIDocument {
               parameters:
                 - $ref: "#/components/parameters/BatchID"
                 - $ref: "#/components/parameters/RequestID"
-                - $ref: "#/components/parameters/Limit"
+                - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
                 - {name: after, in: query, description: An item index from `next_after`., schema: {type: integer, minimum: 0}}
               responses:
                 "200":
@@ -494,7 +494,7 @@ enum OpenAPIDocument {
               parameters:
                 - $ref: "#/components/parameters/BatchID"
                 - $ref: "#/components/parameters/RequestID"
-                - $ref: "#/components/parameters/Limit"
+                - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
                 - {name: after, in: query, description: An attempt id from `next_after`., schema: {type: string}}
               responses:
                 "200":
