@@ -3,7 +3,7 @@ import BatchGateCore
 /// The sections of `providers.yaml` (CONTRACT §5).
 extension ConfigDecoder {
     static let topLevelKeys = ["server", "store", "auth", "webhooks", "providers", "routes"]
-    static let serverKeys = ["listen", "public_url", "max_body_bytes"]
+    static let serverKeys = ["listen", "public_url", "max_body_bytes", "log_format"]
     static let storeKeys = ["sqlite", "postgres", "pool_size", "statement_timeout"]
     static let webhookKeys = ["max_attempts", "initial_backoff", "max_backoff", "timeout", "allow_insecure_loopback", "defaults"]
     static let commonProviderKeys = ["kind", "base_url", "poll_interval", "timeout"]
@@ -62,6 +62,13 @@ extension ConfigDecoder {
         }
         if let node = server["public_url"], let url = httpURL(node, path.appending("public_url")) {
             settings.publicURL = url
+        }
+        if let node = server["log_format"], let text = string(node, path.appending("log_format")) {
+            if let format = ServerSettings.LogFormat(rawValue: text) {
+                settings.logFormat = format
+            } else {
+                report(node.mark, path.appending("log_format"), "expected text or json, got \"\(text)\"")
+            }
         }
         if let node = server["max_body_bytes"],
             let bytes = int(node, path.appending("max_body_bytes"), in: ConfigBounds.maxBodyBytes, bound: ByteCount.format)

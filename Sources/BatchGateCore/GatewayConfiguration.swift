@@ -38,6 +38,13 @@ public struct ServerSettings: Sendable, Hashable {
     /// Base of `polling_url`, `cancel_url` and of the webhook URLs given to vendors.
     public var publicURL: String = "http://127.0.0.1:8080"
     public var maxBodyBytes: Int = 1_048_576
+    /// `log_format`: how log lines are written to standard error.
+    public var logFormat: LogFormat = .text
+
+    /// `text` (swift-log's default lines) or `json` (one object per line, for log shippers).
+    public enum LogFormat: String, Sendable, Hashable, CaseIterable {
+        case text, json
+    }
 
     public init(host: String = "127.0.0.1", port: Int = 8080, publicURL: String = "http://127.0.0.1:8080", maxBodyBytes: Int = 1_048_576) {
         self.host = host

@@ -44,10 +44,13 @@ struct ConfigOption: ParsableArguments {
 }
 
 /// Logs to standard error at `$LOG_LEVEL` (default `info`).
-func makeLogger(_ label: String, defaultLevel: Logger.Level = .info) -> Logger {
+func makeLogger(_ label: String, defaultLevel: Logger.Level = .info, format: ServerSettings.LogFormat = .text) -> Logger {
     // Lines written while an API request is handled carry its request_id.
     var logger = Logger(label: label) { label in
-        StreamLogHandler.standardError(label: label, metadataProvider: RequestScope.metadataProvider)
+        switch format {
+        case .text: StreamLogHandler.standardError(label: label, metadataProvider: RequestScope.metadataProvider)
+        case .json: JSONLogHandler(label: label, metadataProvider: RequestScope.metadataProvider)
+        }
     }
     logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? defaultLevel
     return logger

@@ -14,7 +14,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.load()
-        let logger = makeLogger("batchgate")
+        let logger = makeLogger("batchgate", format: configuration.server.logFormat)
         try await CurlHTTPClient.withClient(logger: logger) { transport in
             let gateway = try await Gateway.make(
                 configuration: configuration,

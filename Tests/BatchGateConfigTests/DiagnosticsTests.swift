@@ -106,7 +106,11 @@ struct DiagnosticsTests {
                 ["providers.yaml:1:26: server.max_body_bytes: expected an integer, got \"1024\"; quoted values are strings: remove the quotes"]
             ),
             ("server: {max_body_bytes: [1]}", ["providers.yaml:1:26: server.max_body_bytes: expected an integer, got a sequence"]),
-            ("server: {port: 80}", ["providers.yaml:1:10: server.port: unknown key \"port\"; allowed keys: listen, max_body_bytes, public_url"]),
+            (
+                "server: {port: 80}",
+                ["providers.yaml:1:10: server.port: unknown key \"port\"; allowed keys: listen, log_format, max_body_bytes, public_url"]
+            ),
+            ("server: {log_format: xml}", ["providers.yaml:1:22: server.log_format: expected text or json, got \"xml\""]),
             ("server: 8080", ["providers.yaml:1:9: server: expected a mapping, got 8080"]),
             // store
             ("store: {}", ["providers.yaml:1:8: store: expected one of sqlite or postgres"]),

@@ -57,4 +57,49 @@ struct RequestIDTests {
         #expect(lines.contains { $0.contains("request_id=client-id_1.a:b") && $0.contains("status=200") && $0.contains("path=/healthz") })
         #expect(lines.contains { $0.contains("request_id=unauthorized-call") && $0.contains("status=401") })
     }
+
+    @Test func jsonLogLinesAreOneObjectEachWithTheRequestID() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-jsonlog-\(Identifier.secret(byteCount: 6))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = try LoopbackPort.reserve()
+        let config = directory.appendingPathComponent("providers.yaml").path
+        try """
+        server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)", log_format: json}
+        store: {sqlite: "\(directory.appendingPathComponent("gateway.sqlite").path)"}
+        auth:
+          api_keys: [{tenant: acme, key: key-acme}]
+        providers:
+          airops: {kind: olostep-airops, base_url: "http://127.0.0.1:9", token: t}
+        routes:
+          scrape: {kind: url_batch, targets: [{provider: airops}]}
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let process = try ChildProcess(
+            executable: CrashRecoveryTests.binary,
+            arguments: ["serve", "--config", config],
+            environment: ["LOG_LEVEL": "debug", "PATH": "/usr/bin:/bin"]
+        )
+        try await CurlHTTPClient.withClient { transport in
+            let base = "http://127.0.0.1:\(port)"
+            try await GatewayHarness.Client(baseURL: base, apiKey: "key-acme", transport: transport).waitUntilReady()
+            let quoted = #"a "quoted"\path"#.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? ""
+            _ = try await transport.send(HTTPRequest(url: base + "/healthz", headers: [("X-Request-Id", "json-1")], timeout: .seconds(5)))
+            _ = try await transport.send(HTTPRequest(url: base + "/v1/" + quoted, headers: [("X-Request-Id", "json-2")], timeout: .seconds(5)))
+        }
+        process.signal(SIGTERM)
+        _ = process.waitUntilExit()
+        let lines = process.output().stderr.split(separator: "\n").map(String.init)
+        #expect(!lines.isEmpty)
+        var objects: [[String: String]] = []
+        for line in lines {
+            guard let object = try? JSONDecoder().decode([String: String].self, from: Data(line.utf8)) else {
+                Issue.record("not one JSON object of strings: \(line)")
+                continue
+            }
+            #expect(object["ts"] != nil && object["level"] != nil && object["message"] != nil && object["label"] == "batchgate")
+            objects.append(object)
+        }
+        #expect(objects.contains { $0["request_id"] == "json-1" && $0["path"] == "/healthz" && $0["status"] == "200" })
+        #expect(objects.contains { $0["request_id"] == "json-2" && $0["status"] == "404" })
+    }
 }
