@@ -212,7 +212,9 @@ struct EngineService: Service {
         let engine = engine
         await withDiscardingTaskGroup { group in
             group.addTask {
-                await engine.scheduler.run { jobID in await engine.turn(jobID) }
+                await engine.scheduler.run { jobID in
+                    await RequestScope.withJob(jobID, provider: engine.cache.job(jobID)?.provider) { await engine.turn(jobID) }
+                }
             }
             group.addTask {
                 await engine.leases.run(
@@ -239,7 +241,9 @@ struct ObserverService: Service {
     let engine: JobEngine
 
     func run() async throws {
-        await engine.observers.run { jobID in await engine.observe(jobID) }
+        await engine.observers.run { jobID in
+            await RequestScope.withJob(jobID, provider: engine.cache.job(jobID)?.provider) { await engine.observe(jobID) }
+        }
     }
 }
 

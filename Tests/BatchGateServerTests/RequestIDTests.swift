@@ -1,8 +1,10 @@
 import BatchGateCore
+import BatchGateServer
 import BatchGateSimulators
 import BatchGateTestSupport
 import BatchGateTransport
 import Foundation
+import Logging
 import Testing
 
 /// `X-Request-Id`: the client's is kept, a bad or missing one replaced by a new `req_…` id, echoed on
@@ -101,5 +103,20 @@ struct RequestIDTests {
         }
         #expect(objects.contains { $0["request_id"] == "json-1" && $0["path"] == "/healthz" && $0["status"] == "200" })
         #expect(objects.contains { $0["request_id"] == "json-2" && $0["status"] == "404" })
+    }
+}
+
+/// The log scope's metadata: a job turn's lines name the job and its provider, a request's its id.
+@Suite struct RequestScopeTests {
+    @Test func scopesAddTheirMetadata() async {
+        #expect(RequestScope.metadataProvider.get().isEmpty)
+        await RequestScope.$requestID.withValue("req-7") {
+            await RequestScope.withJob("bat_01", provider: "airops") {
+                let metadata = RequestScope.metadataProvider.get()
+                #expect(metadata["request_id"] == "req-7")
+                #expect(metadata["job"] == "bat_01")
+                #expect(metadata["provider"] == "airops")
+            }
+        }
     }
 }

@@ -4,15 +4,26 @@ import Hummingbird
 public import Logging
 import Synchronization
 
-/// The request id of the API request a task works for, so every log line written on its behalf (by the
-/// routes, the engine, the store) carries it: loggers made with `RequestScope.metadataProvider` add
-/// `request_id` to each line.
+/// What a task works for, so every log line written on its behalf carries it: the API request's id, and
+/// the job (and its provider) a job turn, a vendor connection or a vendor webhook is about. Loggers made
+/// with `RequestScope.metadataProvider` add `request_id`, `job` and `provider` to each line.
 public enum RequestScope {
     @TaskLocal public static var requestID: String?
+    @TaskLocal public static var job: String?
+    @TaskLocal public static var provider: String?
 
-    /// Adds `request_id` to log lines written while a request is handled.
+    /// Adds `request_id`, `job` and `provider` to log lines written in their scope.
     public static let metadataProvider = Logger.MetadataProvider {
-        requestID.map { ["request_id": .string($0)] } ?? [:]
+        var metadata: Logger.Metadata = [:]
+        if let requestID { metadata["request_id"] = .string(requestID) }
+        if let job { metadata["job"] = .string(job) }
+        if let provider { metadata["provider"] = .string(provider) }
+        return metadata
+    }
+
+    /// Runs `body` with `job` and `provider` set for its log lines.
+    public static func withJob<T>(_ job: String, provider: String?, _ body: () async throws -> T) async rethrows -> T {
+        try await $job.withValue(job) { try await $provider.withValue(provider) { try await body() } }
     }
 }
 
