@@ -48,6 +48,9 @@ struct MetricsEndpointTests {
                 let text = String(decoding: response.body, as: UTF8.self)
                 if ProcessInfo.processInfo.environment["PRINT_METRICS"] != nil { print(text) }
 
+                // No credential reaches the metrics: API keys, vendor tokens, inbound webhook tokens.
+                #expect(!text.contains("key-acme") && !text.contains(GatewayHarness.vendorToken) && !text.contains("webhooks/bat_"))
+
                 func total(_ family: String, where labels: String = "") -> Double {
                     Self.samples(text, family).filter { labels.isEmpty || $0.key.contains(labels) }.values.reduce(0, +)
                 }

@@ -87,10 +87,20 @@ struct RequestIDTests {
             let quoted = #"a "quoted"\path"#.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? ""
             _ = try await transport.send(HTTPRequest(url: base + "/healthz", headers: [("X-Request-Id", "json-1")], timeout: .seconds(5)))
             _ = try await transport.send(HTTPRequest(url: base + "/v1/" + quoted, headers: [("X-Request-Id", "json-2")], timeout: .seconds(5)))
+            let listed = try await transport.send(
+                HTTPRequest(
+                    url: base + "/v1/batches",
+                    headers: [("X-Request-Id", "json-3"), ("Authorization", "Bearer key-acme")],
+                    timeout: .seconds(5)
+                )
+            )
+            #expect(listed.status == 200)
         }
         process.signal(SIGTERM)
         _ = process.waitUntilExit()
-        let lines = process.output().stderr.split(separator: "\n").map(String.init)
+        let stderr = process.output().stderr
+        #expect(!stderr.contains("key-acme"), "the API key never reaches the logs")
+        let lines = stderr.split(separator: "\n").map(String.init)
         #expect(!lines.isEmpty)
         var objects: [[String: String]] = []
         for line in lines {
@@ -103,6 +113,7 @@ struct RequestIDTests {
         }
         #expect(objects.contains { $0["request_id"] == "json-1" && $0["path"] == "/healthz" && $0["status"] == "200" })
         #expect(objects.contains { $0["request_id"] == "json-2" && $0["status"] == "404" })
+        #expect(objects.contains { $0["request_id"] == "json-3" && $0["status"] == "200" })
     }
 }
 
