@@ -11,14 +11,14 @@ import Testing
 /// every answer (errors too), and carried by the log lines of the request.
 @Suite(.timeLimit(.minutes(1)))
 struct RequestIDTests {
-    @Test func requestIDsAreEchoedAndLogged() async throws {
+    /// Starts `batchgate serve` at debug level on a new SQLite file, with `server` settings added.
+    static func serve(_ extraServer: String = "") throws -> (process: ChildProcess, port: Int, directory: URL) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-reqid-\(Identifier.secret(byteCount: 6))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
         let port = try LoopbackPort.reserve()
         let config = directory.appendingPathComponent("providers.yaml").path
         try """
-        server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)"}
+        server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)"\(extraServer)}
         store: {sqlite: "\(directory.appendingPathComponent("gateway.sqlite").path)"}
         auth:
           api_keys: [{tenant: acme, key: key-acme}]
@@ -32,6 +32,12 @@ struct RequestIDTests {
             arguments: ["serve", "--config", config],
             environment: ["LOG_LEVEL": "debug", "PATH": "/usr/bin:/bin"]
         )
+        return (process, port, directory)
+    }
+
+    @Test func requestIDsAreEchoedAndLogged() async throws {
+        let (process, port, directory) = try Self.serve()
+        defer { try? FileManager.default.removeItem(at: directory) }
         try await CurlHTTPClient.withClient { transport in
             let base = "http://127.0.0.1:\(port)"
             try await GatewayHarness.Client(baseURL: base, apiKey: "key-acme", transport: transport).waitUntilReady()
@@ -61,26 +67,8 @@ struct RequestIDTests {
     }
 
     @Test func jsonLogLinesAreOneObjectEachWithTheRequestID() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bg-jsonlog-\(Identifier.secret(byteCount: 6))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (process, port, directory) = try Self.serve(", log_format: json")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let port = try LoopbackPort.reserve()
-        let config = directory.appendingPathComponent("providers.yaml").path
-        try """
-        server: {listen: "127.0.0.1:\(port)", public_url: "http://127.0.0.1:\(port)", log_format: json}
-        store: {sqlite: "\(directory.appendingPathComponent("gateway.sqlite").path)"}
-        auth:
-          api_keys: [{tenant: acme, key: key-acme}]
-        providers:
-          airops: {kind: olostep-airops, base_url: "http://127.0.0.1:9", token: t}
-        routes:
-          scrape: {kind: url_batch, targets: [{provider: airops}]}
-        """.write(toFile: config, atomically: true, encoding: .utf8)
-        let process = try ChildProcess(
-            executable: CrashRecoveryTests.binary,
-            arguments: ["serve", "--config", config],
-            environment: ["LOG_LEVEL": "debug", "PATH": "/usr/bin:/bin"]
-        )
         try await CurlHTTPClient.withClient { transport in
             let base = "http://127.0.0.1:\(port)"
             try await GatewayHarness.Client(baseURL: base, apiKey: "key-acme", transport: transport).waitUntilReady()
