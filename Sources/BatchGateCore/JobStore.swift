@@ -229,11 +229,9 @@ public protocol JobStore: WebhookOutbox {
     func acquireLease(jobID: String, now: Timestamp) async throws -> JobLease?
     /// Gives up `lease` (a finished job, or shutting down); nothing happens if it is no longer held.
     func releaseLease(_ lease: JobLease) async throws
-    /// Active jobs whose lease nobody alive holds (never taken, released, or its holder's heartbeat
-    /// expired), at most `limit`.
-    func unleasedActiveJobIDs(now: Timestamp, limit: Int) async throws -> [String]
-    /// Takes the leases of up to `limit` active jobs nobody alive holds, in one step: replicas claiming at
-    /// the same moment get disjoint jobs. Nothing while this replica's own heartbeat has lapsed.
+    /// Takes the leases of up to `limit` active jobs nobody alive holds (never taken, released, or their
+    /// holder's heartbeat expired), in one step: replicas claiming at the same moment get disjoint jobs.
+    /// Nothing while this replica's own heartbeat has lapsed.
     func claimUnleasedJobs(now: Timestamp, limit: Int) async throws -> [JobLease]
 }
 

@@ -165,22 +165,6 @@ extension PostgresJobStore {
         }
     }
 
-    public func unleasedActiveJobIDs(now: Timestamp, limit: Int) async throws -> [String] {
-        var ids: [String] = []
-        let rows = try await client.query(
-            """
-            SELECT id FROM jobs j
-            WHERE lifecycle IN ('pending', 'running')
-              AND (lease_owner IS NULL OR NOT EXISTS (
-                  SELECT 1 FROM replicas r WHERE r.owner = j.lease_owner AND r.expires_at > \(now.milliseconds)))
-            ORDER BY id LIMIT \(limit)
-            """,
-            logger: logger
-        )
-        for try await id in rows.decode(String.self) { ids.append(id) }
-        return ids
-    }
-
     public func claimUnleasedJobs(now: Timestamp, limit: Int) async throws -> [JobLease] {
         let now = now.milliseconds
         // Rows another replica is claiming this moment are skipped: replicas claiming together get disjoint jobs.

@@ -213,7 +213,7 @@ struct EngineService: Service {
         await withDiscardingTaskGroup { group in
             group.addTask {
                 await engine.scheduler.run { jobID in
-                    await RequestScope.withJob(jobID, provider: engine.cache.job(jobID)?.provider) { await engine.turn(jobID) }
+                    await LogScope.withJob(jobID, provider: engine.cache.job(jobID)?.provider) { await engine.turn(jobID) }
                 }
             }
             group.addTask {
@@ -242,7 +242,7 @@ struct ObserverService: Service {
 
     func run() async throws {
         await engine.observers.run { jobID in
-            await RequestScope.withJob(jobID, provider: engine.cache.job(jobID)?.provider) { await engine.observe(jobID) }
+            await LogScope.withJob(jobID, provider: engine.cache.job(jobID)?.provider) { await engine.observe(jobID) }
         }
     }
 }

@@ -688,25 +688,6 @@ extension SQLiteJobStore {
         }
     }
 
-    public func unleasedActiveJobIDs(now: Timestamp, limit: Int) async throws -> [String] {
-        try await pool.read { db in try Self.unleasedActiveJobIDs(db, now: now, limit: limit) }
-    }
-
-    static func unleasedActiveJobIDs(_ db: Database, now: Timestamp, limit: Int) throws -> [String] {
-        try String.fetchAll(
-            db,
-            sql: """
-                SELECT j.id FROM jobs j
-                LEFT JOIN job_leases l ON l.job_id = j.id
-                LEFT JOIN replicas r ON r.owner = l.owner
-                WHERE j.lifecycle IN ('pending', 'running')
-                  AND (l.job_id IS NULL OR r.expires_at IS NULL OR r.expires_at <= ?)
-                ORDER BY j.id LIMIT ?
-                """,
-            arguments: [now.milliseconds, limit]
-        )
-    }
-
     /// One write transaction: SQLite has a single writer, so claims of two replicas never overlap.
     public func claimUnleasedJobs(now: Timestamp, limit: Int) async throws -> [JobLease] {
         try await writer.write { [owner] db in
@@ -714,7 +695,19 @@ extension SQLiteJobStore {
                 try Bool.fetchOne(db, sql: "SELECT expires_at > ? FROM replicas WHERE owner = ?", arguments: [now.milliseconds, owner])
                 ?? false
             guard alive else { return [] }
-            return try Self.unleasedActiveJobIDs(db, now: now, limit: limit).map { jobID in
+            let unleased = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT j.id FROM jobs j
+                    LEFT JOIN job_leases l ON l.job_id = j.id
+                    LEFT JOIN replicas r ON r.owner = l.owner
+                    WHERE j.lifecycle IN ('pending', 'running')
+                      AND (l.job_id IS NULL OR r.expires_at IS NULL OR r.expires_at <= ?)
+                    ORDER BY j.id LIMIT ?
+                    """,
+                arguments: [now.milliseconds, limit]
+            )
+            return try unleased.map { jobID in
                 let fence =
                     try Int64.fetchOne(
                         db,

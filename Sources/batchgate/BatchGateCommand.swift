@@ -48,8 +48,8 @@ func makeLogger(_ label: String, defaultLevel: Logger.Level = .info, format: Ser
     // Lines written while an API request is handled carry its request_id.
     var logger = Logger(label: label) { label in
         switch format {
-        case .text: StreamLogHandler.standardError(label: label, metadataProvider: RequestScope.metadataProvider)
-        case .json: JSONLogHandler(label: label, metadataProvider: RequestScope.metadataProvider)
+        case .text: StreamLogHandler.standardError(label: label, metadataProvider: LogScope.metadataProvider)
+        case .json: JSONLogHandler(label: label, metadataProvider: LogScope.metadataProvider)
         }
     }
     logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? defaultLevel

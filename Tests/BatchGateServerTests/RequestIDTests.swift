@@ -106,12 +106,12 @@ struct RequestIDTests {
 }
 
 /// The log scope's metadata: a job turn's lines name the job and its provider, a request's its id.
-@Suite struct RequestScopeTests {
+@Suite struct LogScopeTests {
     @Test func scopesAddTheirMetadata() async {
-        #expect(RequestScope.metadataProvider.get().isEmpty)
-        await RequestScope.$requestID.withValue("req-7") {
-            await RequestScope.withJob("bat_01", provider: "airops") {
-                let metadata = RequestScope.metadataProvider.get()
+        #expect(LogScope.metadataProvider.get().isEmpty)
+        await LogScope.$requestID.withValue("req-7") {
+            await LogScope.withJob("bat_01", provider: "airops") {
+                let metadata = LogScope.metadataProvider.get()
                 #expect(metadata["request_id"] == "req-7")
                 #expect(metadata["job"] == "bat_01")
                 #expect(metadata["provider"] == "airops")

@@ -6,18 +6,7 @@ import Testing
 /// The `JobStore` contract, on every back end: creates and reads, idempotency keys, version checks and
 /// event dedupe, results paging, concurrent writers, lists with cursors and filters.
 @Suite struct JobStoreContractTests {
-    func makeJob(tenant: String = "acme", at ms: Int64 = 1_700_000_000_000) -> Job {
-        Job(
-            id: Identifier.make(prefix: "bat", at: Timestamp(milliseconds: ms)),
-            tenant: tenant,
-            kind: .urlBatch,
-            route: "scrape",
-            provider: "airops",
-            providerKind: "olostep-airops",
-            createdAt: Timestamp(milliseconds: ms),
-            inboundSecret: "s"
-        )
-    }
+    func makeJob(tenant: String = "acme", at ms: Int64 = 1_700_000_000_000) -> Job { StoreFixture.job(at: ms, tenant: tenant) }
 
     let input = JobInput.urlBatch(URLBatchInput(urls: ["https://example.com/a", "https://example.com/b"]))
 

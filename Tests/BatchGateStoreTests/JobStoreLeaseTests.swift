@@ -10,18 +10,7 @@ import Testing
     let start = Timestamp(milliseconds: 1_800_000_000_000)
     let ttl = Duration.seconds(15)
 
-    func makeJob(_ n: Int) -> Job {
-        Job(
-            id: Identifier.make(prefix: "bat", at: Timestamp(milliseconds: 1_700_000_000_000 + Int64(n))),
-            tenant: "acme",
-            kind: .urlBatch,
-            route: "scrape",
-            provider: "airops",
-            providerKind: "olostep-airops",
-            createdAt: Timestamp(milliseconds: 1_700_000_000_000),
-            inboundSecret: "s"
-        )
-    }
+    func makeJob(_ n: Int) -> Job { StoreFixture.job(at: 1_700_000_000_000 + Int64(n)) }
 
     let input = JobInput.urlBatch(URLBatchInput(urls: ["https://example.com/a"]))
 
@@ -32,13 +21,13 @@ import Testing
                 _ = try await a.create(job, input: input, idempotency: nil, deliveries: [])
                 #expect(try await a.heartbeat(now: start, ttl: ttl).isEmpty)
                 #expect(try await b.heartbeat(now: start, ttl: ttl).isEmpty)
-                #expect(try await a.unleasedActiveJobIDs(now: start, limit: 10) == [job.id])
+                #expect(try await a.claimUnleasedJobs(now: start, limit: 10) == [JobLease(jobID: job.id, owner: "replica-a", fence: 1)])
 
                 let held = try #require(try await a.acquireLease(jobID: job.id, now: start))
                 #expect(held == JobLease(jobID: job.id, owner: "replica-a", fence: 1))
                 #expect(try await a.acquireLease(jobID: job.id, now: start) == held, "the holder keeps it")
                 #expect(try await b.acquireLease(jobID: job.id, now: start) == nil, "not while its holder is alive")
-                #expect(try await b.unleasedActiveJobIDs(now: start, limit: 10).isEmpty)
+                #expect(try await b.claimUnleasedJobs(now: start, limit: 10).isEmpty, "a holds it")
                 #expect(try await a.heartbeat(now: start.adding(.seconds(10)), ttl: ttl) == [job.id])
                 #expect(try await b.heartbeat(now: start.adding(.seconds(20)), ttl: ttl).isEmpty)
                 #expect(try await b.acquireLease(jobID: job.id, now: start.adding(.seconds(20))) == nil, "renewed at 10 s: held until 25 s")
@@ -46,7 +35,7 @@ import Testing
                 // Replica a stops renewing: after its heartbeat lapses, b takes the job with a higher fence.
                 let later = start.adding(.seconds(26))
                 _ = try await b.heartbeat(now: later, ttl: ttl)
-                #expect(try await b.unleasedActiveJobIDs(now: later, limit: 10) == [job.id])
+                #expect(try await b.claimUnleasedJobs(now: later, limit: 10) == [JobLease(jobID: job.id, owner: "replica-b", fence: 2)])
                 let taken = try #require(try await b.acquireLease(jobID: job.id, now: later))
                 #expect(taken == JobLease(jobID: job.id, owner: "replica-b", fence: 2))
 
@@ -106,7 +95,8 @@ import Testing
                 finished.version += 1
                 finished.state = JobStateMachine.finish(finished.state, as: .completed, error: nil, at: start)
                 #expect(try await a.apply(JobChange(job: finished)) == .stored)
-                #expect(try await a.unleasedActiveJobIDs(now: start, limit: 10) == [active.id])
+                _ = try await a.heartbeat(now: start, ttl: ttl)
+                #expect(try await a.claimUnleasedJobs(now: start, limit: 10).map(\.jobID) == [active.id])
             }
         }
     }

@@ -10,18 +10,7 @@ import Testing
     let ttl = Duration.seconds(15)
     let input = JobInput.urlBatch(URLBatchInput(urls: ["https://example.com/a"]))
 
-    func makeJob(_ n: Int, tenant: String = "acme") -> Job {
-        Job(
-            id: Identifier.make(prefix: "bat", at: Timestamp(milliseconds: 1_700_000_000_000 + Int64(n))),
-            tenant: tenant,
-            kind: .urlBatch,
-            route: "scrape",
-            provider: "airops",
-            providerKind: "olostep-airops",
-            createdAt: Timestamp(milliseconds: 1_700_000_000_000 + Int64(n)),
-            inboundSecret: "s"
-        )
-    }
+    func makeJob(_ n: Int, tenant: String = "acme") -> Job { StoreFixture.job(at: 1_700_000_000_000 + Int64(n), tenant: tenant) }
 
     func delivery(_ id: String, job: Job, key: String, at: Timestamp) -> WebhookDelivery {
         WebhookDelivery(
@@ -82,7 +71,7 @@ import Testing
                 #expect(Set(ids) == Set(jobs.map(\.id)))
                 #expect(claimedByA.allSatisfy { $0.owner == "replica-a" } && claimedByB.allSatisfy { $0.owner == "replica-b" })
                 #expect(try await a.heartbeat(now: start, ttl: ttl) == Set(claimedByA.map(\.jobID)))
-                #expect(try await b.unleasedActiveJobIDs(now: start, limit: 100).isEmpty)
+                #expect(try await b.claimUnleasedJobs(now: start, limit: 100).isEmpty)
                 // A change under a claimed lease is stored; under the other replica's name it is refused.
                 let lease = (claimedByA + claimedByB)[0]
                 let (holder, other) = lease.owner == "replica-a" ? (a, b) : (b, a)

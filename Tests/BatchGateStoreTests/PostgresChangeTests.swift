@@ -16,18 +16,7 @@ final class Heard: Sendable {
 @Suite struct PostgresChangeTests {
     let input = JobInput.urlBatch(URLBatchInput(urls: ["https://example.com/a"]))
 
-    func makeJob(_ n: Int) -> Job {
-        Job(
-            id: Identifier.make(prefix: "bat", at: Timestamp(milliseconds: 1_700_000_000_000 + Int64(n))),
-            tenant: "acme",
-            kind: .urlBatch,
-            route: "scrape",
-            provider: "airops",
-            providerKind: "olostep-airops",
-            createdAt: Timestamp(milliseconds: 1_700_000_000_000),
-            inboundSecret: "s"
-        )
-    }
+    func makeJob(_ n: Int) -> Job { StoreFixture.job(at: 1_700_000_000_000 + Int64(n)) }
 
     @Test func changesOfEveryReplicaAreHeardAndACutListenerResyncs() async throws {
         try await StoreFixture.with(.postgres) { fixture in

@@ -25,6 +25,20 @@ struct StoreFixture: Sendable {
 
     static let logger = Logger(label: "store-tests")
 
+    /// A new pending URL batch of `tenant`, its id and creation time at `ms` (so ids order as `ms` does).
+    static func job(at ms: Int64 = 1_700_000_000_000, tenant: String = "acme") -> Job {
+        Job(
+            id: Identifier.make(prefix: "bat", at: Timestamp(milliseconds: ms)),
+            tenant: tenant,
+            kind: .urlBatch,
+            route: "scrape",
+            provider: "airops",
+            providerKind: "olostep-airops",
+            createdAt: Timestamp(milliseconds: ms),
+            inboundSecret: "s"
+        )
+    }
+
     /// Runs `body` with a new empty store location of `backend`, or returns without running it when no
     /// PostgreSQL test cluster is configured (a failure when one is required).
     static func with(_ backend: StoreBackend, _ body: (StoreFixture) async throws -> Void) async throws {

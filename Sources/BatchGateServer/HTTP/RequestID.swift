@@ -6,8 +6,8 @@ import Synchronization
 
 /// What a task works for, so every log line written on its behalf carries it: the API request's id, and
 /// the job (and its provider) a job turn, a vendor connection or a vendor webhook is about. Loggers made
-/// with `RequestScope.metadataProvider` add `request_id`, `job` and `provider` to each line.
-public enum RequestScope {
+/// with `LogScope.metadataProvider` add `request_id`, `job` and `provider` to each line.
+public enum LogScope {
     @TaskLocal public static var requestID: String?
     @TaskLocal public static var job: String?
     @TaskLocal public static var provider: String?
@@ -41,7 +41,7 @@ enum RequestIDs {
 
 /// `X-Request-Id`: the client's (the first, if it is 1–128 letters, digits, `-`, `_`, `.`, `:`), or a new
 /// `req_…` one; echoed on every response, errors included, and set for the request's task
-/// (`RequestScope`). Each request is logged at debug level when it ends, with its method, path (vendor
+/// (`LogScope`). Each request is logged at debug level when it ends, with its method, path (vendor
 /// tokens hidden), status and duration.
 struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
     static var header: HTTPField.Name { RequestIDs.header }
@@ -59,7 +59,7 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let id = Self.accepted(request.headers[Self.header]) ?? RequestIDs.next()
         let started = ContinuousClock.now
-        return try await RequestScope.$requestID.withValue(id) {
+        return try await LogScope.$requestID.withValue(id) {
             var response: Response
             do {
                 response = try await next(request, context)
