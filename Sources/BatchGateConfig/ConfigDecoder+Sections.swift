@@ -2,7 +2,8 @@ import BatchGateCore
 
 /// The sections of `providers.yaml` (CONTRACT §5).
 extension ConfigDecoder {
-    static let topLevelKeys = ["server", "store", "auth", "webhooks", "providers", "routes"]
+    static let topLevelKeys = ["server", "store", "auth", "webhooks", "telemetry", "providers", "routes"]
+    static let telemetryKeys = ["traces_endpoint", "sampling", "protocol", "service_name"]
     static let serverKeys = ["listen", "public_url", "max_body_bytes", "log_format"]
     static let storeKeys = ["sqlite", "postgres", "pool_size", "statement_timeout"]
     static let webhookKeys = ["max_attempts", "initial_backoff", "max_backoff", "timeout", "allow_insecure_loopback", "defaults"]
@@ -31,6 +32,9 @@ extension ConfigDecoder {
         }
         if let node = top["webhooks"], !node.isNull {
             configuration.webhooks = webhooks(node, ConfigPath.root.appending("webhooks"))
+        }
+        if let node = top["telemetry"], !node.isNull {
+            configuration.telemetry = telemetry(node, ConfigPath.root.appending("telemetry"))
         }
         var declared = DeclaredProviders()
         if let node = top["providers"] {
@@ -109,6 +113,32 @@ extension ConfigDecoder {
             return .postgres(settings)
         }
         return nil
+    }
+
+    mutating func telemetry(_ node: YAMLNode, _ path: ConfigPath) -> TelemetrySettings? {
+        guard let telemetry = mapping(node, path, allowed: Self.telemetryKeys, required: ["traces_endpoint"]),
+            let endpointNode = telemetry["traces_endpoint"], let endpoint = httpURL(endpointNode, path.appending("traces_endpoint"))
+        else { return nil }
+        var settings = TelemetrySettings(tracesEndpoint: endpoint)
+        if let node = telemetry["sampling"], let scalar = scalar(node, path.appending("sampling"), expected: "a number from 0 to 1") {
+            switch scalar.value {
+            case .int(let value) where (0...1).contains(value): settings.sampling = Double(value)
+            case .float(let value) where (0...1).contains(value): settings.sampling = value
+            default:
+                report(node.mark, path.appending("sampling"), "expected a number from 0 to 1, got \(describe(scalar, path.appending("sampling")))")
+            }
+        }
+        if let node = telemetry["protocol"], let text = string(node, path.appending("protocol")) {
+            if let value = TelemetrySettings.TraceProtocol(rawValue: text) {
+                settings.traceProtocol = value
+            } else {
+                report(node.mark, path.appending("protocol"), "expected http/protobuf or http/json, got \"\(text)\"")
+            }
+        }
+        if let node = telemetry["service_name"], let name = string(node, path.appending("service_name")) {
+            settings.serviceName = name
+        }
+        return settings
     }
 
     mutating func apiKeys(_ node: YAMLNode, _ path: ConfigPath) -> [APIKeySettings] {

@@ -8,6 +8,8 @@ public struct GatewayConfiguration: Sendable {
     public var providers: [ProviderSettings]
     /// Routes in file order.
     public var routes: [RouteSettings]
+    /// Where traces are exported; nil (the default) when tracing is off.
+    public var telemetry: TelemetrySettings?
 
     public init(
         server: ServerSettings = ServerSettings(),
@@ -29,6 +31,29 @@ public struct GatewayConfiguration: Sendable {
     public func provider(named name: String) -> ProviderSettings? { providers.first { $0.name == name } }
     /// The route with that name.
     public func route(named name: String) -> RouteSettings? { routes.first { $0.name == name } }
+}
+
+/// `telemetry:`: OpenTelemetry traces exported over OTLP/HTTP. Tracing is off unless the section is given.
+public struct TelemetrySettings: Sendable, Hashable {
+    /// `traces_endpoint`: the collector's OTLP/HTTP traces URL, such as `http://127.0.0.1:4318/v1/traces`.
+    public var tracesEndpoint: String
+    /// `sampling`: the fraction of new traces recorded, 0 to 1. A request whose `traceparent` says its
+    /// trace is sampled is always recorded, one that says it is not never is (parent-based sampling).
+    public var sampling: Double = 1
+    /// `protocol`: how spans are encoded.
+    public var traceProtocol: TraceProtocol = .httpProtobuf
+    /// `service_name`: the `service.name` resource attribute of every span.
+    public var serviceName: String = "batchgate"
+
+    /// OTLP/HTTP's two encodings.
+    public enum TraceProtocol: String, Sendable, Hashable, CaseIterable {
+        case httpProtobuf = "http/protobuf"
+        case httpJSON = "http/json"
+    }
+
+    public init(tracesEndpoint: String) {
+        self.tracesEndpoint = tracesEndpoint
+    }
 }
 
 /// `server:`

@@ -46,6 +46,9 @@ public struct Job: Sendable, Hashable, Codable {
     public var controlRequest: ControlRequest?
     /// Bumped on every stored change; lets readers cache a rendering per version.
     public var version: Int
+    /// The W3C `traceparent` of the request that created the job, when tracing is on: the job's later
+    /// vendor calls, commits and webhook attempts join that trace (`TraceContext`).
+    public var traceParent: String?
 
     public init(
         id: String,

@@ -30,6 +30,9 @@ public struct WebhookDelivery: Sendable, Hashable {
     public var maxAttempts: Int
     /// When the next attempt is due.
     public var nextAttemptAt: Timestamp
+    /// The job's `traceparent` (`Job.traceParent`): each attempt is a span of the job's trace, and the
+    /// receiver is sent a `traceparent` of that trace.
+    public var traceParent: String?
 
     /// A delivery; `attempt` counts attempts already made (0 for a new one).
     public init(
@@ -45,7 +48,8 @@ public struct WebhookDelivery: Sendable, Hashable {
         data: [UInt8],
         attempt: Int = 0,
         maxAttempts: Int,
-        nextAttemptAt: Timestamp
+        nextAttemptAt: Timestamp,
+        traceParent: String? = nil
     ) {
         self.id = id
         self.jobID = jobID
@@ -60,6 +64,7 @@ public struct WebhookDelivery: Sendable, Hashable {
         self.attempt = attempt
         self.maxAttempts = maxAttempts
         self.nextAttemptAt = nextAttemptAt
+        self.traceParent = traceParent
     }
 }
 

@@ -22,14 +22,14 @@ extension PostgresJobStore {
                 ORDER BY next_attempt_at LIMIT \(limit)
                 FOR UPDATE SKIP LOCKED)
             RETURNING id, job_id, tenant, delivery_key, event_type, event_id, created_at, url, secret, data,
-                      attempt, max_attempts, next_attempt_at
+                      attempt, max_attempts, next_attempt_at, trace_parent
             """,
             logger: logger
         )
         var deliveries: [WebhookDelivery] = []
         for try await row in rows {
-            let (id, jobID, tenant, key, type, eventID, created, url, secret, data, attempt, maxAttempts, next) = try row.decode(
-                (String, String, String, String, String, String, Int64, String, String?, Data, Int, Int, Int64).self
+            let (id, jobID, tenant, key, type, eventID, created, url, secret, data, attempt, maxAttempts, next, traceParent) = try row.decode(
+                (String, String, String, String, String, String, Int64, String, String?, Data, Int, Int, Int64, String?).self
             )
             deliveries.append(
                 WebhookDelivery(
@@ -45,7 +45,8 @@ extension PostgresJobStore {
                     data: [UInt8](data),
                     attempt: attempt,
                     maxAttempts: maxAttempts,
-                    nextAttemptAt: Timestamp(milliseconds: next)
+                    nextAttemptAt: Timestamp(milliseconds: next),
+                    traceParent: traceParent
                 )
             )
         }

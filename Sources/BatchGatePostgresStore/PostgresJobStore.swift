@@ -236,11 +236,11 @@ public final class PostgresJobStore: JobStore, StoreChangeListener {
                 """
                 INSERT INTO webhook_deliveries
                     (id, job_id, tenant, delivery_key, event_type, event_id, created_at, url, secret, data,
-                     attempt, max_attempts, next_attempt_at, status)
+                     attempt, max_attempts, next_attempt_at, status, trace_parent)
                 SELECT \(delivery.id), \(delivery.jobID), \(delivery.tenant), \(delivery.deliveryKey), \(delivery.eventType),
                        \(delivery.eventID), \(delivery.createdAt.milliseconds), \(delivery.url), \(delivery.secret),
                        \(ByteBuffer(bytes: delivery.data)), \(delivery.attempt), \(delivery.maxAttempts),
-                       \(delivery.nextAttemptAt.milliseconds), 'pending'
+                       \(delivery.nextAttemptAt.milliseconds), 'pending', \(delivery.traceParent)
                 WHERE NOT EXISTS (SELECT 1 FROM webhook_stops WHERE job_id = \(delivery.jobID))
                 ON CONFLICT (job_id, delivery_key) DO NOTHING
                 """,

@@ -115,7 +115,12 @@ enum PostgresMigrations {
                 "CREATE TABLE webhook_stops (job_id text COLLATE \"C\" PRIMARY KEY REFERENCES jobs (id), at bigint NOT NULL)",
                 "CREATE TABLE replicas (owner text PRIMARY KEY, expires_at bigint NOT NULL, started_at bigint NOT NULL)",
             ]
-        )
+        ),
+        Migration(
+            version: 2,
+            name: "the trace context of client webhook deliveries",
+            statements: ["ALTER TABLE webhook_deliveries ADD COLUMN trace_parent text"]
+        ),
     ]
 
     /// The advisory lock migrations hold (with the schema's hash as the second key).

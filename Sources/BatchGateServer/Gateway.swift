@@ -95,8 +95,11 @@ public struct Gateway: Sendable {
         logger.info("resumed active jobs", metadata: ["count": "\(resumed)"])
 
         let router = Router(context: GatewayRequestContext.self)
-        // X-Request-Id on every response and every log line of a request, then metrics by route and status.
+        // X-Request-Id on every response and every log line of a request, then traces, then metrics by route
+        // and status.
         router.add(middleware: RequestIDMiddleware())
+        // A server span per request when tracing is on (inside the request id, which it records).
+        if configuration.telemetry != nil { router.add(middleware: GatewayTracingMiddleware()) }
         router.add(middleware: HTTPMetricsMiddleware())
         // Prometheus text format, no auth, like /healthz.
         let sampler = StoreSampler(engine: engine)
@@ -213,7 +216,7 @@ struct EngineService: Service {
         await withDiscardingTaskGroup { group in
             group.addTask {
                 await engine.scheduler.run { jobID in
-                    await LogScope.withJob(jobID, provider: engine.cache.job(jobID)?.provider) { await engine.turn(jobID) }
+                    await engine.withinJobScope(jobID, operation: "turn") { await engine.turn(jobID) }
                 }
             }
             group.addTask {
@@ -242,7 +245,7 @@ struct ObserverService: Service {
 
     func run() async throws {
         await engine.observers.run { jobID in
-            await LogScope.withJob(jobID, provider: engine.cache.job(jobID)?.provider) { await engine.observe(jobID) }
+            await engine.withinJobScope(jobID, operation: "observe") { await engine.observe(jobID) }
         }
     }
 }

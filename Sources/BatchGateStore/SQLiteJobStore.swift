@@ -157,6 +157,9 @@ public final class SQLiteJobStore: JobStore {
                     """
             )
         }
+        migrator.registerMigration("v4: the trace context of client webhook deliveries") { db in
+            try db.execute(sql: "ALTER TABLE webhook_deliveries ADD COLUMN trace_parent TEXT")
+        }
         return migrator
     }
 
@@ -413,14 +416,14 @@ extension SQLiteJobStore {
                 sql: """
                     INSERT OR IGNORE INTO webhook_deliveries
                         (id, job_id, tenant, delivery_key, event_type, event_id, created_at, url, secret, data,
-                         attempt, max_attempts, next_attempt_at, status)
-                    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending'
+                         attempt, max_attempts, next_attempt_at, status, trace_parent)
+                    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?
                     WHERE NOT EXISTS (SELECT 1 FROM webhook_stops WHERE job_id = ?)
                     """,
                 arguments: [
                     delivery.id, delivery.jobID, delivery.tenant, delivery.deliveryKey, delivery.eventType, delivery.eventID,
                     delivery.createdAt.milliseconds, delivery.url, delivery.secret, Data(delivery.data), delivery.attempt,
-                    delivery.maxAttempts, delivery.nextAttemptAt.milliseconds, delivery.jobID,
+                    delivery.maxAttempts, delivery.nextAttemptAt.milliseconds, delivery.traceParent, delivery.jobID,
                 ]
             )
         }
@@ -433,7 +436,7 @@ extension SQLiteJobStore {
                 db,
                 sql: """
                     SELECT id, job_id, tenant, delivery_key, event_type, event_id, created_at, url, secret, data,
-                           attempt, max_attempts, next_attempt_at
+                           attempt, max_attempts, next_attempt_at, trace_parent
                     FROM webhook_deliveries
                     WHERE status = 'pending' AND next_attempt_at <= ?
                       AND (claimed_until IS NULL OR claimed_until <= ? OR \(Self.claimerIsGone))
@@ -455,7 +458,8 @@ extension SQLiteJobStore {
                     data: [UInt8](row[9] as Data),
                     attempt: row[10],
                     maxAttempts: row[11],
-                    nextAttemptAt: Timestamp(milliseconds: row[12])
+                    nextAttemptAt: Timestamp(milliseconds: row[12]),
+                    traceParent: row[13]
                 )
             }
             for delivery in deliveries {

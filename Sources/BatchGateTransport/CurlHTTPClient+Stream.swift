@@ -22,7 +22,7 @@ extension CurlHTTPClient {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (AsyncThrowingStream<HTTPStreamPart, any Error>) async throws -> R
     ) async throws -> R {
-        let prepared = try PreparedRequest(request)
+        let prepared = try PreparedRequest(request.carryingTraceContext())
         let (parts, continuation) = AsyncThrowingStream.makeStream(of: HTTPStreamPart.self)
         let sink = StreamSink(continuation)
         let loop = loop

@@ -1,4 +1,5 @@
 public import BatchGateCore
+import Instrumentation
 public import Logging
 import Synchronization
 
@@ -126,7 +127,7 @@ public final class CurlHTTPClient: HTTPTransport {
     /// exceeds `maxResponseBytes`; `.cancelled` when the task is cancelled (the transfer is aborted
     /// at once) or the client is shut down.
     public func send(_ request: HTTPRequest) async throws(TransportError) -> HTTPResponse {
-        let prepared = try PreparedRequest(request)
+        let prepared = try PreparedRequest(request.carryingTraceContext())
         let loop = loop
         let id = loop.makeTransferID()
         let result = await withTaskCancellationHandler {
@@ -142,5 +143,28 @@ public final class CurlHTTPClient: HTTPTransport {
     /// Transfers currently in the multi handle, as of the event thread's last iteration.
     var activeTransferCount: Int {
         loop.activeTransferCount.load(ordering: .relaxed)
+    }
+}
+
+extension HTTPRequest {
+    /// The request with the task's trace context added as W3C `traceparent` (and `tracestate`), when
+    /// tracing is on and a span is current; a header of those names the caller set is replaced.
+    func carryingTraceContext() -> HTTPRequest {
+        guard let context = ServiceContext.current else { return self }
+        var injected: [(name: String, value: String)] = []
+        InstrumentationSystem.instrument.inject(context, into: &injected, using: HeaderPairsInjector())
+        guard !injected.isEmpty else { return self }
+        var request = self
+        let names = Set(injected.map { $0.name.lowercased() })
+        request.headers.removeAll { names.contains($0.name.lowercased()) }
+        request.headers += injected
+        return request
+    }
+}
+
+/// Writes trace context fields as request header pairs.
+struct HeaderPairsInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout [(name: String, value: String)]) {
+        carrier.append((key, value))
     }
 }

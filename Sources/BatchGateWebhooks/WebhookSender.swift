@@ -3,6 +3,7 @@ public import Logging
 import Metrics
 public import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// Settings of the webhook sender.
 public struct WebhookSenderConfiguration: Sendable {
@@ -202,8 +203,21 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
         await doorbell.wait(timeout: duration, clock: clock)
     }
 
-    /// One attempt of one delivery, recorded in the outbox unless the task was cancelled.
+    /// One attempt of one delivery, recorded in the outbox unless the task was cancelled: a client span of
+    /// the job's trace (`WebhookDelivery.traceParent`), whose context the receiver is sent as `traceparent`.
     func attempt(_ delivery: WebhookDelivery) async {
+        await TraceContext.within(traceParent: delivery.traceParent) {
+            await withSpan("webhook \(delivery.eventType)", ofKind: .client) { span in
+                span.attributes["batchgate.job"] = delivery.jobID
+                span.attributes["batchgate.delivery"] = delivery.id
+                span.attributes["batchgate.event_id"] = delivery.eventID
+                span.attributes["batchgate.attempt"] = delivery.attempt + 1
+                await attempt(delivery, span: span)
+            }
+        }
+    }
+
+    private func attempt(_ delivery: WebhookDelivery, span: any Span) async {
         let attemptNumber = delivery.attempt + 1
         let triedAt = now()
         let started = clock.now
@@ -240,6 +254,9 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
             latency: latency
         )
         metrics.record(outcome, latency: latency)
+        span.attributes["batchgate.delivery_status"] = outcome.attemptStatus.rawValue
+        if let status = outcome.responseStatus { span.attributes["http.response.status_code"] = status }
+        if case .delivered = outcome {} else { span.setStatus(SpanStatus(code: .error, message: outcome.errorMessage)) }
         var metadata: Logger.Metadata = [
             "delivery_id": "\(delivery.id)", "job_id": "\(delivery.jobID)", "event_type": "\(delivery.eventType)",
             "attempt": "\(attemptNumber)/\(delivery.maxAttempts)", "status": "\(outcome.attemptStatus.rawValue)",

@@ -15,6 +15,8 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let configuration = try options.load()
         let logger = makeLogger("batchgate", format: configuration.server.logFormat)
+        // Before anything makes a span; its exporter is started first and stopped last, flushing the last spans.
+        let tracing = try GatewayTracing.bootstrap(configuration.telemetry, logger: logger)
         try await CurlHTTPClient.withClient(logger: logger) { transport in
             let gateway = try await Gateway.make(
                 configuration: configuration,
@@ -23,7 +25,7 @@ struct Serve: AsyncParsableCommand {
                 onListening: { port in say("batchgate listening on \(configuration.server.host):\(port)") }
             )
             let group = ServiceGroup(
-                services: gateway.services,
+                services: (tracing.map { [$0] } ?? []) + gateway.services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

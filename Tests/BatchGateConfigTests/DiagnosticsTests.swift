@@ -71,7 +71,7 @@ struct DiagnosticsTests {
             (
                 "servers: {}",
                 [
-                    "providers.yaml:1:1: servers: unknown key \"servers\" (did you mean \"server\"?); allowed keys: auth, providers, routes, server, store, webhooks"
+                    "providers.yaml:1:1: servers: unknown key \"servers\" (did you mean \"server\"?); allowed keys: auth, providers, routes, server, store, telemetry, webhooks"
                 ]
             ),
             // server
@@ -112,6 +112,32 @@ struct DiagnosticsTests {
             ),
             ("server: {log_format: xml}", ["providers.yaml:1:22: server.log_format: expected text or json, got \"xml\""]),
             ("server: 8080", ["providers.yaml:1:9: server: expected a mapping, got 8080"]),
+            // telemetry
+            ("telemetry: {sampling: 0.5}", ["providers.yaml:1:12: telemetry: missing required key \"traces_endpoint\""]),
+            (
+                "telemetry: {traces_endpoint: \"grpc://collector:4317\"}",
+                [
+                    "providers.yaml:1:30: telemetry.traces_endpoint: expected an http or https URL like https://api.example.com, got \"grpc://collector:4317\""
+                ]
+            ),
+            (
+                "telemetry: {traces_endpoint: \"http://c:4318/v1/traces\", sampling: 1.5}",
+                ["providers.yaml:1:67: telemetry.sampling: expected a number from 0 to 1, got 1.5"]
+            ),
+            (
+                "telemetry: {traces_endpoint: \"http://c:4318/v1/traces\", sampling: \"all\"}",
+                ["providers.yaml:1:67: telemetry.sampling: expected a number from 0 to 1, got \"all\""]
+            ),
+            (
+                "telemetry: {traces_endpoint: \"http://c:4318/v1/traces\", protocol: grpc}",
+                ["providers.yaml:1:67: telemetry.protocol: expected http/protobuf or http/json, got \"grpc\""]
+            ),
+            (
+                "telemetry: {traces_endpoint: \"http://c:4318/v1/traces\", exporter: otlp}",
+                [
+                    "providers.yaml:1:57: telemetry.exporter: unknown key \"exporter\"; allowed keys: protocol, sampling, service_name, traces_endpoint"
+                ]
+            ),
             // store
             ("store: {}", ["providers.yaml:1:8: store: expected one of sqlite or postgres"]),
             ("store: {sqlite: a.db, postgres: \"postgres://h/db\"}", ["providers.yaml:1:23: store: give either sqlite or postgres, not both"]),
@@ -325,6 +351,18 @@ struct DiagnosticsTests {
         #expect(configuration.server == ServerSettings())
         #expect(configuration.store == .sqlite(path: "./batchgate.sqlite"))
         #expect(configuration.webhooks == WebhookSettings())
+        #expect(configuration.telemetry == nil, "tracing is off unless the section is given")
+    }
+
+    @Test("telemetry turns tracing on; sampling, protocol and service name have defaults")
+    func telemetry() throws {
+        let defaults = try #require(try load(withDefaults("telemetry: {traces_endpoint: \"http://127.0.0.1:4318/v1/traces\"}")).telemetry)
+        #expect(defaults == TelemetrySettings(tracesEndpoint: "http://127.0.0.1:4318/v1/traces"))
+        #expect(defaults.sampling == 1 && defaults.traceProtocol == .httpProtobuf && defaults.serviceName == "batchgate")
+        let yaml = "telemetry: {traces_endpoint: \"https://otel.example/v1/traces\", sampling: 0.01, protocol: http/json, service_name: gw-eu}"
+        let given = try #require(try load(withDefaults(yaml)).telemetry)
+        #expect(given.sampling == 0.01 && given.traceProtocol == .httpJSON && given.serviceName == "gw-eu")
+        #expect(try load(withDefaults("telemetry: {traces_endpoint: \"http://c:4318\", sampling: 0}")).telemetry?.sampling == 0)
     }
 
     @Test(

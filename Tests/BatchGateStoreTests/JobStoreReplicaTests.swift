@@ -126,8 +126,11 @@ import Testing
         try await StoreFixture.with(backend) { fixture in
             try await fixture.open(owner: "replica-a") { (store) async throws in
                 _ = try await store.heartbeat(now: start, ttl: ttl)
-                let job = makeJob(1)
-                let created = delivery("dlv_01", job: job, key: "batch.created", at: start)
+                var job = makeJob(1)
+                // The trace context of the job and of its deliveries is kept (a delivery without one has none).
+                job.traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                var created = delivery("dlv_01", job: job, key: "batch.created", at: start)
+                created.traceParent = job.traceParent
                 let later = delivery("dlv_02", job: job, key: "batch.progress:10", at: start.adding(.seconds(5)))
                 _ = try await store.create(job, input: input, idempotency: nil, deliveries: [created, later])
                 // The same delivery key again is not queued twice.
@@ -140,6 +143,8 @@ import Testing
                 let claimed = try await store.claimDue(now: start, limit: 10, lease: .seconds(60))
                 #expect(claimed.map(\.id) == ["dlv_01"], "only what is due")
                 #expect(claimed.first?.data == created.data)
+                #expect(claimed.first?.traceParent == job.traceParent)
+                #expect(try await store.job(id: job.id)?.traceParent == job.traceParent)
                 #expect(try await store.claimDue(now: start, limit: 10, lease: .seconds(60)).isEmpty, "claimed already")
                 #expect(try await store.nextDueTime(now: start) == start.adding(.seconds(5)))
 
@@ -167,6 +172,7 @@ import Testing
                 // 410: the delivery fails, the job's other pending deliveries too, and nothing more is queued.
                 let progress = try await store.claimDue(now: start.adding(.seconds(5)), limit: 10, lease: .seconds(60))
                 #expect(progress.map(\.id) == ["dlv_02"])
+                #expect(progress.first?.traceParent == nil)
                 try await store.record(
                     attempt("dla_03", of: later, .stopSubscription(status: 410), number: 1, at: start.adding(.seconds(5))),
                     for: later

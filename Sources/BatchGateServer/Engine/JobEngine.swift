@@ -1,6 +1,7 @@
 import BatchGateCore
 import Logging
 import Synchronization
+import Tracing
 
 /// A validated create request.
 struct CreateCommand: Sendable {
@@ -141,7 +142,7 @@ final class JobEngine: Sendable {
         }
         try provider.validate(command.input)
         let created = now()
-        let job = Job(
+        var job = Job(
             id: Identifier.make(prefix: "bat", at: created),
             tenant: command.tenant,
             kind: command.input.kind,
@@ -154,6 +155,7 @@ final class JobEngine: Sendable {
             webhook: command.webhook,
             inboundSecret: Identifier.secret()
         )
+        job.traceParent = TraceContext.current()
         let idempotency = command.idempotencyKey.map {
             IdempotencyRecord(tenant: command.tenant, key: $0, requestHash: command.requestHash)
         }
@@ -215,12 +217,28 @@ final class JobEngine: Sendable {
                 data: data,
                 attempt: 0,
                 maxAttempts: configuration.webhookMaxAttempts,
-                nextAttemptAt: created
+                nextAttemptAt: created,
+                traceParent: next.traceParent
             )
         }
     }
 
     // MARK: - Helpers
+
+    /// Runs work for a job (a turn, a vendor connection) with the job and its provider on every log line,
+    /// as a span of the job's trace: the trace of the request that created it (`Job.traceParent`).
+    func withinJobScope<T>(_ jobID: String, operation: String, _ body: () async -> T) async -> T {
+        let job = cache.job(jobID)
+        return await LogScope.withJob(jobID, provider: job?.provider) {
+            await TraceContext.within(traceParent: job?.traceParent) {
+                await withSpan("job \(operation)", ofKind: .internal) { span in
+                    span.attributes["batchgate.job"] = jobID
+                    if let provider = job?.provider { span.attributes["batchgate.provider"] = provider }
+                    return await body()
+                }
+            }
+        }
+    }
 
     func attempt(_ job: Job, _ operation: String, outcome: String, batch: String? = nil, message: String? = nil) -> ProviderAttemptRecord {
         ProviderAttemptRecord(

@@ -43,6 +43,13 @@ enum OpenAPIDocument {
               in: header
               description: Kept when it is 1–128 letters, digits, `-`, `_`, `.`, `:`; otherwise a new `req_…` id is used.
               schema: {type: string, maxLength: 128}
+            TraceParent:
+              name: traceparent
+              in: header
+              description: |
+                W3C trace context. With tracing on (`telemetry:` in `providers.yaml`) the request's span continues this
+                trace, and so does the work for a batch it creates; ignored when tracing is off or the value is not valid.
+              schema: {type: string, maxLength: 55}
           headers:
             RequestID:
               description: The request's id (the client's, or a new `req_…` one); every log line of the request carries it.
@@ -343,6 +350,7 @@ enum OpenAPIDocument {
               summary: Create a batch.
               parameters:
                 - $ref: "#/components/parameters/RequestID"
+                - $ref: "#/components/parameters/TraceParent"
                 - name: Idempotency-Key
                   in: header
                   description: The same key and body return the same batch (with `Idempotent-Replayed`); another body is refused (422).
@@ -373,6 +381,7 @@ enum OpenAPIDocument {
               summary: The tenant's batches, newest first.
               parameters:
                 - $ref: "#/components/parameters/RequestID"
+                - $ref: "#/components/parameters/TraceParent"
                 - {name: lifecycle_status, in: query, schema: {$ref: "#/components/schemas/LifecycleStatus"}}
                 - {name: provider, in: query, schema: {type: string}}
                 - {name: route, in: query, schema: {type: string}}
@@ -392,7 +401,7 @@ enum OpenAPIDocument {
             get:
               tags: [batches]
               summary: The batch (its polling URL).
-              parameters: [{$ref: "#/components/parameters/BatchID"}, {$ref: "#/components/parameters/RequestID"}]
+              parameters: [{$ref: "#/components/parameters/BatchID"}, {$ref: "#/components/parameters/RequestID"}, {$ref: "#/components/parameters/TraceParent"}]
               responses:
                 "200":
                   description: The batch as it is now.
@@ -407,7 +416,7 @@ enum OpenAPIDocument {
             post:
               tags: [batches]
               summary: Cancel (its cancel URL).
-              parameters: [{$ref: "#/components/parameters/BatchID"}, {$ref: "#/components/parameters/RequestID"}]
+              parameters: [{$ref: "#/components/parameters/BatchID"}, {$ref: "#/components/parameters/RequestID"}, {$ref: "#/components/parameters/TraceParent"}]
               responses:
                 "202":
                   description: The cancel was sent to the vendor; the batch ends `cancelled` once it confirms.
@@ -422,7 +431,7 @@ enum OpenAPIDocument {
             post:
               tags: [batches]
               summary: Pause, for providers that can.
-              parameters: [{$ref: "#/components/parameters/BatchID"}, {$ref: "#/components/parameters/RequestID"}]
+              parameters: [{$ref: "#/components/parameters/BatchID"}, {$ref: "#/components/parameters/RequestID"}, {$ref: "#/components/parameters/TraceParent"}]
               responses:
                 "202":
                   description: Paused (or asked); `lifecycle_status` stays `running`.
@@ -437,7 +446,7 @@ enum OpenAPIDocument {
             post:
               tags: [batches]
               summary: Resume a paused batch.
-              parameters: [{$ref: "#/components/parameters/BatchID"}, {$ref: "#/components/parameters/RequestID"}]
+              parameters: [{$ref: "#/components/parameters/BatchID"}, {$ref: "#/components/parameters/RequestID"}, {$ref: "#/components/parameters/TraceParent"}]
               responses:
                 "202":
                   description: Resumed (or asked).
@@ -452,7 +461,7 @@ enum OpenAPIDocument {
             post:
               tags: [batches]
               summary: Move the batch to another provider of the same kind, keeping its id.
-              parameters: [{$ref: "#/components/parameters/BatchID"}, {$ref: "#/components/parameters/RequestID"}]
+              parameters: [{$ref: "#/components/parameters/BatchID"}, {$ref: "#/components/parameters/RequestID"}, {$ref: "#/components/parameters/TraceParent"}]
               requestBody:
                 required: true
                 content:
@@ -476,6 +485,7 @@ enum OpenAPIDocument {
               parameters:
                 - $ref: "#/components/parameters/BatchID"
                 - $ref: "#/components/parameters/RequestID"
+                - $ref: "#/components/parameters/TraceParent"
                 - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
                 - {name: after, in: query, description: An item index from `next_after`., schema: {type: integer, minimum: 0}}
               responses:
@@ -494,6 +504,7 @@ enum OpenAPIDocument {
               parameters:
                 - $ref: "#/components/parameters/BatchID"
                 - $ref: "#/components/parameters/RequestID"
+                - $ref: "#/components/parameters/TraceParent"
                 - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
                 - {name: after, in: query, description: An attempt id from `next_after`., schema: {type: string}}
               responses:
@@ -515,6 +526,7 @@ enum OpenAPIDocument {
               parameters:
                 - $ref: "#/components/parameters/BatchID"
                 - $ref: "#/components/parameters/RequestID"
+                - $ref: "#/components/parameters/TraceParent"
                 - {name: Last-Event-ID, in: header, schema: {type: string}}
               responses:
                 "200":

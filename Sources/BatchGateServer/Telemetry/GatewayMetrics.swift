@@ -1,6 +1,7 @@
 import BatchGateCore
 import Dispatch
 import Metrics
+import Tracing
 
 /// The gateway's own metrics (besides `VendorMetrics` and the webhook sender's), created once so
 /// recording is an increment. Names follow `batchgate_<area>_<what>[_<unit>]`; every family is listed
@@ -68,11 +69,14 @@ final class GatewayMetrics: Sendable {
         (counters?[outcome] ?? counters?["error"])?.increment()
     }
 
-    /// Runs one store commit and records how long it took.
+    /// Runs one store commit, as a span named `store <operation>`, and records how long it took.
     func commit<T>(_ operation: String, _ body: () async throws -> T) async rethrows -> T {
         let start = DispatchTime.now().uptimeNanoseconds
         defer { commits[operation]?.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start)) }
-        return try await body()
+        return try await withSpan("store \(operation)", ofKind: .client) { span in
+            span.attributes["db.operation.name"] = operation
+            return try await body()
+        }
     }
 
     /// Sets `batchgate_jobs` from the store's counts; a (lifecycle, provider) pair with no jobs reads 0.

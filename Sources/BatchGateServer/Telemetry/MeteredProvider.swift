@@ -1,6 +1,7 @@
 import BatchGateCore
 import Dispatch
 import Metrics
+import Tracing
 
 /// The metrics of one provider's vendor calls, created once per provider so recording is a lookup-free
 /// increment.
@@ -18,6 +19,7 @@ struct VendorMetrics: Sendable {
         + [ProviderError.Code.rateLimited, .unavailable, .timeout, .rejected, .badResponse, .notFound, .notSupported]
         .map(\.rawValue)
 
+    let provider: String
     private let requests: [String: [String: Counter]]
     private let durations: [String: Metrics.Timer]
     let socketsOpen: Meter
@@ -25,6 +27,7 @@ struct VendorMetrics: Sendable {
     let failed: Counter
 
     init(provider: String) {
+        self.provider = provider
         var requests: [String: [String: Counter]] = [:]
         var durations: [String: Metrics.Timer] = [:]
         for operation in Self.operations {
@@ -47,16 +50,30 @@ struct VendorMetrics: Sendable {
         failed = Counter(label: "batchgate_vendor_socket_reconnects_total", dimensions: [("provider", provider), ("reason", "failed")])
     }
 
-    /// Runs one vendor call and records its outcome and duration.
+    /// Runs one vendor call, as a client span named `<provider> <operation>`, and records its outcome and
+    /// duration.
     func measure<T>(_ operation: String, _ call: () async throws(ProviderError) -> T) async throws(ProviderError) -> T {
+        let span = startSpan("\(provider) \(operation)", ofKind: .client)
+        span.attributes["batchgate.provider"] = provider
+        span.attributes["batchgate.operation"] = operation
         let start = DispatchTime.now().uptimeNanoseconds
-        defer { durations[operation]?.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start)) }
-        do {
-            let value = try await call()
+        defer {
+            durations[operation]?.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
+            span.end()
+        }
+        // The span is current for the call, so the vendor request's `traceparent` names it.
+        let result = await ServiceContext.withValue(span.context) { () async -> Result<T, ProviderError> in
+            do throws(ProviderError) { return .success(try await call()) } catch { return .failure(error) }
+        }
+        switch result {
+        case .success(let value):
             requests[operation]?["ok"]?.increment()
+            span.attributes["batchgate.outcome"] = "ok"
             return value
-        } catch {
+        case .failure(let error):
             requests[operation]?[error.code.rawValue]?.increment()
+            span.attributes["batchgate.outcome"] = error.code.rawValue
+            span.setStatus(SpanStatus(code: .error, message: error.code.rawValue))
             throw error
         }
     }
