@@ -6,6 +6,9 @@
 #
 #   Benchmarks/get-batch/run.sh [seconds] [connections]      (defaults: 10 64)
 #
+# With BENCH_TRACE_SAMPLING set (0.01 for 1 %), the gateway runs with tracing on at that sampling rate,
+# exporting OTLP/HTTP to the bare endpoint's POST /fixed (which reads and drops each export).
+#
 # Loopback only; every process it starts is stopped on exit.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -18,9 +21,14 @@ bare_port=18090
 
 print_load start
 start_process simulator "$bin/batchgate" simulate --vendors airops --port "$sim_port" --token bench-token --hold 1h
+telemetry=""
+if [ -n "${BENCH_TRACE_SAMPLING:-}" ]; then
+    telemetry="telemetry: {traces_endpoint: \"http://127.0.0.1:$bare_port/fixed\", sampling: $BENCH_TRACE_SAMPLING}"
+    echo "tracing on: sampling $BENCH_TRACE_SAMPLING, exported to the bare endpoint"
+fi
 gateway_config "$work/providers.yaml" "$gw_port" "$work/bench.sqlite" \
     "  airops: {kind: olostep-airops, base_url: \"http://127.0.0.1:$sim_port\", token: bench-token, poll_interval: 15s}" \
-    "  scrape: {kind: url_batch, targets: [{provider: airops}]}"
+    "  scrape: {kind: url_batch, targets: [{provider: airops}]}" "$telemetry"
 LOG_LEVEL=warning start_process gateway "$bin/batchgate" serve --config "$work/providers.yaml"
 wait_http "http://127.0.0.1:$gw_port/readyz"
 id="$(curl -fs -X POST "http://127.0.0.1:$gw_port/v1/batches" -H 'Authorization: Bearer bench-key' \
