@@ -207,6 +207,7 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
     /// the job's trace (`WebhookDelivery.traceParent`), whose context the receiver is sent as `traceparent`.
     func attempt(_ delivery: WebhookDelivery) async {
         await TraceContext.within(traceParent: delivery.traceParent) {
+            guard TraceContext.recording else { return await attempt(delivery, span: nil) }
             await withSpan("webhook \(delivery.eventType)", ofKind: .client) { span in
                 span.attributes["batchgate.job"] = delivery.jobID
                 span.attributes["batchgate.delivery"] = delivery.id
@@ -217,7 +218,7 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
         }
     }
 
-    private func attempt(_ delivery: WebhookDelivery, span: any Span) async {
+    private func attempt(_ delivery: WebhookDelivery, span: (any Span)?) async {
         let attemptNumber = delivery.attempt + 1
         let triedAt = now()
         let started = clock.now
@@ -254,9 +255,11 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
             latency: latency
         )
         metrics.record(outcome, latency: latency)
-        span.attributes["batchgate.delivery_status"] = outcome.attemptStatus.rawValue
-        if let status = outcome.responseStatus { span.attributes["http.response.status_code"] = status }
-        if case .delivered = outcome {} else { span.setStatus(SpanStatus(code: .error, message: outcome.errorMessage)) }
+        if let span {
+            span.attributes["batchgate.delivery_status"] = outcome.attemptStatus.rawValue
+            if let status = outcome.responseStatus { span.attributes["http.response.status_code"] = status }
+            if case .delivered = outcome {} else { span.setStatus(SpanStatus(code: .error, message: outcome.errorMessage)) }
+        }
         var metadata: Logger.Metadata = [
             "delivery_id": "\(delivery.id)", "job_id": "\(delivery.jobID)", "event_type": "\(delivery.eventType)",
             "attempt": "\(attemptNumber)/\(delivery.maxAttempts)", "status": "\(outcome.attemptStatus.rawValue)",

@@ -231,7 +231,8 @@ final class JobEngine: Sendable {
         let job = cache.job(jobID)
         return await LogScope.withJob(jobID, provider: job?.provider) {
             await TraceContext.within(traceParent: job?.traceParent) {
-                await withSpan("job \(operation)", ofKind: .internal) { span in
+                guard TraceContext.recording else { return await body() }
+                return await withSpan("job \(operation)", ofKind: .internal) { span in
                     span.attributes["batchgate.job"] = jobID
                     if let provider = job?.provider { span.attributes["batchgate.provider"] = provider }
                     return await body()

@@ -69,10 +69,12 @@ final class GatewayMetrics: Sendable {
         (counters?[outcome] ?? counters?["error"])?.increment()
     }
 
-    /// Runs one store commit, as a span named `store <operation>`, and records how long it took.
+    /// Runs one store commit, as a span named `store <operation>` when its trace is sampled, and records how
+    /// long it took.
     func commit<T>(_ operation: String, _ body: () async throws -> T) async rethrows -> T {
         let start = DispatchTime.now().uptimeNanoseconds
         defer { commits[operation]?.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start)) }
+        guard TraceContext.recording else { return try await body() }
         return try await withSpan("store \(operation)", ofKind: .client) { span in
             span.attributes["db.operation.name"] = operation
             return try await body()

@@ -18,6 +18,7 @@ import Tracing
 /// the request that created it (`Job.traceParent`), so its later work joins that trace.
 public enum GatewayTracing {
     private static let bootstrapped = Mutex(false)
+    static let traceParentHeader = HTTPField.Name("traceparent")!
 
     /// Bootstraps the process's tracer from `settings` and returns the service that batches and exports
     /// spans (run it first and stop it last, so the last spans are flushed). Nil when tracing is off, or
@@ -41,7 +42,9 @@ public enum GatewayTracing {
         configuration.metrics.enabled = false
         configuration.logs.enabled = false
         configuration.traces.enabled = true
-        configuration.traces.sampler = .parentBasedTraceIDRatio(ratio: settings.sampling) ?? .parentBasedAlwaysOn
+        // The gateway samples new traces itself (`TraceContext`) and makes no span for unsampled work, so
+        // every span the tracer sees is to be recorded.
+        configuration.traces.sampler = .parentBasedAlwaysOn
         configuration.traces.exporter = .otlp
         configuration.traces.otlpExporter.endpoint = settings.tracesEndpoint
         switch settings.traceProtocol {
@@ -50,6 +53,7 @@ public enum GatewayTracing {
         }
         let backend = try OTel.makeTracingBackend(configuration: configuration)
         InstrumentationSystem.bootstrap(backend.factory)
+        TraceContext.enable(sampling: settings.sampling)
         logger.info(
             "exporting traces",
             metadata: [
@@ -60,19 +64,25 @@ public enum GatewayTracing {
     }
 }
 
-/// A server span per API request, named by its route (`/v1/batches/{id}`), continuing the trace of a W3C
-/// `traceparent` the client sent. Unlike Hummingbird's `TracingMiddleware` it never records the raw path,
+/// A server span per sampled API request, named by its route (`/v1/batches/{id}`), continuing the trace of
+/// a W3C `traceparent` the client sent. Unlike Hummingbird's `TracingMiddleware` it never records the raw path,
 /// which for inbound vendor webhooks holds the job's token: the path is recorded with the token hidden.
 struct GatewayTracingMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var parent = ServiceContext.current ?? .topLevel
-        InstrumentationSystem.instrument.extract(request.headers, into: &parent, using: HTTPFieldsExtractor())
-        let span = startSpan("HTTP \(request.method.rawValue)", context: parent, ofKind: .server)
-        guard span.isRecording else {
-            // Not sampled: the span's context still travels (its trace id and flags), nothing else is set.
-            defer { span.end() }
-            return try await ServiceContext.withValue(span.context) { try await next(request, context) }
+        // A client's valid traceparent decides; without one the gateway samples a new trace. An unsampled
+        // request makes no span at all: the read path pays one task-local value.
+        var parent = ServiceContext.topLevel
+        let sampled: Bool
+        if let header = request.headers[GatewayTracing.traceParentHeader], let flag = TraceContext.isSampled(header) {
+            sampled = flag
+            if flag { InstrumentationSystem.instrument.extract(request.headers, into: &parent, using: HTTPFieldsExtractor()) }
+        } else {
+            sampled = TraceContext.sampleNewTrace()
         }
+        guard sampled else {
+            return try await TraceContext.$unsampled.withValue(true) { try await next(request, context) }
+        }
+        let span = startSpan("HTTP \(request.method.rawValue)", context: parent, ofKind: .server)
         span.attributes["http.request.method"] = request.method.rawValue
         span.attributes["url.path"] = ErrorMiddleware<Context>.redacted(request.uri.path)
         if let requestID = LogScope.requestID { span.attributes["batchgate.request_id"] = requestID }

@@ -1,6 +1,7 @@
 import BatchGateCore
 import Dispatch
 import Metrics
+import Synchronization
 import Tracing
 
 /// The metrics of one provider's vendor calls, created once per provider so recording is a lookup-free
@@ -20,6 +21,8 @@ struct VendorMetrics: Sendable {
         .map(\.rawValue)
 
     let provider: String
+    /// What this replica saw of the vendor lately, for the operator page.
+    let stats = VendorStats()
     private let requests: [String: [String: Counter]]
     private let durations: [String: Metrics.Timer]
     let socketsOpen: Meter
@@ -50,30 +53,32 @@ struct VendorMetrics: Sendable {
         failed = Counter(label: "batchgate_vendor_socket_reconnects_total", dimensions: [("provider", provider), ("reason", "failed")])
     }
 
-    /// Runs one vendor call, as a client span named `<provider> <operation>`, and records its outcome and
-    /// duration.
+    /// Runs one vendor call, as a client span named `<provider> <operation>` when its trace is sampled, and
+    /// records its outcome and duration.
     func measure<T>(_ operation: String, _ call: () async throws(ProviderError) -> T) async throws(ProviderError) -> T {
-        let span = startSpan("\(provider) \(operation)", ofKind: .client)
-        span.attributes["batchgate.provider"] = provider
-        span.attributes["batchgate.operation"] = operation
+        let span = TraceContext.recording ? startSpan("\(provider) \(operation)", ofKind: .client) : nil
+        span?.attributes["batchgate.provider"] = provider
+        span?.attributes["batchgate.operation"] = operation
         let start = DispatchTime.now().uptimeNanoseconds
         defer {
             durations[operation]?.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
-            span.end()
+            span?.end()
         }
-        // The span is current for the call, so the vendor request's `traceparent` names it.
-        let result = await ServiceContext.withValue(span.context) { () async -> Result<T, ProviderError> in
+        func run() async -> Result<T, ProviderError> {
             do throws(ProviderError) { return .success(try await call()) } catch { return .failure(error) }
         }
+        // The span is current for the call, so the vendor request's `traceparent` names it.
+        let result = if let span { await ServiceContext.withValue(span.context) { await run() } } else { await run() }
+        stats.record(operation, failure: result.failure, nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
         switch result {
         case .success(let value):
             requests[operation]?["ok"]?.increment()
-            span.attributes["batchgate.outcome"] = "ok"
+            span?.attributes["batchgate.outcome"] = "ok"
             return value
         case .failure(let error):
             requests[operation]?[error.code.rawValue]?.increment()
-            span.attributes["batchgate.outcome"] = error.code.rawValue
-            span.setStatus(SpanStatus(code: .error, message: error.code.rawValue))
+            span?.attributes["batchgate.outcome"] = error.code.rawValue
+            span?.setStatus(SpanStatus(code: .error, message: error.code.rawValue))
             throw error
         }
     }
@@ -168,7 +173,11 @@ struct MeteredStreamingProvider: StreamingBatchProvider {
     ) async throws -> StreamEnd {
         let metrics = metered.metrics
         metrics.socketsOpen.increment()
-        defer { metrics.socketsOpen.decrement() }
+        metrics.stats.socketOpened(1)
+        defer {
+            metrics.socketsOpen.decrement()
+            metrics.stats.socketOpened(-1)
+        }
         do {
             let end = try await streaming.observe(providerBatchID: providerBatchID, onUpdate: onUpdate)
             if case .disconnected = end { metrics.dropped.increment() }
@@ -185,5 +194,50 @@ extension BatchProvider {
     func metered() -> any BatchProvider {
         if let streaming = self as? any StreamingBatchProvider { return MeteredStreamingProvider(streaming) }
         return MeteredProvider(self)
+    }
+}
+
+/// A vendor's recent figures as this replica saw them: calls and failures by operation, their total
+/// duration, open sockets and the last error. Read by the operator page's vendors table.
+final class VendorStats: Sendable {
+    struct Snapshot: Sendable {
+        var calls: [String: Int] = [:]
+        var failures: [String: Int] = [:]
+        var nanoseconds: [String: UInt64] = [:]
+        var socketsOpen = 0
+        var lastError: (operation: String, code: String, message: String, at: ContinuousClock.Instant)?
+    }
+
+    private let state = Mutex(Snapshot())
+
+    func record(_ operation: String, failure: ProviderError?, nanoseconds: UInt64) {
+        state.withLock { state in
+            state.calls[operation, default: 0] += 1
+            state.nanoseconds[operation, default: 0] += nanoseconds
+            if let failure {
+                state.failures[operation, default: 0] += 1
+                state.lastError = (operation, failure.code.rawValue, failure.message, .now)
+            }
+        }
+    }
+
+    func socketOpened(_ change: Int) {
+        state.withLock { $0.socketsOpen += change }
+    }
+
+    var snapshot: Snapshot { state.withLock { $0 } }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}
+
+extension BatchProvider {
+    /// The vendor figures of a metered provider (every provider the gateway runs is one).
+    var stats: VendorStats? {
+        (self as? MeteredProvider)?.metrics.stats ?? (self as? MeteredStreamingProvider)?.metered.metrics.stats
     }
 }
