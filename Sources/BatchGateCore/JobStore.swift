@@ -159,6 +159,26 @@ public struct JobCount: Sendable, Hashable {
     }
 }
 
+/// One tenant's figures on the operator page: its active jobs per provider, and the state of its client
+/// webhook outbox.
+public struct TenantOverview: Sendable, Hashable {
+    /// Pending or running jobs by provider name (providers without any are absent).
+    public var activeJobs: [String: Int]
+    /// Deliveries whose next attempt is due now.
+    public var deliveriesDue: Int
+    /// Deliveries waiting for a retry after a failed attempt.
+    public var deliveriesRetrying: Int
+    /// Deliveries given up (attempts exhausted, refused URL, 410).
+    public var deliveriesFailed: Int
+
+    public init(activeJobs: [String: Int] = [:], deliveriesDue: Int = 0, deliveriesRetrying: Int = 0, deliveriesFailed: Int = 0) {
+        self.activeJobs = activeJobs
+        self.deliveriesDue = deliveriesDue
+        self.deliveriesRetrying = deliveriesRetrying
+        self.deliveriesFailed = deliveriesFailed
+    }
+}
+
 /// A filter for listing jobs, newest first.
 public struct JobQuery: Sendable, Hashable {
     public var tenant: String
@@ -216,6 +236,8 @@ public protocol JobStore: WebhookOutbox {
     func jobCounts() async throws -> [JobCount]
     /// Deliveries not finished yet, and when the earliest of those already due was due (for metrics).
     func outboxBacklog(now: Timestamp) async throws -> (pending: Int, oldestDue: Timestamp?)
+    /// One tenant's active jobs per provider and the state of its deliveries (for the operator page).
+    func tenantOverview(tenant: String, now: Timestamp) async throws -> TenantOverview
 
     // MARK: Replicas and leases
 

@@ -175,4 +175,28 @@ extension PostgresJobStore {
         }
         return (0, nil)
     }
+
+    public func tenantOverview(tenant: String, now: Timestamp) async throws -> TenantOverview {
+        var overview = TenantOverview()
+        let active = try await client.query(
+            "SELECT provider, COUNT(*) FROM jobs WHERE tenant = \(tenant) AND lifecycle IN ('pending', 'running') GROUP BY provider",
+            logger: logger
+        )
+        for try await (provider, count) in active.decode((String, Int64).self) { overview.activeJobs[provider] = Int(count) }
+        let outbox = try await client.query(
+            """
+            SELECT COUNT(*) FILTER (WHERE status = 'pending' AND next_attempt_at <= \(now.milliseconds)),
+                   COUNT(*) FILTER (WHERE status = 'pending' AND attempt > 0),
+                   COUNT(*) FILTER (WHERE status = 'failed')
+            FROM webhook_deliveries WHERE tenant = \(tenant)
+            """,
+            logger: logger
+        )
+        for try await (due, retrying, failed) in outbox.decode((Int64, Int64, Int64).self) {
+            overview.deliveriesDue = Int(due)
+            overview.deliveriesRetrying = Int(retrying)
+            overview.deliveriesFailed = Int(failed)
+        }
+        return overview
+    }
 }

@@ -121,6 +121,11 @@ enum PostgresMigrations {
             name: "the trace context of client webhook deliveries",
             statements: ["ALTER TABLE webhook_deliveries ADD COLUMN trace_parent text"]
         ),
+        Migration(
+            version: 3,
+            name: "client webhook deliveries by tenant",
+            statements: ["CREATE INDEX webhook_deliveries_by_tenant ON webhook_deliveries (tenant, status)"]
+        ),
     ]
 
     /// The advisory lock migrations hold (with the schema's hash as the second key).

@@ -160,6 +160,9 @@ public final class SQLiteJobStore: JobStore {
         migrator.registerMigration("v4: the trace context of client webhook deliveries") { db in
             try db.execute(sql: "ALTER TABLE webhook_deliveries ADD COLUMN trace_parent TEXT")
         }
+        migrator.registerMigration("v5: client webhook deliveries by tenant") { db in
+            try db.execute(sql: "CREATE INDEX webhook_deliveries_by_tenant ON webhook_deliveries (tenant, status)")
+        }
         return migrator
     }
 
@@ -617,6 +620,32 @@ extension SQLiteJobStore {
             )
             let oldest: Int64? = row?[1]
             return (row?[0] ?? 0, oldest.map(Timestamp.init(milliseconds:)))
+        }
+    }
+
+    public func tenantOverview(tenant: String, now: Timestamp) async throws -> TenantOverview {
+        try await pool.read { db in
+            var overview = TenantOverview()
+            let active = try Row.fetchAll(
+                db,
+                sql: "SELECT provider, COUNT(*) FROM jobs WHERE tenant = ? AND lifecycle IN ('pending', 'running') GROUP BY provider",
+                arguments: [tenant]
+            )
+            for row in active { overview.activeJobs[row[0]] = row[1] }
+            let outbox = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT COALESCE(SUM(status = 'pending' AND next_attempt_at <= ?), 0),
+                           COALESCE(SUM(status = 'pending' AND attempt > 0), 0),
+                           COALESCE(SUM(status = 'failed'), 0)
+                    FROM webhook_deliveries WHERE tenant = ?
+                    """,
+                arguments: [now.milliseconds, tenant]
+            )
+            overview.deliveriesDue = outbox?[0] ?? 0
+            overview.deliveriesRetrying = outbox?[1] ?? 0
+            overview.deliveriesFailed = outbox?[2] ?? 0
+            return overview
         }
     }
 }

@@ -189,6 +189,54 @@ import Testing
         }
     }
 
+    /// One tenant's overview: its active jobs per provider (finished ones and other tenants' left out) and its
+    /// deliveries due, waiting to retry and failed.
+    @Test(arguments: StoreBackend.allCases) func tenantOverviewCountsOnlyThatTenant(_ backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            try await fixture.open(owner: "replica-a") { (store) async throws in
+                _ = try await store.heartbeat(now: start, ttl: ttl)
+                var running = makeJob(1)
+                running.state.lifecycle = .running
+                var tagging = makeJob(2)
+                tagging.provider = "tagger"
+                var finished = makeJob(3)
+                finished.state.lifecycle = .completed
+                let foreign = makeJob(4, tenant: "globex")
+                let due = delivery("dlv_11", job: running, key: "batch.created", at: start)
+                let retrying = delivery("dlv_12", job: running, key: "batch.progress:10", at: start)
+                let failing = delivery("dlv_13", job: tagging, key: "batch.created", at: start)
+                let later = delivery("dlv_14", job: tagging, key: "batch.progress:10", at: start.adding(.seconds(60)))
+                _ = try await store.create(running, input: input, idempotency: nil, deliveries: [due, retrying])
+                _ = try await store.create(tagging, input: input, idempotency: nil, deliveries: [failing, later])
+                _ = try await store.create(finished, input: input, idempotency: nil, deliveries: [])
+                _ = try await store.create(
+                    foreign,
+                    input: input,
+                    idempotency: nil,
+                    deliveries: [delivery("dlv_15", job: foreign, key: "batch.created", at: start)]
+                )
+                let claimed = try await store.claimDue(now: start, limit: 10, lease: .seconds(60))
+                #expect(Set(claimed.map(\.id)) == ["dlv_11", "dlv_12", "dlv_13", "dlv_15"])
+                try await store.record(
+                    attempt("dla_12", of: retrying, .retry(status: 503, error: "unavailable", at: start.adding(.seconds(30))), number: 1, at: start),
+                    for: retrying
+                )
+                try await store.record(
+                    attempt("dla_13", of: failing, .failedPermanently(status: 400, error: "bad"), number: 1, at: start),
+                    for: failing
+                )
+                let overview = try await store.tenantOverview(tenant: "acme", now: start.adding(.seconds(1)))
+                #expect(overview.activeJobs == ["airops": 1, "tagger": 1])
+                #expect(overview.deliveriesDue == 1, "dlv_11 (dlv_12 waits for its retry, dlv_14 is due later)")
+                #expect(overview.deliveriesRetrying == 1)
+                #expect(overview.deliveriesFailed == 1)
+                let globex = try await store.tenantOverview(tenant: "globex", now: start.adding(.seconds(1)))
+                #expect(globex == TenantOverview(activeJobs: ["airops": 1], deliveriesDue: 1))
+                #expect(try await store.tenantOverview(tenant: "nobody", now: start) == TenantOverview())
+            }
+        }
+    }
+
     /// Results: upserted by index, replaced wholesale by a migration, paged in index order.
     @Test(arguments: StoreBackend.allCases) func resultsAreUpsertedReplacedAndPaged(_ backend: StoreBackend) async throws {
         try await StoreFixture.with(backend) { fixture in
