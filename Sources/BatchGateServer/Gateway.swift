@@ -134,6 +134,12 @@ public struct Gateway: Sendable {
                 }
             }
         ).register(on: router)
+        OperatorUI(
+            engine: engine,
+            sessions: UISessions(apiKeys: Dictionary(configuration.apiKeys.map { ($0.key, $0.tenant) }, uniquingKeysWith: { a, _ in a })),
+            routes: configuration.routes,
+            secureCookies: configuration.server.publicURL.lowercased().hasPrefix("https://")
+        ).register(on: router)
         let routes = router.routes.map { "\($0.method.rawValue) \($0.path)" }
         let application = Application(
             router: router,

@@ -122,6 +122,12 @@ struct OpenAPITests {
             try await exchange("POST", "/v1/batches/\(taggedID)/migrate", json: ["provider": "tagger-b"])
             try await exchange("POST", "/v1/batches/\(taggedID)/cancel")
             try await exchange("POST", "/v1/providers/airops/webhooks/bat_00000000000000000000000000.x", raw: Array("{}".utf8))
+            // The operator page's answers without a session: a redirect, the sign-in form, the assets, a refused stream.
+            try await exchange("GET", "/ui")
+            try await exchange("GET", "/ui/sign-in")
+            try await exchange("GET", "/ui/assets/app.css")
+            try await exchange("GET", "/ui/assets/app.js")
+            try await exchange("GET", "/ui/live", query: ["ids": taggedID])
 
             // The routes and the answers, for the validator.
             let encoder = JSONEncoder()
@@ -157,6 +163,7 @@ struct OpenAPITests {
                 let parts = line.split(separator: " ")
                 let path = parts[2].replacingOccurrences(of: "{provider}", with: "airops")
                     .replacingOccurrences(of: "{token}", with: "x.y").replacingOccurrences(of: "{id}", with: taggedID)
+                    .replacingOccurrences(of: "{action}", with: "cancel")
                 let (refused, _, _) = try await gateway.call(String(parts[1]), path)
                 #expect(refused == 405, "\(parts[1]) \(path) answered \(refused), and the document does not list it")
             }

@@ -18,8 +18,14 @@ from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 spec_path, exchanges_path = sys.argv[1], sys.argv[2]
-# A Server-Sent Events stream is text: the document describes it as a string.
-config = Config(extra_media_type_deserializers={"text/event-stream": lambda body: body.decode("utf-8")})
+# A Server-Sent Events stream, and the operator page's HTML, stylesheet, script and icon are text: the
+# document describes each as a string.
+text = lambda body, **parameters: body.decode(parameters.get("charset", "utf-8"))
+config = Config(
+    extra_media_type_deserializers={
+        media: text for media in ["text/event-stream", "text/html", "text/css", "text/javascript", "image/svg+xml"]
+    }
+)
 openapi = OpenAPI.from_file_path(spec_path, config=config)
 with open(spec_path) as f:
     import yaml  # openapi-core depends on PyYAML

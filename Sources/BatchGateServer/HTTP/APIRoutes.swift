@@ -88,7 +88,7 @@ struct APIRoutes: Sendable {
     }
 
     /// Answers 405 with `Allow` to the usual methods a route does not take (instead of a misleading 404).
-    private static func refuseOtherMethods(
+    static func refuseOtherMethods(
         on router: some RouterMethods<GatewayRequestContext>,
         path: RouterPath,
         allowed: [HTTPRequest.Method]

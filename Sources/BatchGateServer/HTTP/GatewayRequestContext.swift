@@ -6,6 +6,8 @@ struct GatewayRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     /// Set on every `/v1` route except inbound vendor webhooks.
     var tenant: String?
+    /// Set on `/ui` routes when the browser has a valid session (`UIMiddleware`).
+    var uiSession: UISessions.Session?
 
     init(source: Source) {
         coreContext = .init(source: source)

@@ -22,12 +22,18 @@ enum OpenAPIDocument {
           - name: batches
           - name: vendors
           - name: operations
+          - name: operator page
         components:
           securitySchemes:
             apiKey:
               type: http
               scheme: bearer
               description: A tenant's API key from `auth.api_keys`.
+            uiSession:
+              type: apiKey
+              in: cookie
+              name: batchgate_session
+              description: The operator page's session, set by signing in with a tenant's API key.
           parameters:
             BatchID:
               name: id
@@ -55,6 +61,14 @@ enum OpenAPIDocument {
               description: The request's id (the client's, or a new `req_…` one); every log line of the request carries it.
               schema: {type: string}
           responses:
+            Page:
+              description: An HTML page of the operator page.
+              content:
+                text/html: {schema: {type: string}}
+            SignInFirst:
+              description: No session; to the sign-in form.
+              headers:
+                Location: {schema: {const: /ui/sign-in}}
             Error:
               description: An error.
               headers:
@@ -563,6 +577,140 @@ enum OpenAPIDocument {
                 "400": {$ref: "#/components/responses/Error"}
                 "401": {$ref: "#/components/responses/Error"}
                 "413": {$ref: "#/components/responses/Error"}
+          /ui:
+            get:
+              tags: [operator page]
+              summary: The jobs page (HTML), filterable and paged; rows update live.
+              description: Signed out, a 303 to the sign-in form. Pages are HTML for people, not an API.
+              security: [{uiSession: []}]
+              parameters:
+                - {name: lifecycle_status, in: query, schema: {type: string}}
+                - {name: provider, in: query, schema: {type: string}}
+                - {name: route, in: query, schema: {type: string}}
+                - {name: after, in: query, schema: {type: string}}
+              responses:
+                "200": {$ref: "#/components/responses/Page"}
+                "303": {$ref: "#/components/responses/SignInFirst"}
+                "400": {$ref: "#/components/responses/Page"}
+          /ui/sign-in:
+            get:
+              tags: [operator page]
+              summary: The sign-in form; sets the form's CSRF cookie.
+              security: []
+              responses:
+                "200": {$ref: "#/components/responses/Page"}
+            post:
+              tags: [operator page]
+              summary: Signs in with a tenant's API key; sets the session cookie (HttpOnly, SameSite=Strict).
+              security: []
+              requestBody:
+                required: true
+                content:
+                  application/x-www-form-urlencoded:
+                    schema:
+                      type: object
+                      required: [api_key, csrf]
+                      properties: {api_key: {type: string}, csrf: {type: string}}
+              responses:
+                "303": {description: Signed in; to the jobs page., headers: {Location: {schema: {type: string}}}}
+                "401": {$ref: "#/components/responses/Page"}
+                "403": {$ref: "#/components/responses/Page"}
+          /ui/sign-out:
+            post:
+              tags: [operator page]
+              summary: Ends the session.
+              security: [{uiSession: []}]
+              requestBody:
+                required: true
+                content:
+                  application/x-www-form-urlencoded:
+                    schema: {type: object, required: [csrf], properties: {csrf: {type: string}}}
+              responses:
+                "303": {$ref: "#/components/responses/SignInFirst"}
+                "403": {$ref: "#/components/responses/Page"}
+          /ui/batches/{id}:
+            get:
+              tags: [operator page]
+              summary: One job (HTML), with its results paged, vendor events and webhook delivery health.
+              security: [{uiSession: []}]
+              parameters:
+                - {name: id, in: path, required: true, schema: {type: string}}
+                - {name: results_after, in: query, schema: {type: integer, minimum: 0}}
+                - {name: done, in: query, schema: {type: string}}
+              responses:
+                "200": {$ref: "#/components/responses/Page"}
+                "303": {$ref: "#/components/responses/SignInFirst"}
+                "404": {$ref: "#/components/responses/Page"}
+          /ui/batches/{id}/{action}:
+            post:
+              tags: [operator page]
+              summary: Cancel, pause, resume or migrate a job from its page.
+              description: Without `confirm=yes`, answers the confirmation page; with it, acts by the API's rules.
+              security: [{uiSession: []}]
+              parameters:
+                - {name: id, in: path, required: true, schema: {type: string}}
+                - {name: action, in: path, required: true, schema: {type: string, enum: [cancel, pause, resume, migrate]}}
+              requestBody:
+                required: true
+                content:
+                  application/x-www-form-urlencoded:
+                    schema:
+                      type: object
+                      required: [csrf]
+                      properties: {csrf: {type: string}, confirm: {const: "yes"}, provider: {type: string}}
+              responses:
+                "200": {$ref: "#/components/responses/Page"}
+                "303": {description: Done; to the job page., headers: {Location: {schema: {type: string}}}}
+                "403": {$ref: "#/components/responses/Page"}
+                "404": {$ref: "#/components/responses/Page"}
+                "409": {$ref: "#/components/responses/Page"}
+          /ui/vendors:
+            get:
+              tags: [operator page]
+              summary: Per provider, the tenant's active jobs and this replica's vendor figures; the tenant's outbox.
+              security: [{uiSession: []}]
+              responses:
+                "200": {$ref: "#/components/responses/Page"}
+                "303": {$ref: "#/components/responses/SignInFirst"}
+          /ui/live:
+            get:
+              tags: [operator page]
+              summary: Live rows for the page's script (Server-Sent Events).
+              description: >
+                One `row` event (`{"id", "version", "lifecycle_status", "provider_status", "progress"}`) per change of each
+                listed job of the session's tenant, the current state first; `end` once every listed job is finished.
+              security: [{uiSession: []}]
+              parameters:
+                - {name: ids, in: query, required: true, schema: {type: string}, description: "1–100 batch ids, comma-separated."}
+              responses:
+                "200":
+                  description: The event stream.
+                  content:
+                    text/event-stream: {schema: {type: string}}
+                "400": {$ref: "#/components/responses/Page"}
+                "401": {$ref: "#/components/responses/Page"}
+                "404": {$ref: "#/components/responses/Page"}
+          /ui/assets/app.css:
+            get:
+              tags: [operator page]
+              summary: The page's stylesheet.
+              security: []
+              responses:
+                "200": {description: CSS., content: {text/css: {schema: {type: string}}}}
+          /ui/assets/app.js:
+            get:
+              tags: [operator page]
+              summary: The page's script (live rows).
+              security: []
+              responses:
+                "200": {description: JavaScript., content: {text/javascript: {schema: {type: string}}}}
+          /ui/assets/icon.svg:
+            get:
+              tags: [operator page]
+              summary: The page's icon.
+              security: []
+              responses:
+                "200": {description: SVG., content: {image/svg+xml: {schema: {type: string}}}}
         webhooks:
           batchEvent:
             post:
