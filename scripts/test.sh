@@ -3,8 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-if ! dpkg -s libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config python3 python3-venv postgresql >/dev/null 2>&1; then
-    apt-get update -qq && apt-get install -y -qq libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config python3 python3-venv postgresql >/dev/null
+# PostgreSQL for the second store back end, Chromium for the operator page's browser test.
+packages="libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config python3 python3-venv postgresql chromium chromium-driver fonts-dejavu-core"
+# shellcheck disable=SC2086
+if ! dpkg -s $packages >/dev/null 2>&1; then
+    # shellcheck disable=SC2086
+    apt-get update -qq && apt-get install -y -qq $packages >/dev/null
 fi
 if [ "${1:-}" != "--skip-build" ]; then
     swift build --build-tests
@@ -19,14 +23,16 @@ if [ -z "${BATCHGATE_TEST_POSTGRES_URL:-}" ]; then
     BATCHGATE_TEST_POSTGRES_URL="$(bash scripts/postgres.sh start "$pg_dir" "$pg_port")"
     export BATCHGATE_TEST_POSTGRES_URL
 fi
-# The OpenAPI test validates real answers with PyPI's openapi-core, in a virtual environment of its own.
-if [ -z "${BATCHGATE_OPENAPI_PYTHON:-}" ]; then
-    venv=".build/openapi-venv"
-    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import openapi_core" 2>/dev/null; then
+# The OpenAPI test validates real answers with PyPI's openapi-core, and the operator page's browser test
+# drives Chromium with PyPI's Selenium: both from a virtual environment of their own.
+if [ -z "${BATCHGATE_OPENAPI_PYTHON:-}" ] || [ -z "${BATCHGATE_UI_PYTHON:-}" ]; then
+    venv=".build/test-venv"
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import openapi_core, selenium" 2>/dev/null; then
         python3 -m venv "$venv"
-        "$venv/bin/pip" install -q --disable-pip-version-check "openapi-core>=0.19,<0.24"
+        "$venv/bin/pip" install -q --disable-pip-version-check "openapi-core>=0.19,<0.24" "selenium>=4.20,<5"
     fi
-    export BATCHGATE_OPENAPI_PYTHON="$PWD/$venv/bin/python"
+    export BATCHGATE_OPENAPI_PYTHON="${BATCHGATE_OPENAPI_PYTHON:-$PWD/$venv/bin/python}"
+    export BATCHGATE_UI_PYTHON="${BATCHGATE_UI_PYTHON:-$PWD/$venv/bin/python}"
 fi
 # The end-to-end tests start the gateway binary; they find it beside the test bundle.
 swift test --skip-build --parallel --num-workers 2

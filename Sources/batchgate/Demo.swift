@@ -6,6 +6,7 @@ import BatchGateTransport
 import Foundation
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,6 +22,9 @@ struct Demo: AsyncParsableCommand {
 
     @Flag(help: "Print one line per event even on a terminal.")
     var plain = false
+
+    @Flag(help: "Keep the gateway and simulators serving after the demo batches finish, until Ctrl-C, to look around the operator page.")
+    var keepServing = false
 
     func run() async throws {
         let logger = makeLogger("batchgate.demo", defaultLevel: .warning)
@@ -72,7 +76,14 @@ struct Demo: AsyncParsableCommand {
                 let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
                 say("BatchGate demo: gateway at \(publicURL), SQLite in \(directory.path)")
                 say("simulators: " + launches.map { vendor, _ in "\(vendor.name) \(urls[vendor.name] ?? "?")" }.joined(separator: ", "))
-                let services = ServiceGroup(services: gateway.services, logger: logger)
+                say("operator page: \(publicURL)/ui (sign in with the API key \(apiKey))")
+                let services = ServiceGroup(
+                    configuration: .init(
+                        services: gateway.services.map { .init(service: $0) },
+                        gracefulShutdownSignals: keepServing ? [.sigint, .sigterm] : [],
+                        logger: logger
+                    )
+                )
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await services.run() }
                     do {
@@ -86,7 +97,11 @@ struct Demo: AsyncParsableCommand {
                         await services.triggerGracefulShutdown()
                         throw error
                     }
-                    await services.triggerGracefulShutdown()
+                    if keepServing {
+                        say("serving until Ctrl-C: \(publicURL)/ui (API key \(apiKey))")
+                    } else {
+                        await services.triggerGracefulShutdown()
+                    }
                     try await group.waitForAll()
                 }
             }
