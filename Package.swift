@@ -141,7 +141,7 @@ let package = Package(
             name: "batchgate",
             dependencies: [
                 "BatchGateServer", "BatchGateSimulators", "BatchGateConfig", "BatchGateCore",
-                "BatchGateTransport", "BatchGateClient", "BatchGateProviders",
+                "BatchGateTransport", "BatchGateClient", "BatchGateProviders", "BatchGateWebhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

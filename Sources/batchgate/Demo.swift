@@ -3,6 +3,7 @@ import BatchGateCore
 import BatchGateServer
 import BatchGateSimulators
 import BatchGateTransport
+import BatchGateWebhooks
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -52,64 +53,75 @@ struct Demo: AsyncParsableCommand {
                     )
                 )
             }
-            try await withSimulators(launches) { urls in
-                let port = try LoopbackPort.reserve()
-                let publicURL = "http://127.0.0.1:\(port)"
-                // One provider and one route per simulated vendor, both named after it.
-                let configuration = GatewayConfiguration(
-                    server: .init(host: "127.0.0.1", port: port, publicURL: publicURL),
-                    store: .sqlite(path: directory.appendingPathComponent("batchgate.sqlite").path),
-                    apiKeys: [.init(tenant: "demo", key: apiKey)],
-                    providers: launches.map { vendor, launch in
-                        .init(
-                            name: vendor.name,
-                            kind: vendor.providerKind,
-                            baseURL: urls[vendor.name] ?? "",
-                            pollInterval: .seconds(1),
-                            options: vendor.providerOptions(launch).merging([vendor.credentialOption: .string(vendorToken)]) { _, credential in
-                                credential
-                            }
-                        )
-                    },
-                    routes: launches.map { vendor, _ in .init(name: vendor.name, kind: vendor.jobKind, targets: [.init(provider: vendor.name)]) }
-                )
-                let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
-                say("BatchGate demo: gateway at \(publicURL), SQLite in \(directory.path)")
-                say("simulators: " + launches.map { vendor, _ in "\(vendor.name) \(urls[vendor.name] ?? "?")" }.joined(separator: ", "))
-                say("operator page: \(publicURL)/ui (sign in with the API key \(apiKey))")
-                let services = ServiceGroup(
-                    configuration: .init(
-                        services: gateway.services.map { .init(service: $0) },
-                        gracefulShutdownSignals: keepServing ? [.sigint, .sigterm] : [],
-                        logger: logger
+            // The client's side too: a loopback receiver for each batch's signed webhooks.
+            try await withWebhookRecorder { hooksURL, _ in
+                try await withSimulators(launches) { urls in
+                    let port = try LoopbackPort.reserve()
+                    let publicURL = "http://127.0.0.1:\(port)"
+                    // One provider and one route per simulated vendor, both named after it.
+                    let configuration = GatewayConfiguration(
+                        server: .init(host: "127.0.0.1", port: port, publicURL: publicURL),
+                        store: .sqlite(path: directory.appendingPathComponent("batchgate.sqlite").path),
+                        apiKeys: [.init(tenant: "demo", key: apiKey)],
+                        webhooks: WebhookSettings(allowInsecureLoopback: true),
+                        providers: launches.map { vendor, launch in
+                            .init(
+                                name: vendor.name,
+                                kind: vendor.providerKind,
+                                baseURL: urls[vendor.name] ?? "",
+                                pollInterval: .seconds(1),
+                                options: vendor.providerOptions(launch).merging([vendor.credentialOption: .string(vendorToken)]) { _, credential in
+                                    credential
+                                }
+                            )
+                        },
+                        routes: launches.map { vendor, _ in .init(name: vendor.name, kind: vendor.jobKind, targets: [.init(provider: vendor.name)]) }
                     )
-                )
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await services.run() }
-                    do {
-                        try await runBatches(
-                            launches.map(\.0),
-                            transport: transport,
-                            publicURL: publicURL,
-                            apiKey: apiKey
+                    let gateway = try await Gateway.make(configuration: configuration, transport: transport, logger: logger)
+                    say("BatchGate demo: gateway at \(publicURL), SQLite in \(directory.path)")
+                    say("simulators: " + launches.map { vendor, _ in "\(vendor.name) \(urls[vendor.name] ?? "?")" }.joined(separator: ", "))
+                    say("operator page: \(publicURL)/ui (sign in with the API key \(apiKey))")
+                    let services = ServiceGroup(
+                        configuration: .init(
+                            services: gateway.services.map { .init(service: $0) },
+                            gracefulShutdownSignals: keepServing ? [.sigint, .sigterm] : [],
+                            logger: logger
                         )
-                    } catch {
-                        await services.triggerGracefulShutdown()
-                        throw error
+                    )
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { try await services.run() }
+                        do {
+                            try await runBatches(
+                                launches.map(\.0),
+                                transport: transport,
+                                publicURL: publicURL,
+                                hooksURL: hooksURL + "/demo",
+                                apiKey: apiKey
+                            )
+                        } catch {
+                            await services.triggerGracefulShutdown()
+                            throw error
+                        }
+                        if keepServing {
+                            say("serving until Ctrl-C: \(publicURL)/ui (API key \(apiKey))")
+                        } else {
+                            await services.triggerGracefulShutdown()
+                        }
+                        try await group.waitForAll()
                     }
-                    if keepServing {
-                        say("serving until Ctrl-C: \(publicURL)/ui (API key \(apiKey))")
-                    } else {
-                        await services.triggerGracefulShutdown()
-                    }
-                    try await group.waitForAll()
                 }
             }
         }
     }
 
     /// One batch per vendor, followed side by side through their event streams; then their results.
-    private func runBatches(_ vendors: [SimulatedVendor], transport: CurlHTTPClient, publicURL: String, apiKey: String) async throws {
+    private func runBatches(
+        _ vendors: [SimulatedVendor],
+        transport: CurlHTTPClient,
+        publicURL: String,
+        hooksURL: String,
+        apiKey: String
+    ) async throws {
         let client = APIClient(transport: transport, baseURL: publicURL, apiKey: apiKey)
         try await client.waitUntilReady()
         let urls: [JSONValue] = (0..<items).map { index in
@@ -127,7 +139,15 @@ struct Demo: AsyncParsableCommand {
             .documentTagging: ["documents": .array(documents), "config": ["num_tags": 5]],
         ]
         let requests: [JSONValue] = vendors.compactMap { vendor in
-            inputs[vendor.jobKind].map { ["route": .string(vendor.name), "input": $0] }
+            inputs[vendor.jobKind].map {
+                [
+                    "route": .string(vendor.name), "input": $0,
+                    "webhook": [
+                        "url": .string(hooksURL), "secret": .string(WebhookSecret.generate().encoded),
+                        "events": ["batch.created", "batch.progress", "batch.completed", "batch.failed"],
+                    ],
+                ]
+            }
         }
         var ids: [String] = []
         for request in requests {
