@@ -179,7 +179,10 @@ struct OperatorUI: Sendable {
         return reads.newest(try await reads.job(id, tenant: session.tenant))
     }
 
-    private func batch(_ job: Job) async throws -> JSONValue {
+    private func batch(_ job: Job) async throws -> JSONValue { try await Self.batch(job, reads) }
+
+    /// The batch object of `job`, exactly as the API answers it, to read values from.
+    private static func batch(_ job: Job, _ reads: BatchReads) async throws -> JSONValue {
         let rendered = try await reads.rendered(job)
         return try JSONDecoder().decode(JSONValue.self, from: Data(rendered.readableBytesView))
     }
@@ -469,8 +472,7 @@ struct OperatorUI: Sendable {
     }
 
     private static func rowEvent(_ job: Job, _ reads: BatchReads) async throws -> ByteBuffer {
-        let rendered = try await reads.rendered(job)
-        let batch = try JSONDecoder().decode(JSONValue.self, from: Data(rendered.readableBytesView))
+        let batch = try await batch(job, reads)
         let row: JSONValue = [
             "id": .string(job.id),
             "version": .integer(Int64(job.version)),
