@@ -175,6 +175,23 @@ struct OperatorPageTests {
             let refused = try await browser.send("POST", "/ui/batches/\(id)/cancel", form: [("csrf", token), ("confirm", "yes")])
             #expect(refused.status == 409 && refused.html.contains("already"), "\(refused.status)")
             #expect(try await browser.send("POST", "/ui/batches/\(id)/explode", form: [("csrf", token)]).status == 404)
+            // Forms of the wrong kind or size are refused with a page that says so.
+            let oversized = try await browser.send("POST", "/ui/batches/\(id)/cancel", form: [("csrf", String(repeating: "a", count: 20_000))])
+            #expect(oversized.status == 413 && oversized.html.contains("larger than"))
+            let json = try await gateway.transport.send(
+                HTTPRequest(
+                    method: "POST",
+                    url: gateway.baseURL + "/ui/batches/\(id)/cancel",
+                    headers: [
+                        ("content-type", "application/json"),
+                        ("cookie", browser.cookies.map { "\($0.key)=\($0.value)" }.joined(separator: "; ")),
+                    ],
+                    body: Array(#"{"csrf": "x"}"#.utf8),
+                    timeout: .seconds(5)
+                )
+            )
+            #expect(json.status == 415)
+            #expect(try await browser.send("GET", "/ui/batches/not-an-id").status == 404)
             // Signing out needs the token too, then ends the session.
             #expect(try await browser.send("POST", "/ui/sign-out", form: [("csrf", "x")]).status == 403)
             #expect(try await browser.send("POST", "/ui/sign-out", form: [("csrf", token)]).status == 303)
