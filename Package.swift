@@ -62,7 +62,7 @@ let package = Package(
         // Models, the lifecycle state machine, errors and plugin protocols. No I/O.
         .target(
             name: "BatchGateCore",
-            dependencies: [.product(name: "Instrumentation", package: "swift-distributed-tracing")]
+            dependencies: [.product(name: "Tracing", package: "swift-distributed-tracing")]
         ),
         .target(name: "BatchGateConfig", dependencies: ["BatchGateCore", "CLibYAML"]),
         .target(

@@ -1,5 +1,6 @@
 public import Instrumentation
 import Synchronization
+public import Tracing
 
 /// W3C trace context (`traceparent`) kept with a job and its client webhooks, so the work the gateway does
 /// for a job later, in other tasks or after a restart (submits, polls, store commits, webhook attempts),
@@ -37,6 +38,18 @@ public enum TraceContext {
 
     /// Whether spans are made here: tracing is on and this work is not part of an unsampled trace.
     public static var recording: Bool { isEnabled && !unsampled }
+
+    /// Runs `body` in a span named `name` when this work is recorded (`recording`), handing it the span to
+    /// annotate; with no span at all (nil) when tracing is off or the trace is not sampled.
+    public static func withSpan<T>(
+        _ name: String,
+        ofKind kind: SpanKind = .internal,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: ((any Span)?) async throws -> T
+    ) async rethrows -> T {
+        guard recording else { return try await body(nil) }
+        return try await Tracing.withSpan(name, ofKind: kind) { span in try await body(span) }
+    }
 
     /// A new trace's sampling decision.
     public static func sampleNewTrace() -> Bool {

@@ -95,10 +95,9 @@ public struct Gateway: Sendable {
         logger.info("resumed active jobs", metadata: ["count": "\(resumed)"])
 
         let router = Router(context: GatewayRequestContext.self)
-        // X-Request-Id on every response and every log line of a request, then traces, then metrics by route
-        // and status.
+        // X-Request-Id on every response and every log line of a request; then, when tracing is on, a server
+        // span (inside the request id, which it records); then metrics by route and status.
         router.add(middleware: RequestIDMiddleware())
-        // A server span per request when tracing is on (inside the request id, which it records).
         if configuration.telemetry != nil { router.add(middleware: GatewayTracingMiddleware()) }
         router.add(middleware: HTTPMetricsMiddleware())
         // Prometheus text format, no auth, like /healthz.
@@ -118,11 +117,13 @@ public struct Gateway: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml))
             )
         }
+        // API key → tenant, for the API and the operator page's sign-in.
+        let tenantsByKey = Dictionary(configuration.apiKeys.map { ($0.key, $0.tenant) }, uniquingKeysWith: { a, _ in a })
         APIRoutes(
             engine: engine,
             routes: Dictionary(configuration.routes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }),
             maxBodyBytes: configuration.server.maxBodyBytes,
-            apiKeys: Dictionary(configuration.apiKeys.map { ($0.key, $0.tenant) }, uniquingKeysWith: { a, _ in a }),
+            apiKeys: tenantsByKey,
             urlPolicy: urlPolicy,
             webhookDefaults: webhookDefaults,
             ready: {
@@ -136,7 +137,7 @@ public struct Gateway: Sendable {
         ).register(on: router)
         OperatorUI(
             engine: engine,
-            sessions: UISessions(apiKeys: Dictionary(configuration.apiKeys.map { ($0.key, $0.tenant) }, uniquingKeysWith: { a, _ in a })),
+            sessions: UISessions(apiKeys: tenantsByKey),
             routes: configuration.routes,
             secureCookies: configuration.server.publicURL.lowercased().hasPrefix("https://")
         ).register(on: router)

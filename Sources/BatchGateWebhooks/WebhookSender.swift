@@ -207,12 +207,11 @@ public final class WebhookSender<C: Clock>: Service, Sendable where C.Duration =
     /// the job's trace (`WebhookDelivery.traceParent`), whose context the receiver is sent as `traceparent`.
     func attempt(_ delivery: WebhookDelivery) async {
         await TraceContext.within(traceParent: delivery.traceParent) {
-            guard TraceContext.recording else { return await attempt(delivery, span: nil) }
-            await withSpan("webhook \(delivery.eventType)", ofKind: .client) { span in
-                span.attributes["batchgate.job"] = delivery.jobID
-                span.attributes["batchgate.delivery"] = delivery.id
-                span.attributes["batchgate.event_id"] = delivery.eventID
-                span.attributes["batchgate.attempt"] = delivery.attempt + 1
+            await TraceContext.withSpan("webhook \(delivery.eventType)", ofKind: .client) { span in
+                span?.attributes["batchgate.job"] = delivery.jobID
+                span?.attributes["batchgate.delivery"] = delivery.id
+                span?.attributes["batchgate.event_id"] = delivery.eventID
+                span?.attributes["batchgate.attempt"] = delivery.attempt + 1
                 await attempt(delivery, span: span)
             }
         }

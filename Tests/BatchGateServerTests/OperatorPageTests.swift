@@ -166,6 +166,17 @@ struct OperatorPageTests {
             // What the client wrote is text.
             let page = try await browser.send("GET", "/ui/batches/\(id)")
             #expect(page.status == 200)
+            // Sections show only when there is something in them: a tagging job has no phases; a finished one
+            // offers no actions. An AirOps job shows its three phases.
+            #expect(!page.html.contains(#"id="phases-title""#) && !page.html.contains(#"id="actions-title""#))
+            let scrape = try #require(
+                try await gateway.call("POST", "/v1/batches", json: ["route": "scrape", "input": ["urls": ["https://example.com/p"]]]).body["id"]?
+                    .stringValue
+            )
+            _ = try await gateway.waitForTerminal(scrape)
+            let phases = try await browser.send("GET", "/ui/batches/\(scrape)")
+            #expect(phases.html.contains(#"id="phases-title""#))
+            #expect(["scraping", "analyzing", "enriching"].allSatisfy { phases.html.contains("<td>\($0)</td>") })
             #expect(!page.html.contains("<img src=x"), "no element made of the title")
             #expect(page.html.contains("&lt;img src=x onerror=alert(1)&gt;&quot;quoted&quot; &amp; &#39;single&#39;"))
 

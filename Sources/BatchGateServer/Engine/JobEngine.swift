@@ -231,10 +231,9 @@ final class JobEngine: Sendable {
         let job = cache.job(jobID)
         return await LogScope.withJob(jobID, provider: job?.provider) {
             await TraceContext.within(traceParent: job?.traceParent) {
-                guard TraceContext.recording else { return await body() }
-                return await withSpan("job \(operation)", ofKind: .internal) { span in
-                    span.attributes["batchgate.job"] = jobID
-                    if let provider = job?.provider { span.attributes["batchgate.provider"] = provider }
+                await TraceContext.withSpan("job \(operation)") { span in
+                    span?.attributes["batchgate.job"] = jobID
+                    span?.attributes["batchgate.provider"] = job?.provider
                     return await body()
                 }
             }

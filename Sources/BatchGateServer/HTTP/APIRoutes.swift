@@ -293,16 +293,22 @@ struct APIRoutes: Sendable {
     }
 
     private func collectBody(_ request: inout Request) async throws -> [UInt8] {
+        try await Self.collectBody(&request, limit: maxBodyBytes)
+    }
+
+    /// A request's whole body, refused with 413 when it is longer than `limit` (by its `Content-Length`
+    /// before reading, or while reading).
+    static func collectBody(_ request: inout Request, limit: Int) async throws -> [UInt8] {
         let tooLarge = GatewayError(
             status: 413,
             code: "payload_too_large",
-            message: "The body is larger than \(maxBodyBytes) bytes."
+            message: "The body is larger than \(limit) bytes."
         )
-        if let length = request.headers[.contentLength], length.utf8.count > 18 || (Int(length) ?? 0) > maxBodyBytes {
+        if let length = request.headers[.contentLength], length.utf8.count > 18 || (Int(length) ?? 0) > limit {
             throw tooLarge
         }
         do {
-            let buffer = try await request.collectBody(upTo: maxBodyBytes)
+            let buffer = try await request.collectBody(upTo: limit)
             return Array(buffer.readableBytesView)
         } catch is NIOTooManyBytesError {
             throw tooLarge

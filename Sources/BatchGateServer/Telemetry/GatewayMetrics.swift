@@ -74,9 +74,8 @@ final class GatewayMetrics: Sendable {
     func commit<T>(_ operation: String, _ body: () async throws -> T) async rethrows -> T {
         let start = DispatchTime.now().uptimeNanoseconds
         defer { commits[operation]?.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start)) }
-        guard TraceContext.recording else { return try await body() }
-        return try await withSpan("store \(operation)", ofKind: .client) { span in
-            span.attributes["db.operation.name"] = operation
+        return try await TraceContext.withSpan("store \(operation)", ofKind: .client) { span in
+            span?.attributes["db.operation.name"] = operation
             return try await body()
         }
     }

@@ -56,31 +56,24 @@ struct VendorMetrics: Sendable {
     /// Runs one vendor call, as a client span named `<provider> <operation>` when its trace is sampled, and
     /// records its outcome and duration.
     func measure<T>(_ operation: String, _ call: () async throws(ProviderError) -> T) async throws(ProviderError) -> T {
-        let span = TraceContext.recording ? startSpan("\(provider) \(operation)", ofKind: .client) : nil
-        span?.attributes["batchgate.provider"] = provider
-        span?.attributes["batchgate.operation"] = operation
         let start = DispatchTime.now().uptimeNanoseconds
-        defer {
-            durations[operation]?.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
-            span?.end()
-        }
-        func run() async -> Result<T, ProviderError> {
-            do throws(ProviderError) { return .success(try await call()) } catch { return .failure(error) }
-        }
         // The span is current for the call, so the vendor request's `traceparent` names it.
-        let result = if let span { await ServiceContext.withValue(span.context) { await run() } } else { await run() }
-        stats.record(operation, failure: result.failure, nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
-        switch result {
-        case .success(let value):
-            requests[operation]?["ok"]?.increment()
-            span?.attributes["batchgate.outcome"] = "ok"
-            return value
-        case .failure(let error):
-            requests[operation]?[error.code.rawValue]?.increment()
-            span?.attributes["batchgate.outcome"] = error.code.rawValue
-            span?.setStatus(SpanStatus(code: .error, message: error.code.rawValue))
-            throw error
+        let result = await TraceContext.withSpan("\(provider) \(operation)", ofKind: .client) { span -> Result<T, ProviderError> in
+            let result: Result<T, ProviderError>
+            do throws(ProviderError) { result = .success(try await call()) } catch { result = .failure(error) }
+            if let span {
+                span.attributes["batchgate.provider"] = provider
+                span.attributes["batchgate.operation"] = operation
+                span.attributes["batchgate.outcome"] = result.failure?.code.rawValue ?? "ok"
+                if let failure = result.failure { span.setStatus(SpanStatus(code: .error, message: failure.code.rawValue)) }
+            }
+            return result
         }
+        let elapsed = DispatchTime.now().uptimeNanoseconds - start
+        durations[operation]?.recordNanoseconds(Int64(elapsed))
+        stats.record(operation, failure: result.failure, nanoseconds: elapsed)
+        requests[operation]?[result.failure?.code.rawValue ?? "ok"]?.increment()
+        return try result.get()
     }
 }
 

@@ -189,13 +189,13 @@ struct OperatorUI: Sendable {
 
     private func jobView(_ job: Job, _ session: UISessions.Session, resultsAfter: Int?, notice: String?, problem: String?) async throws -> UIJobPage {
         let batch = try await batch(job)
-        let provider = engine.providers[job.provider]
         var view = UIJobPage(chrome: chrome(session), id: job.id, batch: batch)
         view.notice = notice
         view.problem = problem
         view.liveURL = job.isActive ? "/ui/live?ids=\(job.id)" : nil
-        view.canCancel = batch["cancel_url"]?.stringValue != nil
-        let canPause = (try? ControlRules.control(job, pause: true, providerCanPause: provider?.capabilities.canPause ?? false)) != nil
+        // The buttons the API's rules allow now; a paused job offers resume instead of pause.
+        view.canCancel = refusal("cancel", job) == nil
+        let canPause = refusal("pause", job) == nil
         let paused = batch["provider_status"]?.stringValue == "paused" || job.controlRequest?.action == "pause"
         view.canPause = canPause && !paused
         view.canResume = canPause && paused
@@ -243,8 +243,7 @@ struct OperatorUI: Sendable {
                 payload: UIText.preview(event.payload)
             )
         }
-        view.csrf = sessions.csrfToken(session)
-        view.hasActions = view.canCancel || view.canPause || view.canResume || view.hasMigrationTargets
+        view.hasActions = view.canCancel || view.canPause || view.canResume || !view.migrationTargets.isEmpty
         return view
     }
 
@@ -281,7 +280,6 @@ struct OperatorUI: Sendable {
     private func confirmation(_ job: Job, action: String, provider: String?, _ session: UISessions.Session) async throws -> Response {
         struct Page {
             var chrome: UIChrome
-            var csrf: String
             var id: String
             var action: String
             var question: String
@@ -292,7 +290,6 @@ struct OperatorUI: Sendable {
         }
         var page = Page(
             chrome: chrome(session),
-            csrf: sessions.csrfToken(session),
             id: job.id,
             action: "/ui/batches/\(job.id)/\(action)",
             question: "",
@@ -305,24 +302,12 @@ struct OperatorUI: Sendable {
             page.question = "Cancel job \(job.id)?"
             page.explanation = "The vendor (\(job.provider)) is asked to stop the batch. Items it finished keep their results."
             page.button = "Cancel the job"
-            if let problem = Self.refusal({ () throws(GatewayError) in
-                _ = try ControlRules.cancel(job, providerCanCancel: engine.providers[job.provider]?.capabilities.canCancel ?? false)
-            }) {
-                page.problem = problem
-            }
+            page.problem = refusal(action, job)
         case "pause", "resume":
             page.question = "\(action == "pause" ? "Pause" : "Resume") job \(job.id)?"
             page.explanation = "The vendor (\(job.provider)) is asked to \(action) the batch; its status stays running."
             page.button = action == "pause" ? "Pause the job" : "Resume the job"
-            if let problem = Self.refusal({ () throws(GatewayError) in
-                _ = try ControlRules.control(
-                    job,
-                    pause: action == "pause",
-                    providerCanPause: engine.providers[job.provider]?.capabilities.canPause ?? false
-                )
-            }) {
-                page.problem = problem
-            }
+            page.problem = refusal(action, job)
         default:
             let target = provider ?? ""
             page.question = "Migrate job \(job.id) to \(target)?"
@@ -340,9 +325,16 @@ struct OperatorUI: Sendable {
         return html(UITemplates.render(page, "confirm"), status: page.problem == nil ? .ok : .conflict)
     }
 
-    private static func refusal(_ check: () throws(GatewayError) -> Void) -> String? {
+    /// Why the API would refuse to cancel, pause or resume `job` now (`ControlRules`), or nil when it would
+    /// not: what the job page's buttons and the confirmation page both go by.
+    private func refusal(_ action: String, _ job: Job) -> String? {
+        let capabilities = engine.providers[job.provider]?.capabilities
         do throws(GatewayError) {
-            try check()
+            if action == "cancel" {
+                _ = try ControlRules.cancel(job, providerCanCancel: capabilities?.canCancel ?? false)
+            } else {
+                _ = try ControlRules.control(job, pause: action == "pause", providerCanPause: capabilities?.canPause ?? false)
+            }
             return nil
         } catch {
             return error.message
@@ -525,7 +517,6 @@ private func asset(_ text: String, type: String) -> Response {
 /// The job page's values.
 struct UIJobPage {
     var chrome: UIChrome
-    var csrf = ""
     var id: String
     var notice: String?
     var problem: String?
@@ -539,16 +530,11 @@ struct UIJobPage {
     var canCancel = false
     var canPause = false
     var canResume = false
-    var migrationTargets: [UIOption] = [] {
-        didSet { hasMigrationTargets = !migrationTargets.isEmpty }
-    }
-    // Stored, not computed: templates see stored properties only.
-    var hasMigrationTargets = false
+    var migrationTargets: [UIOption] = []
+    /// Stored, not computed: templates see stored properties only.
     var hasActions = false
     var phases: [UIPhaseRow]
-    var hasPhases: Bool
     var chunks: [UIChunkRow]
-    var hasChunks: Bool
     var timeline: [UITimelineEntry] = []
     var results: [UIResultRow] = []
     var resultsFirstURL: String?
@@ -607,8 +593,6 @@ struct UIJobPage {
                 progress: UIProgress(chunk["progress"])
             )
         }
-        hasPhases = !phases.isEmpty
-        hasChunks = !chunks.isEmpty
         if let webhook = batch["webhook"], webhook != .null {
             self.webhook = UIWebhook(webhook)
         }

@@ -3,7 +3,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
-import NIOCore
 
 /// In front of every `/ui` route: reads the session cookie into the context, adds the security headers
 /// to every answer, turns a missing session into a redirect to the sign-in form, and any error into an
@@ -118,14 +117,9 @@ struct UIForm {
             )
         }
         var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: maxBytes)
-        } catch is NIOTooManyBytesError {
-            throw GatewayError(status: 413, code: "payload_too_large", message: "The form is larger than \(maxBytes) bytes.")
-        }
+        let body = try await APIRoutes.collectBody(&request, limit: maxBytes)
         var form = UIForm()
-        for pair in String(decoding: body.readableBytesView, as: UTF8.self).split(separator: "&") {
+        for pair in String(decoding: body, as: UTF8.self).split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard let name = Self.decode(parts[0]), form.fields[name] == nil else { continue }
             form.fields[name] = parts.count > 1 ? Self.decode(parts[1]) ?? "" : ""

@@ -139,27 +139,27 @@ enum UITemplates {
         <section aria-labelledby="actions-title">
         <h2 id="actions-title">Actions</h2>
         <div class="actions">
-        {{#canCancel}}<form method="post" action="/ui/batches/{{id}}/cancel"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger">Cancel…</button></form>{{/canCancel}}
-        {{#canPause}}<form method="post" action="/ui/batches/{{id}}/pause"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Pause…</button></form>{{/canPause}}
-        {{#canResume}}<form method="post" action="/ui/batches/{{id}}/resume"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Resume…</button></form>{{/canResume}}
-        {{#hasMigrationTargets}}<form method="post" action="/ui/batches/{{id}}/migrate"><input type="hidden" name="csrf" value="{{csrf}}">
+        {{#canCancel}}<form method="post" action="/ui/batches/{{id}}/cancel"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit" class="danger">Cancel…</button></form>{{/canCancel}}
+        {{#canPause}}<form method="post" action="/ui/batches/{{id}}/pause"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit">Pause…</button></form>{{/canPause}}
+        {{#canResume}}<form method="post" action="/ui/batches/{{id}}/resume"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit">Resume…</button></form>{{/canResume}}
+        {{^empty(migrationTargets)}}<form method="post" action="/ui/batches/{{id}}/migrate"><input type="hidden" name="csrf" value="{{chrome.csrf}}">
         <label>Migrate to <select name="provider">{{#migrationTargets}}<option value="{{value}}">{{label}}</option>{{/migrationTargets}}</select></label>
-        <button type="submit">Migrate…</button></form>{{/hasMigrationTargets}}
+        <button type="submit">Migrate…</button></form>{{/empty(migrationTargets)}}
         </div>
         </section>
         {{/hasActions}}
-        {{#hasPhases}}
+        {{^empty(phases)}}
         <section aria-labelledby="phases-title"><h2 id="phases-title">Phases</h2>
         <div class="scroll"><table><thead><tr><th scope="col">Phase</th><th scope="col">State</th><th scope="col">Counts</th><th scope="col">Started</th><th scope="col">Completed</th></tr></thead><tbody>
         {{#phases}}<tr><td>{{name}}</td><td>{{state}}</td><td><code>{{counts}}</code></td><td>{{startedAt}}</td><td>{{completedAt}}</td></tr>{{/phases}}
         </tbody></table></div></section>
-        {{/hasPhases}}
-        {{#hasChunks}}
+        {{/empty(phases)}}
+        {{^empty(chunks)}}
         <section aria-labelledby="chunks-title"><h2 id="chunks-title">Upstream batches</h2>
         <div class="scroll"><table><thead><tr><th scope="col">Items</th><th scope="col">Vendor batch</th><th scope="col">Status</th><th scope="col">Vendor status</th><th scope="col">Progress</th></tr></thead><tbody>
         {{#chunks}}<tr><td>{{items}}</td><td><code>{{batch}}</code></td><td><span class="badge {{lifecycle}}">{{lifecycle}}</span></td><td>{{providerStatus}}</td><td>{{#progress}}{{> progress}}{{/progress}}</td></tr>{{/chunks}}
         </tbody></table></div></section>
-        {{/hasChunks}}
+        {{/empty(chunks)}}
         <section aria-labelledby="history-title"><h2 id="history-title">History</h2>
         <ol class="timeline">
         {{#timeline}}<li><time datetime="{{at}}">{{at}}</time> <strong>{{what}}</strong> {{detail}}</li>{{/timeline}}
@@ -197,7 +197,7 @@ enum UITemplates {
         <p>{{explanation}}</p>
         {{#problem}}<p class="alert" role="alert">{{problem}}</p>{{/problem}}
         <form method="post" action="{{action}}">
-        <input type="hidden" name="csrf" value="{{csrf}}">
+        <input type="hidden" name="csrf" value="{{chrome.csrf}}">
         <input type="hidden" name="confirm" value="yes">
         {{#provider}}<input type="hidden" name="provider" value="{{provider}}">{{/provider}}
         {{^problem}}<button type="submit" class="danger" autofocus>{{button}}</button>{{/problem}}
